@@ -1,0 +1,51 @@
+"""A dataset ready for training: real train/test arrays after preprocessing."""
+
+from typing import NamedTuple
+
+import ml_collections
+import numpy as np
+
+from lottery_jax.data import preprocess, sources
+
+
+class Dataset(NamedTuple):
+  """Preprocessed real data held on the host.
+
+  Attributes:
+    name: source name ('digits', 'cifar10', 'cifar10-jpeg', ...).
+    train_images: float32 (N, H, W, C) after preprocessing; train_labels: int32 (N,).
+    test_images, test_labels: the same for the test split.
+    num_classes: number of classes.
+    preprocessing: what was applied (preprocess.Preprocessing).
+  """
+  name: str
+  train_images: np.ndarray
+  train_labels: np.ndarray
+  test_images: np.ndarray
+  test_labels: np.ndarray
+  num_classes: int
+  preprocessing: preprocess.Preprocessing
+
+  @property
+  def image_shape(self) -> tuple[int, int, int]:
+    return tuple(self.train_images.shape[1:])
+
+
+def load_dataset(data_config: ml_collections.ConfigDict, preprocess_kind: str | None = None,
+                 zca_eps: float | None = None) -> Dataset:
+  """Load `data_config.source` and preprocess it as `data_config.preprocess` says (or as
+  `preprocess_kind` / `zca_eps` override, e.g. to match a distilled set)."""
+  cache_dir = data_config.cache_dir or None
+  raw = sources.load_source(data_config.source, data_dir=data_config.data_dir or None,
+                            manual_dir=data_config.manual_dir or None, cache_dir=cache_dir)
+  kind = preprocess_kind or data_config.preprocess
+  eps = data_config.zca_eps if zca_eps is None else zca_eps
+  prep = preprocess.fit_preprocessing(raw, kind, zca_eps=eps, cache_dir=cache_dir)
+  return Dataset(
+      name=raw.name,
+      train_images=np.asarray(preprocess.apply_preprocessing(prep, raw.train.images), np.float32),
+      train_labels=raw.train.labels.astype(np.int32),
+      test_images=np.asarray(preprocess.apply_preprocessing(prep, raw.test.images), np.float32),
+      test_labels=raw.test.labels.astype(np.int32),
+      num_classes=raw.num_classes,
+      preprocessing=prep)

@@ -1,0 +1,146 @@
+"""Distilled datasets stored as .npz: `images` (NCHW or NHWC), `labels`, `metadata` (JSON).
+
+The published files (e.g. cifar10_ipc10_mtt.npz) hold float32 NCHW images already in the
+preprocessed space their metadata declares (for MTT: ZCA, eps 0.1, on [0, 1] pixels), int64
+labels and a JSON string describing the method and the preprocessing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from lottery_jax.data.sources import write_npz_atomic
+from lottery_jax.errors import UserInputError
+
+_KEYS = ('images', 'labels', 'metadata')
+
+
+class DistilledSet(NamedTuple):
+  """A distilled (synthetic) training set.
+
+  Attributes:
+    images: float32 (N, H, W, C), in the preprocessed space `metadata` declares.
+    labels: int32 (N,) class indices.
+    metadata: the decoded JSON metadata (method, preprocessing, ...).
+  """
+  images: np.ndarray
+  labels: np.ndarray
+  metadata: dict[str, Any]
+
+
+def _decode_metadata(value: np.ndarray, path) -> dict[str, Any]:
+  """Parses the 0-d string array `value` as a JSON object."""
+  text = value.item() if value.ndim == 0 else None
+  if isinstance(text, bytes):
+    text = text.decode('utf-8', errors='replace')
+  if not isinstance(text, str):
+    raise UserInputError(f'distilled file {path}: metadata must be a JSON string, got an '
+                         f'array of dtype {value.dtype} and shape {value.shape}')
+  try:
+    metadata = json.loads(text)
+  except json.JSONDecodeError as e:
+    raise UserInputError(f'distilled file {path}: metadata is not valid JSON ({e})') from None
+  if not isinstance(metadata, dict):
+    raise UserInputError(f'distilled file {path}: metadata must be a JSON object, got '
+                         f'{type(metadata).__name__}')
+  return metadata
+
+
+def _to_NHWC(images: np.ndarray, image_shape_HWC: tuple[int, int, int], layout_hint: str,
+             path) -> np.ndarray:
+  """Returns images as NHWC, transposing from NCHW when that is what matches."""
+  h, w, c = image_shape_HWC
+  nhwc_ok = images.ndim == 4 and images.shape[1:] == (h, w, c)
+  nchw_ok = images.ndim == 4 and images.shape[1:] == (c, h, w)
+  if nhwc_ok and nchw_ok:  # Only when H == W == C; trust the metadata's layout if it says.
+    nhwc_ok = not layout_hint.upper().startswith('NCHW')
+  if nhwc_ok:
+    return images
+  if nchw_ok:
+    return images.transpose(0, 2, 3, 1)
+  raise UserInputError(
+      f'distilled file {path}: expected images of shape (N, {h}, {w}, {c}) NHWC or '
+      f'(N, {c}, {h}, {w}) NCHW, got shape {images.shape}')
+
+
+def load_distilled(path: str | os.PathLike, *, image_shape_HWC: tuple[int, int, int],
+                   num_classes: int) -> DistilledSet:
+  """Loads and checks a distilled .npz against the real dataset's image shape and classes."""
+  path = pathlib.Path(path).expanduser()
+  if not path.is_file():
+    raise UserInputError(f'distilled file not found: {path}')
+  try:
+    loaded = np.load(path, allow_pickle=False)
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+      raise ValueError('it holds a single .npy array, not an .npz archive')
+    with loaded as npz:
+      missing = [k for k in _KEYS if k not in npz.files]
+      if missing:
+        raise UserInputError(f'distilled file {path} lacks {missing}; it has {npz.files}, '
+                             f'needs {list(_KEYS)}')
+      arrays = {k: npz[k] for k in _KEYS}
+  except UserInputError:
+    raise
+  except Exception as e:  # pylint: disable=broad-except
+    text = ' '.join(str(e).split()) or type(e).__name__
+    raise UserInputError(f'cannot read distilled file {path} as .npz: {text}') from None
+
+  metadata = _decode_metadata(arrays['metadata'], path)
+  images = arrays['images']
+  if images.dtype.kind not in 'fiu':
+    raise UserInputError(f'distilled file {path}: images must be numeric, got dtype '
+                         f'{images.dtype}')
+  layout_hint = str(metadata.get('layout', ''))
+  images_NHWC = np.ascontiguousarray(
+      _to_NHWC(images, tuple(image_shape_HWC), layout_hint, path), dtype=np.float32)
+  if not np.all(np.isfinite(images_NHWC)):
+    raise UserInputError(f'distilled file {path}: images contain NaN or infinite values')
+
+  labels = arrays['labels']
+  if labels.ndim != 1 or labels.shape[0] != images_NHWC.shape[0]:
+    raise UserInputError(f'distilled file {path}: labels must have shape '
+                         f'({images_NHWC.shape[0]},) to match the images, got {labels.shape}')
+  if labels.dtype.kind not in 'iu':
+    raise UserInputError(f'distilled file {path}: labels must be integers, got dtype '
+                         f'{labels.dtype}')
+  bad = (labels < 0) | (labels >= num_classes)
+  if bad.any():
+    raise UserInputError(f'distilled file {path}: label {int(labels[bad][0])} is outside the '
+                         f'valid range [0, {num_classes})')
+  return DistilledSet(images_NHWC, labels.astype(np.int32), metadata)
+
+
+def preprocessing_kind(metadata: dict[str, Any]) -> tuple[str, float | None]:
+  """The preprocessing a distilled set's images live in: ('zca', eps), ('standardize', None)
+  or ('none', None)."""
+  prep = metadata.get('preprocessing') or {}
+  if not isinstance(prep, dict):
+    raise UserInputError(f'distilled metadata "preprocessing" must be an object, got {prep!r}')
+  zca = prep.get('zca')
+  if zca:
+    eps = zca.get('eps') if isinstance(zca, dict) else None
+    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not eps > 0:
+      raise UserInputError(f'distilled metadata preprocessing.zca needs a positive "eps", '
+                           f'got {zca!r}')
+    return 'zca', float(eps)
+  if prep.get('mean_std_normalization'):
+    return 'standardize', None
+  return 'none', None
+
+
+def save_distilled(path: str | os.PathLike, images_NHWC: np.ndarray, labels: np.ndarray,
+                   metadata: dict[str, Any]) -> None:
+  """Writes the published layout atomically: float32 NCHW images, int64 labels, JSON string."""
+  images_NHWC = np.asarray(images_NHWC, dtype=np.float32)
+  if images_NHWC.ndim != 4:
+    raise UserInputError(f'distilled images must be NHWC, got shape {images_NHWC.shape}')
+  write_npz_atomic(
+      pathlib.Path(path).expanduser(),
+      images=np.ascontiguousarray(images_NHWC.transpose(0, 3, 1, 2)),
+      labels=np.asarray(labels, dtype=np.int64),
+      metadata=np.asarray(json.dumps(metadata)))

@@ -1,0 +1,59 @@
+"""Model shapes and parameter counts."""
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from lottery_jax import masks, models
+from lottery_jax.errors import UserInputError
+
+
+def _params(name, shape=(32, 32, 3), **options):
+  model = models.get_model(name, 10, **options)
+  variables = model.init(jax.random.key(0), jnp.zeros((2, *shape)))
+  return model, variables
+
+
+def test_convnet3_parameter_counts_match_the_paper():
+  _, variables = _params("convnet")
+  params = variables["params"]
+  assert sum(x.size for x in jax.tree.leaves(params)) == 320_010
+  kept, total = masks.count(masks.init_masks(params))
+  assert total == kept == 318_848
+
+
+def test_resnet18_has_the_standard_cifar_size():
+  _, variables = _params("resnet18")
+  assert sum(x.size for x in jax.tree.leaves(variables["params"])) == 11_173_962
+  assert "batch_stats" in variables
+
+
+@pytest.mark.parametrize("name,options", [
+    ("convnet", dict(width=8, norm="batch", pooling="max")),
+    ("convnet", dict(width=8, norm="none", depth=2)),
+    ("resnet10_ap", dict(width=8)),
+    ("resnet18", dict(width=4)),
+    ("mlp", dict(hidden=(16,))),
+])
+def test_models_give_logits(name, options):
+  model, variables = _params(name, **options)
+  logits = model.apply(variables, jnp.ones((2, 32, 32, 3)), train=False)
+  assert logits.shape == (2, 10)
+  assert bool(jnp.all(jnp.isfinite(logits)))
+
+
+def test_digits_sized_inputs_work_for_convnet3():
+  model, variables = _params("convnet", shape=(8, 8, 1), width=8)
+  assert model.apply(variables, jnp.ones((3, 8, 8, 1))).shape == (3, 10)
+
+
+def test_unknown_model_lists_valid_names():
+  with pytest.raises(UserInputError, match="valid choices: 'convnet'.*'resnet18'"):
+    models.get_model("vgg", 10)
+
+
+def test_unknown_option_and_bad_norm_are_user_errors():
+  with pytest.raises(UserInputError, match="resnet18"):
+    models.get_model("resnet18", 10, depth=3)
+  with pytest.raises(UserInputError, match="model.norm"):
+    models.get_model("convnet", 10, norm="layer")
