@@ -2,7 +2,7 @@
 
     python -m lottery_jax.main --config=configs/digits_convnet.py --workdir=runs/digits
 
-prints the digits test accuracy (about 98%).
+prints the digits test accuracy (about 99.5%).
 """
 
 from lottery_jax import default_config

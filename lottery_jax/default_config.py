@@ -3,7 +3,7 @@
     python -m lottery_jax.main
 
 trains ConvNet-3 (dense) on 1,437 real 8x8 digits and prints the test accuracy on the 360
-held-out ones (about 98%). Every other config starts from `base()` and changes a few fields.
+held-out ones (about 99.5%). Every other config starts from `base()` and changes a few fields.
 """
 
 import ml_collections
@@ -34,14 +34,14 @@ def base() -> ml_collections.ConfigDict:
 
   c.train = ml_collections.ConfigDict()
   c.train.optimizer = "adam"      # 'sgd', 'adam' (L2 decay) or 'adamw'.
-  c.train.learning_rate = 8e-4
+  c.train.learning_rate = 0.01
   c.train.momentum = 0.9          # SGD only.
   c.train.weight_decay = 8e-4
   c.train.schedule = "step"       # 'constant', 'step' or 'cosine'.
   c.train.decay_at = (0.5, 0.65, 0.8)  # 'step': fractions of the run where lr is multiplied...
   c.train.decay_factor = 0.15          # ... by this.
   c.train.warmup_epochs = 0.0
-  c.train.epochs = 20.0
+  c.train.epochs = 30.0
   c.train.num_steps = 0           # If > 0, overrides epochs (a short schedule for smoke runs).
   c.train.batch_size = 128
   c.train.eval_batch_size = 1000
@@ -51,7 +51,7 @@ def base() -> ml_collections.ConfigDict:
 
 
 def get_config() -> ml_collections.ConfigDict:
-  """Quickstart: `python -m lottery_jax.main` -> digits test accuracy about 98%."""
+  """Quickstart: `python -m lottery_jax.main` -> digits test accuracy about 99.5%."""
   c = base()
   c.lock()
   return c

@@ -20,6 +20,7 @@ from lottery_jax import rundir
 from lottery_jax import train as train_lib
 from lottery_jax.data import batching
 from lottery_jax.data.dataset import Dataset, load_dataset
+from lottery_jax.errors import UserInputError
 
 
 def named_key(config: ml_collections.ConfigDict, name: str):
@@ -75,18 +76,31 @@ def train_on_real(config, data: Dataset, model, params, batch_stats, masks, *, s
   return state, test, num_steps
 
 
+def check_config(config: ml_collections.ConfigDict) -> None:
+  """Raise UserInputError for a bad model, optimizer or schedule before anything is written."""
+  models.get_model(config.model.name, 10, **config.model.options)
+  make_tx(config.train, 100, 1000)
+  if config.train.batch_size <= 0:
+    raise UserInputError(f"train.batch_size must be positive, got {config.train.batch_size}")
+
+
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Dense training of config.model on config.data; returns and saves results.json."""
+  """Dense training of config.model on config.data; returns and saves results.json.
+
+  Bad input (config, data) is reported before the work dir is touched.
+  """
   parallel.maybe_initialize_distributed()
-  rundir.claim(workdir, config)
+  check_config(config)
   results_path = os.path.join(workdir, "results.json")
   if os.path.exists(results_path):
+    rundir.claim(workdir, config)
     results = rundir.read_json(results_path)
     print(summary(results, workdir))
     return results
-  metrics_log = rundir.MetricsLog(os.path.join(workdir, "metrics.jsonl"))
   start = time.time()
   data = load_dataset(config.data)
+  rundir.claim(workdir, config)
+  metrics_log = rundir.MetricsLog(os.path.join(workdir, "metrics.jsonl"))
   model = models.get_model(config.model.name, data.num_classes, **config.model.options)
   params, batch_stats = train_lib.init_variables(model, named_key(config, "init"),
                                                  data.image_shape)

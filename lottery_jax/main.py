@@ -5,19 +5,15 @@
 Bad input ends with one line on stderr naming the problem and the valid choices, exit 2.
 """
 
+import importlib.util
+import logging as std_logging
 import os
 import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-_DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "default_config.py")
-
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", _DEFAULT_CONFIG, "Experiment config file (a Python file with get_config()).",
-    lock_config=True)
-_WORKDIR = flags.DEFINE_string(
-    "workdir", None, "Run directory (default: runs/<data>-<model>-<config hash>).")
+DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "default_config.py")
 
 
 def _fail(message: str, status: int = 2):
@@ -25,27 +21,85 @@ def _fail(message: str, status: int = 2):
   sys.exit(status)
 
 
+def _first_line(e: BaseException) -> str:
+  text = str(e).strip().strip("\"'")
+  return text.splitlines()[0] if text else type(e).__name__
+
+
+def _config_path(argv) -> str:
+  for i, arg in enumerate(argv):
+    if arg.startswith("--config="):
+      return arg.split("=", 1)[1]
+    if arg == "--config" and i + 1 < len(argv):
+      return argv[i + 1]
+  return DEFAULT_CONFIG
+
+
+def _explain_config_error(argv, error: BaseException) -> str:
+  """One line saying which config file or --config.<field> override is wrong, and why."""
+  path = _config_path(argv)
+  if not os.path.isfile(path):
+    return f"config file not found: {path} (configs live in configs/*.py)"
+  try:
+    spec = importlib.util.spec_from_file_location("_lottery_jax_config", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config()
+  except Exception as e:  # A broken config file: say so in one line.
+    return f"config file {path} does not load: {_first_line(e)}"
+  for arg in argv:
+    if not arg.startswith("--config."):
+      continue
+    field = arg[len("--config."):].split("=", 1)[0]
+    node, walked = config, []
+    for part in field.split("."):
+      if not hasattr(node, "keys") or part not in node:
+        where = ".".join(walked) or "the config"
+        valid = ", ".join(sorted(node.keys())) if hasattr(node, "keys") else "none"
+        return f"unknown config field {field!r} ({part!r} is not in {where}; valid: {valid})"
+      node = node[part]
+      walked.append(part)
+  return f"bad config: {_first_line(error)}"
+
+
+def _define_flags(argv):
+  try:
+    config = config_flags.DEFINE_config_file(
+        "config", DEFAULT_CONFIG, "Experiment config file (a Python file with get_config()).",
+        lock_config=True)
+  except Exception as e:  # ml_collections applies overrides here; explain the bad one.
+    _fail(_explain_config_error(argv, e))
+  workdir = flags.DEFINE_string(
+      "workdir", None, "Run directory (default: runs/<data>-<model>-<config hash>).")
+  return config, workdir
+
+
 def _parse_flags(argv):
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
-    _fail(str(e).strip().splitlines()[0])
-  except (AttributeError, KeyError, TypeError, ValueError) as e:  # Bad config overrides/files.
-    _fail(f"bad config: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}")
+    _fail(_first_line(e))
+  except Exception as e:  # Bad config overrides and files surface as many types.
+    _fail(_explain_config_error(argv, e))
 
 
-def _main(argv):
+def _run(argv, config_flag, workdir_flag):
   if len(argv) > 1:
     _fail(f"unexpected arguments {argv[1:]}; flags are --config, --config.<field>=value, "
           "--workdir")
+  if not flags.FLAGS["verbosity"].present:  # Orbax logs every checkpoint step at INFO.
+    logging.set_verbosity(logging.WARNING)
+  std_logging.getLogger("lottery_jax").setLevel(std_logging.INFO)
   # Imported here so that `--help` and flag errors answer before JAX starts.
   from lottery_jax import experiment
   from lottery_jax.errors import UserInputError
   from lottery_jax.train import TrainingDiverged
-  for name in ("absl", "orbax", "jax._src.xla_bridge"):
-    logging.get_absl_logger().setLevel(logging.INFO)
-  config = _CONFIG.value
-  workdir = _WORKDIR.value or experiment.default_workdir(config)
+  try:
+    config = config_flag.value
+    config.to_dict()  # A config that failed to load is a placeholder that raises here.
+  except Exception as e:
+    _fail(_explain_config_error(sys.argv, e))
+  workdir = workdir_flag.value or experiment.default_workdir(config)
   try:
     experiment.run(config, workdir)
   except UserInputError as e:
@@ -55,7 +109,8 @@ def _main(argv):
 
 
 def main():
-  app.run(_main, flags_parser=_parse_flags)
+  config_flag, workdir_flag = _define_flags(sys.argv)
+  app.run(lambda argv: _run(argv, config_flag, workdir_flag), flags_parser=_parse_flags)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ again after the update, so SGD momentum, Adam moments and weight decay never rev
 """
 
 import functools
+import logging
 import math
 import sys
 from typing import Any, Callable, Sequence
@@ -16,7 +17,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from absl import logging
 from tqdm import tqdm
 
 from lottery_jax import checkpoint as ckpt_lib
@@ -26,6 +26,8 @@ from lottery_jax import tree
 from lottery_jax.data import augment as augment_lib
 from lottery_jax.data.batching import EpochCache
 from lottery_jax.errors import unknown_choice
+
+log = logging.getLogger(__name__)
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine")
@@ -241,7 +243,7 @@ def fit(state: TrainState, step_fn: Callable, images, labels, *, num_steps: int,
     restored, restored_step = ckpt_lib.restore_latest(mngr, state)
     if restored is not None:
       state = restored
-      logging.info("%s: resumed from checkpoint at step %d", desc, restored_step)
+      log.info("%s: resumed from checkpoint at step %d", desc, restored_step)
   start = int(state.step)
   last_good = mngr.latest_step() if mngr is not None else None
   order = EpochCache(data_key, len(labels), batch_size)
@@ -262,7 +264,7 @@ def fit(state: TrainState, step_fn: Callable, images, labels, *, num_steps: int,
     if metrics_log is not None:
       metrics_log.write(event="train", stage=desc, step=step, **mean, **(log_fields or {}))
     if bar.disable:
-      logging.info("%s step %d/%d: loss %.4f accuracy %.4f", desc, step, num_steps,
+      log.info("%s step %d/%d: loss %.4f accuracy %.4f", desc, step, num_steps,
                    mean["loss"], mean["accuracy"])
     bar.set_postfix(loss=f"{mean['loss']:.4f}", acc=f"{mean['accuracy']:.3f}")
 

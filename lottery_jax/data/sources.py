@@ -189,8 +189,8 @@ def load_tfds(name: str, data_dir: str | None = None,
 
   info = builder.info
   splits = sorted(info.splits.keys())
-  test_split = 'test' if 'test' in splits else 'validation'
-  if 'train' not in splits or test_split not in splits:
+  test_split = 'validation' if 'test' not in splits and 'validation' in splits else 'test'
+  if splits and ('train' not in splits or test_split not in splits):
     raise UserInputError(f'TFDS dataset {name!r} needs a train and a test (or validation) '
                          f'split; it has {splits}')
   features = info.features
