@@ -106,10 +106,15 @@ def init_variables(model: nn.Module, key, image_shape_HWC):
 
 
 def new_state(params, batch_stats, masks, tx: optax.GradientTransformation) -> TrainState:
-  """A fresh TrainState at step 0: masked params and a new optimizer state."""
+  """A fresh TrainState at step 0: masked params and a new optimizer state.
+
+  All leaves are fresh copies, so donating the state to the train step never invalidates the
+  caller's params, batch stats or masks (e.g. theta_0 reused for rewinding).
+  """
   params = masks_lib.apply_masks(params, masks)
-  return TrainState(step=jnp.zeros((), jnp.int32), params=params, batch_stats=batch_stats,
-                    opt_state=tx.init(params), masks=masks)
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                    batch_stats=jax.tree.map(jnp.copy, batch_stats),
+                    opt_state=tx.init(params), masks=jax.tree.map(jnp.copy, masks))
 
 
 def _forward(model, params, batch_stats, images, train):

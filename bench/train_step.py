@@ -1,0 +1,295 @@
+"""Throughput of the masked ConvNet-3 train step: lottery_jax against an equivalent PyTorch step.
+
+Both sides train ConvNet-3 (width 128, depth 3, instance norm, average pooling, dense head;
+320,010 parameters) on one fixed batch of random 32x32x3 images with 10 classes, with Adam
+(learning rate 8e-4, L2 weight decay 8e-4) and the same ~80%-sparse mask (global magnitude
+pruning of the initial weights, 20% seven times):
+
+  lottery_jax: `train.make_train_step` (jitted, state donated; masks grads, updates and params,
+               and computes its metrics).
+  torch:       the same network in float32, eager; grads of the prunable conv/linear weights are
+               multiplied by the mask before `optimizer.step()` and the weights after it.
+
+Torch starts from the very same weights (copied from the flax params) and the script checks
+that both give the same loss on the batch before timing. Timing is interleaved, `--rounds`
+rounds of (`--steps` jax steps, `--steps` torch steps [, `--steps` torch.compile steps]), each
+after a warm-up (compilation); the median images/s over rounds is reported per framework. JAX
+is timed up to `jax.block_until_ready` on the new state and metrics.
+
+  python bench/train_step.py                      # defaults: batch 256, 3 rounds of 8 steps
+  python bench/train_step.py --torch_compile      # also time torch.compile(model)
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+IMAGE_SHAPE = (32, 32, 3)
+NUM_CLASSES = 10
+LEARNING_RATE = 8e-4
+WEIGHT_DECAY = 8e-4
+PRUNE_FRACTION = 0.2
+PRUNE_ROUNDS = 7
+
+
+def parse_args(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--batch_size", type=int, default=256)
+  parser.add_argument("--steps", type=int, default=8,
+                      help="timed steps per framework per round")
+  parser.add_argument("--rounds", type=int, default=3,
+                      help="interleaved rounds; the median over rounds is reported")
+  parser.add_argument("--warmup", type=int, default=2,
+                      help="untimed steps per framework before timing (compilation)")
+  parser.add_argument("--threads", type=int, default=os.cpu_count(),
+                      help="torch.set_num_threads (default: all cores); JAX uses all cores "
+                      "unless this is 1, which turns off XLA's multi-threaded Eigen")
+  parser.add_argument("--torch_layout", choices=("nchw", "channels_last"), default="nchw",
+                      help="torch memory format of images, weights and activations")
+  parser.add_argument("--torch_compile", action="store_true",
+                      help="also time torch.compile(model) (inductor; compiles for ~1 min)")
+  parser.add_argument("--only", choices=("jax", "torch"), default=None,
+                      help="time one framework alone (to check interleaving costs nothing)")
+  parser.add_argument("--seed", type=int, default=0)
+  return parser.parse_args(argv)
+
+
+ARGS = parse_args() if __name__ == "__main__" else None
+if ARGS is not None and ARGS.threads == 1:
+  # Must be set before jax initialises its CPU backend.
+  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                             + " --xla_cpu_multi_thread_eigen=false").strip()
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import jax
+import jax.numpy as jnp
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from lottery_jax import masks as masks_lib
+from lottery_jax import pruning
+from lottery_jax import train
+from lottery_jax.models import get_model
+# pylint: enable=g-import-not-at-top,wrong-import-position
+
+
+def cpu_name() -> str:
+  """The CPU model from /proc/cpuinfo, else platform.processor()."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or platform.machine()
+
+
+def machine_description(threads: int) -> list[str]:
+  return [
+      f"machine: {cpu_name()} ({platform.machine()}), {os.cpu_count()} cores, "
+      f"{platform.system()} {platform.release()}",
+      f"python {platform.python_version()}, jax {jax.__version__} "
+      f"(device: {jax.devices()[0].device_kind}, {jax.device_count()} device(s)), "
+      f"torch {torch.__version__} ({threads} threads)",
+  ]
+
+
+# ---------------------------------------------------------------------------------------------
+# lottery_jax side.
+
+
+def make_jax_side(batch_size: int, seed: int):
+  """(step closure, params, masks, batch) for the masked ConvNet-3 step of lottery_jax."""
+  model = get_model("convnet", NUM_CLASSES)
+  params, batch_stats = train.init_variables(model, jax.random.key(seed), IMAGE_SHAPE)
+  masks = masks_lib.init_masks(params)
+  for _ in range(PRUNE_ROUNDS):
+    masks = pruning.prune(params, masks, PRUNE_FRACTION)
+  tx = train.make_optimizer("adam", LEARNING_RATE, weight_decay=WEIGHT_DECAY)
+  state = train.new_state(params, batch_stats, masks, tx)
+  step = train.make_train_step(model, tx)
+  rng = np.random.default_rng(seed)
+  images = rng.standard_normal((batch_size, *IMAGE_SHAPE), dtype=np.float32)
+  labels = rng.integers(0, NUM_CLASSES, batch_size).astype(np.int32)
+  batch = {"image": jnp.asarray(images), "label": jnp.asarray(labels)}
+  key = jax.random.key(seed + 1)
+  holder = {"state": state, "metrics": None}
+
+  def run(n: int) -> float:
+    """Seconds for n steps, blocking on the last state and metrics."""
+    start = time.perf_counter()
+    state, metrics = holder["state"], None
+    for _ in range(n):
+      state, metrics = step(state, batch, key)
+    jax.block_until_ready((state, metrics))
+    seconds = time.perf_counter() - start
+    holder["state"], holder["metrics"] = state, metrics
+    return seconds
+
+  loss_fn = jax.jit(lambda p, x, y: train.cross_entropy(model.apply({"params": p}, x), y))
+  initial_loss = float(loss_fn(state.params, batch["image"], batch["label"]))
+  return run, holder, state.params, masks, (images, labels), initial_loss
+
+
+# ---------------------------------------------------------------------------------------------
+# PyTorch side.
+
+
+class TorchConvNet(nn.Module):
+  """ConvNet-3 as in lottery_jax.models.convnet, in NCHW."""
+
+  def __init__(self, num_classes=NUM_CLASSES, width=128, depth=3, in_channels=3, size=32):
+    super().__init__()
+    layers = []
+    for _ in range(depth):
+      layers += [nn.Conv2d(in_channels, width, 3, padding=1), nn.GroupNorm(width, width),
+                 nn.ReLU(), nn.AvgPool2d(2)]
+      in_channels, size = width, size // 2
+    self.features = nn.Sequential(*layers)
+    self.classifier = nn.Linear(width * size * size, num_classes)
+
+  def forward(self, x):
+    return self.classifier(torch.flatten(self.features(x), 1))
+
+
+def _to_torch(x) -> torch.Tensor:
+  return torch.from_numpy(np.array(x, dtype=np.float32))
+
+
+def load_flax_params(model: TorchConvNet, params, masks):
+  """Copy flax params into `model`; returns [(weight, float mask)] of the prunable weights."""
+  convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
+  norms = [m for m in model.features if isinstance(m, nn.GroupNorm)]
+  masked = []
+  with torch.no_grad():
+    for i, (conv, norm) in enumerate(zip(convs, norms)):
+      # HWIO -> OIHW.
+      conv.weight.copy_(_to_torch(params[f"Conv_{i}"]["kernel"]).permute(3, 2, 0, 1))
+      conv.bias.copy_(_to_torch(params[f"Conv_{i}"]["bias"]))
+      norm.weight.copy_(_to_torch(params[f"GroupNorm_{i}"]["scale"]))
+      norm.bias.copy_(_to_torch(params[f"GroupNorm_{i}"]["bias"]))
+      mask = _to_torch(masks[f"Conv_{i}"]["kernel"]).permute(3, 2, 0, 1).contiguous()
+      masked.append((conv.weight, mask))
+    # flax flattens (B, H, W, C) as h, w, c; torch flattens (B, C, H, W) as c, h, w.
+    lin = model.classifier
+    c = convs[-1].out_channels
+    hw = int(round((lin.in_features // c) ** 0.5))
+
+    def dense(x):
+      return _to_torch(x).reshape(hw, hw, c, -1).permute(3, 2, 0, 1).reshape(-1, lin.in_features)
+
+    lin.weight.copy_(dense(params["Dense_0"]["kernel"]))
+    lin.bias.copy_(_to_torch(params["Dense_0"]["bias"]))
+    masked.append((lin.weight, dense(masks["Dense_0"]["kernel"]).contiguous()))
+  return masked
+
+
+def make_torch_side(params, masks, images, labels, layout: str, compile_model: bool):
+  """(step closure, initial loss) of the equivalent masked PyTorch step."""
+  model = TorchConvNet()
+  masked = load_flax_params(model, params, masks)
+  x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+  y = torch.from_numpy(labels.astype(np.int64))
+  if layout == "channels_last":
+    model = model.to(memory_format=torch.channels_last)
+    x = x.contiguous(memory_format=torch.channels_last)
+    # Masks must match their weights' strides for in-place multiplies to stay cheap.
+    masked = [(w, m.contiguous(memory_format=torch.channels_last) if m.ndim == 4 else m)
+              for w, m in masked]
+  weights = [w for w, _ in masked]
+  mask_list = [m for _, m in masked]
+  optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
+  forward = torch.compile(model) if compile_model else model
+  with torch.no_grad():
+    initial_loss = float(F.cross_entropy(model(x), y))
+
+  def step():
+    optimizer.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(forward(x), y)
+    loss.backward()
+    with torch.no_grad():
+      torch._foreach_mul_([w.grad for w in weights], mask_list)  # pylint: disable=protected-access
+      optimizer.step()
+      torch._foreach_mul_(weights, mask_list)  # pylint: disable=protected-access
+    return loss
+
+  def run(n: int) -> float:
+    start = time.perf_counter()
+    for _ in range(n):
+      step()
+    return time.perf_counter() - start
+
+  return run, initial_loss
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main(args):
+  torch.set_num_threads(args.threads)
+  print("\n".join(machine_description(args.threads)))
+  print(f"batch {args.batch_size}, {args.rounds} rounds x {args.steps} steps per framework, "
+        f"warm-up {args.warmup} steps, torch layout {args.torch_layout}, "
+        f"date {datetime.date.today().isoformat()}")
+
+  jax_run, jax_holder, params, masks, (images, labels), jax_loss = make_jax_side(
+      args.batch_size, args.seed)
+  n_params = sum(np.size(p) for p in jax.tree.leaves(params))
+  print(f"ConvNet-3: {n_params:,} params, mask sparsity {masks_lib.sparsity(masks):.1%}")
+
+  sides = {}
+  if args.only in (None, "jax"):
+    sides["lottery_jax"] = jax_run
+  if args.only in (None, "torch"):
+    torch_run, torch_loss = make_torch_side(params, masks, images, labels, args.torch_layout,
+                                            compile_model=False)
+    print(f"initial loss: lottery_jax {jax_loss:.6f}, torch {torch_loss:.6f}")
+    if not np.isclose(jax_loss, torch_loss, rtol=1e-4, atol=1e-4):
+      sys.exit("torch model does not compute the same loss as lottery_jax; not comparable")
+    sides["torch"] = torch_run
+    if args.torch_compile:
+      compiled_run, _ = make_torch_side(params, masks, images, labels, args.torch_layout,
+                                        compile_model=True)
+      sides["torch.compile"] = compiled_run
+
+  for name, run in sides.items():
+    seconds = run(args.warmup)
+    print(f"warm-up {name}: {seconds:.1f} s for {args.warmup} steps")
+
+  rates = {name: [] for name in sides}
+  for r in range(args.rounds):
+    cells = []
+    for name, run in sides.items():
+      seconds = run(args.steps)
+      rates[name].append(args.steps * args.batch_size / seconds)
+      cells.append(f"{name} {rates[name][-1]:7.1f} img/s ({seconds / args.steps:.3f} s/step)")
+    print(f"round {r + 1}: " + ", ".join(cells))
+  if "lottery_jax" in sides:
+    loss = float(jax_holder["metrics"]["loss"])
+    if not np.isfinite(loss):
+      sys.exit(f"lottery_jax loss is {loss}")
+
+  medians = {name: statistics.median(v) for name, v in rates.items()}
+  print()
+  print(f"{'framework':<14} {'median img/s':>12} {'ms/step':>9} {'min img/s':>10} "
+        f"{'max img/s':>10}")
+  for name, v in rates.items():
+    print(f"{name:<14} {medians[name]:12.1f} {1e3 * args.batch_size / medians[name]:9.1f} "
+          f"{min(v):10.1f} {max(v):10.1f}")
+  if "lottery_jax" in medians:
+    for name in medians:
+      if name != "lottery_jax":
+        print(f"ratio (lottery_jax / {name}): {medians['lottery_jax'] / medians[name]:.2f}x")
+
+
+if __name__ == "__main__":
+  main(ARGS)
