@@ -2,8 +2,10 @@
 for corrupt checkpoints."""
 
 import os
+import zipfile
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 from lottery_jax.errors import UserInputError
@@ -42,22 +44,30 @@ def restore_latest(mngr: ocp.CheckpointManager, like_state):
   return state, step
 
 
-def save_tree(path: str, tree) -> None:
-  """Save a standalone pytree (a mask, a rewind point) to `path` atomically."""
-  ckptr = ocp.StandardCheckpointer()
-  ckptr.save(os.path.abspath(path), tree)
-  ckptr.wait_until_finished()
+def save_npz_tree(path: str, tree) -> None:
+  """Save a pytree of arrays (a mask, say) as an .npz keyed by 'Conv_0/kernel'-style paths,
+  atomically; readable with plain numpy."""
+  from lottery_jax.masks import path_name
+  flat = {path_name(p): np.asarray(x) for p, x in jax.tree_util.tree_leaves_with_path(tree)}
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  tmp = f"{path}.tmp{os.getpid()}.npz"
+  np.savez(tmp, **flat)
+  os.replace(tmp, path)
 
 
-def load_tree(path: str, like_tree=None):
-  """Load a pytree saved with `save_tree`; `like_tree` (optional) gives structure and dtypes."""
-  ckptr = ocp.StandardCheckpointer()
+def load_npz_tree(path: str, like_tree):
+  """Load an .npz written by save_npz_tree into the structure of `like_tree`."""
+  from lottery_jax.masks import path_name
   try:
-    if like_tree is None:
-      return ckptr.restore(os.path.abspath(path))
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like_tree)
-    return ckptr.restore(os.path.abspath(path), abstract)
-  except Exception as e:
-    first_line = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-    raise UserInputError(f"saved tree {path} is corrupt or does not match ({first_line}); "
+    with np.load(path) as f:
+      leaves = []
+      for p, like in jax.tree_util.tree_leaves_with_path(like_tree):
+        arr = f[path_name(p)]
+        if arr.shape != np.shape(like):
+          raise ValueError(f"{path_name(p)} has shape {arr.shape}, expected {np.shape(like)}")
+        leaves.append(jax.numpy.asarray(arr))
+  except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
+    raise UserInputError(f"{path} is corrupt or does not match this model "
+                         f"({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
                          "move it away to recompute it") from None
+  return jax.tree.unflatten(jax.tree.structure(like_tree), leaves)

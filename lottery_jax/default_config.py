@@ -9,13 +9,34 @@ held-out ones (about 99.5%). Every other config starts from `base()` and changes
 import ml_collections
 
 
+def train_config(**overrides) -> ml_collections.ConfigDict:
+  """One training recipe: optimizer, schedule, length, batch, logging/checkpoint cadence."""
+  t = ml_collections.ConfigDict()
+  t.optimizer = "adam"      # 'sgd', 'adam' (L2 decay added to the gradient) or 'adamw'.
+  t.learning_rate = 8e-4
+  t.momentum = 0.9          # SGD only.
+  t.weight_decay = 8e-4
+  t.schedule = "step"       # 'constant', 'step' or 'cosine'.
+  t.decay_at = (0.5, 0.65, 0.8)  # 'step': fractions of the run where the lr is multiplied...
+  t.decay_factor = 0.15          # ... by this.
+  t.warmup_epochs = 0.0
+  t.epochs = 100.0
+  t.num_steps = 0           # If > 0, overrides epochs (a short schedule for smoke runs).
+  t.batch_size = 256
+  t.eval_batch_size = 1000
+  t.log_every = 50
+  t.checkpoint_every = 500
+  t.update(overrides)
+  return t
+
+
 def base() -> ml_collections.ConfigDict:
   """All fields every experiment has, with the quickstart's values. Unlocked."""
   c = ml_collections.ConfigDict()
 
   # Named seeds: every random operation derives its key from one of these.
   c.seeds = ml_collections.ConfigDict(dict(init=0, data_order=0, augment=0, pruning=0,
-                                           probes=0))
+                                           distill=0, probes=0))
 
   c.data = ml_collections.ConfigDict()
   c.data.source = "digits"        # 'digits', a TFDS name, or a folder / .tar.gz of class folders.
@@ -32,21 +53,30 @@ def base() -> ml_collections.ConfigDict:
   c.model.options = ml_collections.ConfigDict(dict(width=128, depth=3, norm="instance",
                                                    pooling="avg"))
 
-  c.train = ml_collections.ConfigDict()
-  c.train.optimizer = "adam"      # 'sgd', 'adam' (L2 decay) or 'adamw'.
-  c.train.learning_rate = 0.01
-  c.train.momentum = 0.9          # SGD only.
-  c.train.weight_decay = 8e-4
-  c.train.schedule = "step"       # 'constant', 'step' or 'cosine'.
-  c.train.decay_at = (0.5, 0.65, 0.8)  # 'step': fractions of the run where lr is multiplied...
-  c.train.decay_factor = 0.15          # ... by this.
-  c.train.warmup_epochs = 0.0
-  c.train.epochs = 30.0
-  c.train.num_steps = 0           # If > 0, overrides epochs (a short schedule for smoke runs).
-  c.train.batch_size = 128
-  c.train.eval_batch_size = 1000
-  c.train.log_every = 50
-  c.train.checkpoint_every = 500
+  # Training on real data (the authors' public recipe; the quickstart uses a higher lr).
+  c.train = train_config(optimizer="adam", learning_rate=0.01, weight_decay=8e-4,
+                         schedule="step", epochs=15.0, batch_size=128)
+
+  # Mask producers (see lottery_jax.lottery). An empty tuple trains the dense network only.
+  c.lottery = ml_collections.ConfigDict()
+  c.lottery.producers = ("imp", "distilled", "random")  # Of imp, distilled, hybrid, random.
+  c.lottery.rounds = 3
+  c.lottery.fraction = 0.2        # Share of the remaining prunable weights removed per round.
+  c.lottery.scope = "global"      # 'global' or 'layerwise' magnitude pruning.
+  c.lottery.replicates = 2        # Whole pipeline repeated with fold_in(seed, replicate).
+  c.lottery.rewind_epochs = 0.0   # IMP rewinds to theta_k, k = this many epochs (0: theta_0).
+  c.lottery.hybrid_syn_rounds = 2  # Hybrid: distilled rounds before IMP takes over.
+  c.lottery.random_reference = "imp"  # Random masks match IMP's layerwise sparsity, or 'global'.
+
+  # The distilled set and its training recipe (the inner loop of distilled pruning).
+  c.distilled = ml_collections.ConfigDict()
+  c.distilled.source = "random_subset"  # A distilled .npz, or a class-balanced real subset.
+  c.distilled.images_per_class = 10     # For 'random_subset'.
+  c.distilled.crop_padding = 0
+  c.distilled.flip = False
+  c.distilled.train = train_config(optimizer="sgd", learning_rate=0.01, momentum=0.9,
+                                   weight_decay=5e-4, schedule="step", decay_at=(0.5,),
+                                   decay_factor=0.1, epochs=300.0, batch_size=512)
   return c
 
 

@@ -1,31 +1,27 @@
-"""Experiment stages run from a config: for now, dense training on real data.
+"""The experiment a config describes: data, dense training, mask producers, results, report.
 
-Each stage writes its result into the run directory when it finishes and is skipped when
-that result exists, so a rerun of a finished experiment only prints its summary.
+Every stage writes its output into the run directory when it finishes and is skipped when that
+output exists, so a killed run resumes and a rerun of a finished one only rebuilds the report.
 """
 
 import hashlib
 import json
-import math
 import os
 import time
 
 import jax
 import ml_collections
 
-from lottery_jax import masks as masks_lib
+from lottery_jax import lottery
 from lottery_jax import models
 from lottery_jax import parallel
+from lottery_jax import report
 from lottery_jax import rundir
 from lottery_jax import train as train_lib
-from lottery_jax.data import batching
+from lottery_jax.data import distilled as distilled_lib
 from lottery_jax.data.dataset import Dataset, load_dataset
+from lottery_jax.data.subset import random_class_subset
 from lottery_jax.errors import UserInputError
-
-
-def named_key(config: ml_collections.ConfigDict, name: str):
-  """The PRNG key of the named seed `config.seeds.<name>`."""
-  return jax.random.key(config.seeds[name])
 
 
 def default_workdir(config: ml_collections.ConfigDict) -> str:
@@ -36,96 +32,84 @@ def default_workdir(config: ml_collections.ConfigDict) -> str:
                       f"{hashlib.sha256(blob).hexdigest()[:8]}")
 
 
-def num_train_steps(train_config, num_examples: int) -> int:
-  """train.num_steps if set, else ceil(epochs x full batches per epoch)."""
-  if train_config.num_steps > 0:
-    return int(train_config.num_steps)
-  per_epoch = batching.steps_per_epoch(num_examples, train_config.batch_size)
-  return max(1, math.ceil(train_config.epochs * per_epoch))
-
-
-def make_tx(train_config, num_steps: int, num_examples: int):
-  """(optimizer, schedule) from the train config for a run of num_steps."""
-  per_epoch = batching.steps_per_epoch(num_examples, train_config.batch_size)
-  schedule = train_lib.make_schedule(
-      train_config.schedule, train_config.learning_rate, num_steps,
-      warmup_steps=int(round(train_config.warmup_epochs * per_epoch)),
-      decay_at=tuple(train_config.decay_at), decay_factor=train_config.decay_factor)
-  tx = train_lib.make_optimizer(train_config.optimizer, schedule, train_config.momentum,
-                                train_config.weight_decay)
-  return tx, schedule
-
-
-def train_on_real(config, data: Dataset, model, params, batch_stats, masks, *, stage_dir: str,
-                  data_key, train_key, metrics_log, desc: str, mesh=None):
-  """Train (params, masks) on the real train split; returns (state, test metrics, steps)."""
-  num_steps = num_train_steps(config.train, len(data.train_labels))
-  tx, schedule = make_tx(config.train, num_steps, len(data.train_labels))
-  state = train_lib.new_state(params, batch_stats, masks, tx)
-  step_fn = train_lib.make_train_step(model, tx, schedule, config.data.crop_padding,
-                                      config.data.flip)
-  state = train_lib.fit(
-      state, step_fn, data.train_images, data.train_labels, num_steps=num_steps,
-      batch_size=config.train.batch_size, data_key=data_key, train_key=train_key, mesh=mesh,
-      checkpoint_dir=os.path.join(stage_dir, "checkpoints"),
-      checkpoint_every=config.train.checkpoint_every, log_every=config.train.log_every,
-      metrics_log=metrics_log, desc=desc)
-  eval_step = train_lib.make_eval_step(model)
-  test = train_lib.evaluate(eval_step, state.params, state.batch_stats, data.test_images,
-                            data.test_labels, config.train.eval_batch_size, mesh)
-  return state, test, num_steps
-
-
 def check_config(config: ml_collections.ConfigDict) -> None:
-  """Raise UserInputError for a bad model, optimizer or schedule before anything is written."""
+  """Raise UserInputError for a bad model, recipe or pruning setting before anything is
+  written."""
   models.get_model(config.model.name, 10, **config.model.options)
-  make_tx(config.train, 100, 1000)
-  if config.train.batch_size <= 0:
-    raise UserInputError(f"train.batch_size must be positive, got {config.train.batch_size}")
+  for name, recipe in (("train", config.train), ("distilled.train", config.distilled.train)):
+    if recipe.batch_size <= 0:
+      raise UserInputError(f"{name}.batch_size must be positive, got {recipe.batch_size}")
+    schedule = train_lib.make_schedule(recipe.schedule, recipe.learning_rate, 100)
+    train_lib.make_optimizer(recipe.optimizer, schedule, recipe.momentum, recipe.weight_decay)
+  lottery.check_lottery_config(config.lottery)
+
+
+def load_distilled_set(config, data: Dataset):
+  """The distilled set the config names: a .npz, or a class-balanced real subset stand-in."""
+  source = config.distilled.source
+  if source == "random_subset":
+    return random_class_subset(data.train_images, data.train_labels,
+                               config.distilled.images_per_class,
+                               jax.random.key(config.seeds.distill), data.num_classes, data.name)
+  return distilled_lib.load_distilled(source, image_shape_HWC=data.image_shape,
+                                      num_classes=data.num_classes)
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Dense training of config.model on config.data; returns and saves results.json.
-
-  Bad input (config, data) is reported before the work dir is touched.
-  """
+  """Run (or resume) the experiment in `workdir`; returns the results written there."""
   parallel.maybe_initialize_distributed()
   check_config(config)
   results_path = os.path.join(workdir, "results.json")
   if os.path.exists(results_path):
     rundir.claim(workdir, config)
     results = rundir.read_json(results_path)
-    print(summary(results, workdir))
+    report.write(results, workdir)
+    print(report.terminal_summary(results, workdir))
     return results
-  start = time.time()
+
+  began = time.time()
   data = load_dataset(config.data)
+  lot = config.lottery
+  distilled = load_distilled_set(config, data) if lottery.needs_distilled(lot) else None
   rundir.claim(workdir, config)
   metrics_log = rundir.MetricsLog(os.path.join(workdir, "metrics.jsonl"))
   model = models.get_model(config.model.name, data.num_classes, **config.model.options)
-  params, batch_stats = train_lib.init_variables(model, named_key(config, "init"),
-                                                 data.image_shape)
-  masks = masks_lib.init_masks(params)
-  state, test, num_steps = train_on_real(
-      config, data, model, params, batch_stats, masks, stage_dir=os.path.join(workdir, "dense"),
-      data_key=named_key(config, "data_order"), train_key=named_key(config, "augment"),
-      metrics_log=metrics_log, desc="dense")
-  kept, total = masks_lib.count(state.masks)
+  mesh = parallel.data_mesh()
+  num_train = len(data.train_labels)
+  real = lottery.make_recipe(model, config.train, num_train, config.data.crop_padding,
+                             config.data.flip, lottery.num_steps_for(config.train, num_train))
+  syn = None
+  if distilled is not None:
+    num_syn = len(distilled.labels)
+    syn = lottery.make_recipe(model, config.distilled.train, num_syn,
+                              config.distilled.crop_padding, config.distilled.flip,
+                              lottery.num_steps_for(config.distilled.train, num_syn))
+  eval_step = train_lib.make_eval_step(model)
+
+  per_replicate = []
+  for s in range(lot.replicates):
+    pipeline = lottery.Pipeline(config, data, distilled, model, real, syn, eval_step, s,
+                                workdir, metrics_log, mesh)
+    records = {"dense": pipeline.run_producer("dense", rounds=0)}
+    for producer in lot.producers:
+      records[producer] = pipeline.run_producer(producer)
+    per_replicate.append(records)
+
+  params = pipeline.theta0
   results = {
       "data": data.name, "model": config.model.name,
-      "num_params": int(sum(x.size for x in jax.tree.leaves(state.params))),
-      "num_prunable": total, "sparsity": 1 - kept / total,
-      "train_steps": num_steps, "test_accuracy": test["accuracy"], "test_loss": test["loss"],
-      "wall_time_s": time.time() - start,
+      "num_params": int(sum(x.size for x in jax.tree.leaves(params))),
+      "num_prunable": lottery.masks_lib.count(pipeline.ones)[1],
+      "num_train_examples": num_train,
+      "distilled": None if distilled is None else dict(distilled.metadata,
+                                                       num_images=len(distilled.labels)),
+      "replicates": lot.replicates, "real_train_steps": real.num_steps,
+      "distilled_train_steps": None if syn is None else syn.num_steps,
+      "producers": lottery.summarize(per_replicate),
+      "wall_time_s": time.time() - began,
   }
-  metrics_log.write(event="result", stage="dense", **results)
   rundir.write_json(results_path, results)
-  print(summary(results, workdir))
+  metrics_log.write(event="done", wall_time_s=results["wall_time_s"])
+  report.write(results, workdir)
+  print(report.terminal_summary(results, workdir))
   return results
-
-
-def summary(results: dict, workdir: str) -> str:
-  """One line for the terminal."""
-  return (f"{results['data']} | {results['model']} ({results['num_params']:,} params) | dense | "
-          f"test accuracy {100 * results['test_accuracy']:.2f}% "
-          f"(loss {results['test_loss']:.4f}) | {results['train_steps']} steps, "
-          f"{results['wall_time_s']:.0f} s | {workdir}")

@@ -105,3 +105,27 @@ def prune(params, masks, fraction: float = 0.2,
       kept[i] = _prune_lowest([score_leaves[i]], [kept[i]],
                               num_to_prune(fraction, int(kept[i].sum())))[0]
   return treedef.unflatten([jnp.asarray(k) for k in kept])
+
+
+def prune_random_to_match(masks, reference_masks, key):
+  """Randomly prune `masks` so each prunable layer keeps as many weights as in
+  `reference_masks` (e.g. IMP's mask of the same round): a random mask with the reference's
+  layerwise sparsity. Only currently kept weights are removed, so masks only shrink.
+  """
+  leaves, treedef = jax.tree.flatten(masks)
+  ref_leaves = jax.tree.leaves(reference_masks)
+  prunable = jax.tree.leaves(masks_lib.prunable_tree(masks))
+  keys = jax.random.split(key, len(leaves))
+  out = []
+  for i, (m, ref, p) in enumerate(zip(leaves, ref_leaves, prunable)):
+    kept = np.array(m, dtype=bool)
+    if p:
+      target = int(np.count_nonzero(np.asarray(ref)))
+      n = int(kept.sum()) - target
+      if n < 0:
+        raise UserInputError(f"reference mask keeps more weights ({target}) than the mask "
+                             f"({int(kept.sum())}) in leaf {i}; masks can only shrink")
+      noise = np.asarray(jax.random.uniform(keys[i], kept.shape))
+      kept = _prune_lowest([noise], [kept], n)[0]
+    out.append(jnp.asarray(kept))
+  return treedef.unflatten(out)

@@ -21,7 +21,7 @@ def _correlated_images(n=500, hwc=(2, 2, 3), seed=0) -> np.ndarray:
 
 def _raw(images_NHWC) -> sources.RawDataset:
   split = sources.Split(images_NHWC, np.zeros(len(images_NHWC), np.int32))
-  return sources.RawDataset('toy', split, split, 1, ('a',), fingerprint='0123abcd')
+  return sources.RawDataset("toy", split, split, 1, ("a",), fingerprint="0123abcd")
 
 
 def test_standardize_zero_mean_unit_std():
@@ -81,7 +81,7 @@ def test_zca_chunking_matches_one_shot(monkeypatch):
   images = _correlated_images(n=300, seed=2)
   whole = preprocess.fit_zca(images, 0.01)
   whole_out = preprocess.apply_zca(whole, images)
-  monkeypatch.setattr(preprocess, '_CHUNK_BYTES', 7 * 12 * 8)  # 7-row chunks.
+  monkeypatch.setattr(preprocess, "_CHUNK_BYTES", 7 * 12 * 8)  # 7-row chunks.
   chunked = preprocess.fit_zca(images, 0.01)
   np.testing.assert_allclose(chunked.whiten_DxD, whole.whiten_DxD, rtol=1e-6, atol=1e-6)
   np.testing.assert_allclose(preprocess.apply_zca(chunked, images), whole_out, atol=1e-5)
@@ -89,46 +89,46 @@ def test_zca_chunking_matches_one_shot(monkeypatch):
 
 def test_zca_cache_round_trip(tmp_path, monkeypatch):
   images = _correlated_images()
-  first = preprocess.fit_zca_cached(images, 0.1, tmp_path, key='abc123')
-  assert (tmp_path / 'zca-abc123-eps0.1.npz').is_file()
+  first = preprocess.fit_zca_cached(images, 0.1, tmp_path, key="abc123")
+  assert (tmp_path / "zca-abc123-eps0.1.npz").is_file()
 
   def fail(*args, **kwargs):
-    raise AssertionError('refitted instead of using the cache')
+    raise AssertionError("refitted instead of using the cache")
 
   with monkeypatch.context() as m:
-    m.setattr(preprocess, 'fit_zca', fail)
-    second = preprocess.fit_zca_cached(images, 0.1, tmp_path, key='abc123')
+    m.setattr(preprocess, "fit_zca", fail)
+    second = preprocess.fit_zca_cached(images, 0.1, tmp_path, key="abc123")
   np.testing.assert_array_equal(first.mean_D, second.mean_D)
   np.testing.assert_array_equal(first.whiten_DxD, second.whiten_DxD)
   # A corrupt cache file is refitted and rewritten.
-  (tmp_path / 'zca-abc123-eps0.1.npz').write_bytes(b'junk')
-  third = preprocess.fit_zca_cached(images, 0.1, tmp_path, key='abc123')
+  (tmp_path / "zca-abc123-eps0.1.npz").write_bytes(b"junk")
+  third = preprocess.fit_zca_cached(images, 0.1, tmp_path, key="abc123")
   np.testing.assert_array_equal(first.whiten_DxD, third.whiten_DxD)
-  assert sorted(p.name for p in tmp_path.iterdir()) == ['zca-abc123-eps0.1.npz']
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["zca-abc123-eps0.1.npz"]
 
 
 def test_zca_bad_eps():
-  with pytest.raises(UserInputError, match='zca_eps'):
+  with pytest.raises(UserInputError, match="zca_eps"):
     preprocess.fit_zca(_correlated_images(n=10), 0.0)
 
 
 def test_fit_and_apply_preprocessing(tmp_path):
   images = _correlated_images()
   raw = _raw(images)
-  none = preprocess.fit_preprocessing(raw, 'none')
+  none = preprocess.fit_preprocessing(raw, "none")
   assert preprocess.apply_preprocessing(none, images) is images
-  assert preprocess.describe(none) == {'kind': 'none', 'eps': None}
+  assert preprocess.describe(none) == {"kind": "none", "eps": None}
 
-  std = preprocess.fit_preprocessing(raw, 'standardize')
+  std = preprocess.fit_preprocessing(raw, "standardize")
   summary = preprocess.describe(std)
-  assert summary['kind'] == 'standardize' and len(summary['mean']) == 3
-  assert all(isinstance(v, float) for v in summary['mean'] + summary['std'])
+  assert summary["kind"] == "standardize" and len(summary["mean"]) == 3
+  assert all(isinstance(v, float) for v in summary["mean"] + summary["std"])
   np.testing.assert_allclose(
       preprocess.apply_preprocessing(std, images).mean(axis=(0, 1, 2)), 0.0, atol=1e-5)
 
-  zca = preprocess.fit_preprocessing(raw, 'zca', zca_eps=0.05, cache_dir=tmp_path)
-  assert preprocess.describe(zca) == {'kind': 'zca', 'eps': 0.05}
-  assert (tmp_path / 'zca-0123abcd-eps0.05.npz').is_file()
+  zca = preprocess.fit_preprocessing(raw, "zca", zca_eps=0.05, cache_dir=tmp_path)
+  assert preprocess.describe(zca) == {"kind": "zca", "eps": 0.05}
+  assert (tmp_path / "zca-0123abcd-eps0.05.npz").is_file()
   np.testing.assert_allclose(preprocess.apply_preprocessing(zca, images),
                              preprocess.apply_zca(preprocess.fit_zca(images, 0.05), images),
                              atol=1e-6)
@@ -136,5 +136,5 @@ def test_fit_and_apply_preprocessing(tmp_path):
 
 def test_unknown_kind():
   with pytest.raises(UserInputError, match="'none', 'standardize', 'zca'") as e:
-    preprocess.fit_preprocessing(_raw(_correlated_images(n=10)), 'whiten')
-  assert '\n' not in str(e.value)
+    preprocess.fit_preprocessing(_raw(_correlated_images(n=10)), "whiten")
+  assert "\n" not in str(e.value)

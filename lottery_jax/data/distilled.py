@@ -17,7 +17,7 @@ import numpy as np
 from lottery_jax.data.sources import write_npz_atomic
 from lottery_jax.errors import UserInputError
 
-_KEYS = ('images', 'labels', 'metadata')
+_KEYS = ("images", "labels", "metadata")
 
 
 class DistilledSet(NamedTuple):
@@ -37,17 +37,17 @@ def _decode_metadata(value: np.ndarray, path) -> dict[str, Any]:
   """Parses the 0-d string array `value` as a JSON object."""
   text = value.item() if value.ndim == 0 else None
   if isinstance(text, bytes):
-    text = text.decode('utf-8', errors='replace')
+    text = text.decode("utf-8", errors="replace")
   if not isinstance(text, str):
-    raise UserInputError(f'distilled file {path}: metadata must be a JSON string, got an '
-                         f'array of dtype {value.dtype} and shape {value.shape}')
+    raise UserInputError(f"distilled file {path}: metadata must be a JSON string, got an "
+                         f"array of dtype {value.dtype} and shape {value.shape}")
   try:
     metadata = json.loads(text)
   except json.JSONDecodeError as e:
-    raise UserInputError(f'distilled file {path}: metadata is not valid JSON ({e})') from None
+    raise UserInputError(f"distilled file {path}: metadata is not valid JSON ({e})") from None
   if not isinstance(metadata, dict):
-    raise UserInputError(f'distilled file {path}: metadata must be a JSON object, got '
-                         f'{type(metadata).__name__}')
+    raise UserInputError(f"distilled file {path}: metadata must be a JSON object, got "
+                         f"{type(metadata).__name__}")
   return metadata
 
 
@@ -58,14 +58,14 @@ def _to_NHWC(images: np.ndarray, image_shape_HWC: tuple[int, int, int], layout_h
   nhwc_ok = images.ndim == 4 and images.shape[1:] == (h, w, c)
   nchw_ok = images.ndim == 4 and images.shape[1:] == (c, h, w)
   if nhwc_ok and nchw_ok:  # Only when H == W == C; trust the metadata's layout if it says.
-    nhwc_ok = not layout_hint.upper().startswith('NCHW')
+    nhwc_ok = not layout_hint.upper().startswith("NCHW")
   if nhwc_ok:
     return images
   if nchw_ok:
     return images.transpose(0, 2, 3, 1)
   raise UserInputError(
-      f'distilled file {path}: expected images of shape (N, {h}, {w}, {c}) NHWC or '
-      f'(N, {c}, {h}, {w}) NCHW, got shape {images.shape}')
+      f"distilled file {path}: expected images of shape (N, {h}, {w}, {c}) NHWC or "
+      f"(N, {c}, {h}, {w}) NCHW, got shape {images.shape}")
 
 
 def load_distilled(path: str | os.PathLike, *, image_shape_HWC: tuple[int, int, int],
@@ -73,64 +73,64 @@ def load_distilled(path: str | os.PathLike, *, image_shape_HWC: tuple[int, int, 
   """Loads and checks a distilled .npz against the real dataset's image shape and classes."""
   path = pathlib.Path(path).expanduser()
   if not path.is_file():
-    raise UserInputError(f'distilled file not found: {path}')
+    raise UserInputError(f"distilled file not found: {path}")
   try:
     loaded = np.load(path, allow_pickle=False)
     if not isinstance(loaded, np.lib.npyio.NpzFile):
-      raise ValueError('it holds a single .npy array, not an .npz archive')
+      raise ValueError("it holds a single .npy array, not an .npz archive")
     with loaded as npz:
       missing = [k for k in _KEYS if k not in npz.files]
       if missing:
-        raise UserInputError(f'distilled file {path} lacks {missing}; it has {npz.files}, '
-                             f'needs {list(_KEYS)}')
+        raise UserInputError(f"distilled file {path} lacks {missing}; it has {npz.files}, "
+                             f"needs {list(_KEYS)}")
       arrays = {k: npz[k] for k in _KEYS}
   except UserInputError:
     raise
   except Exception as e:  # pylint: disable=broad-except
-    text = ' '.join(str(e).split()) or type(e).__name__
-    raise UserInputError(f'cannot read distilled file {path} as .npz: {text}') from None
+    text = " ".join(str(e).split()) or type(e).__name__
+    raise UserInputError(f"cannot read distilled file {path} as .npz: {text}") from None
 
-  metadata = _decode_metadata(arrays['metadata'], path)
-  images = arrays['images']
-  if images.dtype.kind not in 'fiu':
-    raise UserInputError(f'distilled file {path}: images must be numeric, got dtype '
-                         f'{images.dtype}')
-  layout_hint = str(metadata.get('layout', ''))
+  metadata = _decode_metadata(arrays["metadata"], path)
+  images = arrays["images"]
+  if images.dtype.kind not in "fiu":
+    raise UserInputError(f"distilled file {path}: images must be numeric, got dtype "
+                         f"{images.dtype}")
+  layout_hint = str(metadata.get("layout", ""))
   images_NHWC = np.ascontiguousarray(
       _to_NHWC(images, tuple(image_shape_HWC), layout_hint, path), dtype=np.float32)
   if not np.all(np.isfinite(images_NHWC)):
-    raise UserInputError(f'distilled file {path}: images contain NaN or infinite values')
+    raise UserInputError(f"distilled file {path}: images contain NaN or infinite values")
 
-  labels = arrays['labels']
+  labels = arrays["labels"]
   if labels.ndim != 1 or labels.shape[0] != images_NHWC.shape[0]:
-    raise UserInputError(f'distilled file {path}: labels must have shape '
-                         f'({images_NHWC.shape[0]},) to match the images, got {labels.shape}')
-  if labels.dtype.kind not in 'iu':
-    raise UserInputError(f'distilled file {path}: labels must be integers, got dtype '
-                         f'{labels.dtype}')
+    raise UserInputError(f"distilled file {path}: labels must have shape "
+                         f"({images_NHWC.shape[0]},) to match the images, got {labels.shape}")
+  if labels.dtype.kind not in "iu":
+    raise UserInputError(f"distilled file {path}: labels must be integers, got dtype "
+                         f"{labels.dtype}")
   bad = (labels < 0) | (labels >= num_classes)
   if bad.any():
-    raise UserInputError(f'distilled file {path}: label {int(labels[bad][0])} is outside the '
-                         f'valid range [0, {num_classes})')
+    raise UserInputError(f"distilled file {path}: label {int(labels[bad][0])} is outside the "
+                         f"valid range [0, {num_classes})")
   return DistilledSet(images_NHWC, labels.astype(np.int32), metadata)
 
 
 def preprocessing_kind(metadata: dict[str, Any]) -> tuple[str, float | None]:
   """The preprocessing a distilled set's images live in: ('zca', eps), ('standardize', None)
   or ('none', None)."""
-  prep = metadata.get('preprocessing') or {}
+  prep = metadata.get("preprocessing") or {}
   if not isinstance(prep, dict):
-    raise UserInputError(f'distilled metadata "preprocessing" must be an object, got {prep!r}')
-  zca = prep.get('zca')
+    raise UserInputError(f"distilled metadata 'preprocessing' must be an object, got {prep!r}")
+  zca = prep.get("zca")
   if zca:
-    eps = zca.get('eps') if isinstance(zca, dict) else None
+    eps = zca.get("eps") if isinstance(zca, dict) else None
     if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not eps > 0:
-      raise UserInputError(f'distilled metadata preprocessing.zca needs a positive "eps", '
-                           f'got {zca!r}')
-    return 'zca', float(eps)
-  if prep.get('mean_std_normalization'):
-    return 'standardize', None
-  return 'none', None
+      raise UserInputError(f"distilled metadata preprocessing.zca needs a positive 'eps', "
+                           f"got {zca!r}")
+    return "zca", float(eps)
+  if prep.get("mean_std_normalization"):
+    return "standardize", None
+  return "none", None
 
 
 def save_distilled(path: str | os.PathLike, images_NHWC: np.ndarray, labels: np.ndarray,
@@ -138,7 +138,7 @@ def save_distilled(path: str | os.PathLike, images_NHWC: np.ndarray, labels: np.
   """Writes the published layout atomically: float32 NCHW images, int64 labels, JSON string."""
   images_NHWC = np.asarray(images_NHWC, dtype=np.float32)
   if images_NHWC.ndim != 4:
-    raise UserInputError(f'distilled images must be NHWC, got shape {images_NHWC.shape}')
+    raise UserInputError(f"distilled images must be NHWC, got shape {images_NHWC.shape}")
   write_npz_atomic(
       pathlib.Path(path).expanduser(),
       images=np.ascontiguousarray(images_NHWC.transpose(0, 3, 1, 2)),

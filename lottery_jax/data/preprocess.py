@@ -25,7 +25,7 @@ from lottery_jax.errors import UserInputError
 
 _log = logging.getLogger(__name__)
 
-PREPROCESSING_KINDS = ('none', 'standardize', 'zca')
+PREPROCESSING_KINDS = ("none", "standardize", "zca")
 # Rows per chunk are chosen so a float64 chunk takes about this many bytes.
 _CHUNK_BYTES = 256 << 20
 
@@ -52,15 +52,15 @@ def fit_standardize(images_NHWC: np.ndarray) -> Standardize:
   """Fits per-channel mean and std over all pixels of `images_NHWC`, in float64."""
   images_NHWC = np.asarray(images_NHWC)
   if images_NHWC.ndim != 4 or images_NHWC.shape[0] == 0:
-    raise UserInputError(f'standardize needs non-empty NHWC images, got shape '
-                         f'{images_NHWC.shape}')
+    raise UserInputError(f"standardize needs non-empty NHWC images, got shape "
+                         f"{images_NHWC.shape}")
   n, h, w, c = images_NHWC.shape
   rows = _chunk_rows(h * w * c * 8)
   total_C, total_sq_C = np.zeros(c), np.zeros(c)
   for start in range(0, n, rows):
     x_PC = images_NHWC[start:start + rows].reshape(-1, c).astype(np.float64)
     total_C += x_PC.sum(axis=0)
-    total_sq_C += np.einsum('pc,pc->c', x_PC, x_PC)
+    total_sq_C += np.einsum("pc,pc->c", x_PC, x_PC)
   count = n * h * w
   mean_C = total_C / count
   var_C = np.maximum(total_sq_C / count - np.square(mean_C), 0.0)
@@ -95,11 +95,11 @@ def fit_zca(images_NHWC: np.ndarray, eps: float) -> Zca:
   need well under 2 GB beyond the input.
   """
   if not eps > 0:
-    raise UserInputError(f'zca_eps must be > 0, got {eps!r}')
+    raise UserInputError(f"zca_eps must be > 0, got {eps!r}")
   images_NHWC = np.asarray(images_NHWC)
   n = images_NHWC.shape[0]
   if images_NHWC.ndim != 4 or n < 2:
-    raise UserInputError(f'ZCA needs at least 2 NHWC images, got shape {images_NHWC.shape}')
+    raise UserInputError(f"ZCA needs at least 2 NHWC images, got shape {images_NHWC.shape}")
   x_ND = images_NHWC.reshape(n, -1)
   d = x_ND.shape[1]
   rows = _chunk_rows(d * 8)
@@ -126,11 +126,11 @@ def apply_zca(z: Zca, images_NHWC):
   shape = images_NHWC.shape
   d = z.mean_D.shape[0]
   if int(np.prod(shape[1:])) != d:
-    raise UserInputError(f'ZCA was fitted on images of {d} values, got images of shape '
-                         f'{tuple(shape)}')
+    raise UserInputError(f"ZCA was fitted on images of {d} values, got images of shape "
+                         f"{tuple(shape)}")
   if not isinstance(images_NHWC, np.ndarray):
     x_ND = jnp.reshape(images_NHWC, (shape[0], d)) - z.mean_D
-    return jnp.matmul(x_ND, z.whiten_DxD, precision='highest').reshape(shape)
+    return jnp.matmul(x_ND, z.whiten_DxD, precision="highest").reshape(shape)
   x_ND = images_NHWC.reshape(shape[0], d)
   out_ND = np.empty((shape[0], d), dtype=np.float32)
   rows = _chunk_rows(d * 4)
@@ -141,8 +141,8 @@ def apply_zca(z: Zca, images_NHWC):
 
 
 def _zca_cache_file(cache_dir: pathlib.Path, key: str, eps: float) -> pathlib.Path:
-  safe_key = re.sub(r'[^A-Za-z0-9_.-]', '_', key)
-  return cache_dir / f'zca-{safe_key}-eps{float(eps)!r}.npz'
+  safe_key = re.sub(r"[^A-Za-z0-9_.-]", "_", key)
+  return cache_dir / f"zca-{safe_key}-eps{float(eps)!r}.npz"
 
 
 def fit_zca_cached(images_NHWC: np.ndarray, eps: float,
@@ -153,24 +153,24 @@ def fit_zca_cached(images_NHWC: np.ndarray, eps: float,
   cache file is refitted and overwritten.
   """
   if not eps > 0:
-    raise UserInputError(f'zca_eps must be > 0, got {eps!r}')
+    raise UserInputError(f"zca_eps must be > 0, got {eps!r}")
   cache_file = _zca_cache_file(
       pathlib.Path(cache_dir).expanduser() if cache_dir else default_cache_dir(), key, eps)
   d = int(np.prod(np.shape(images_NHWC)[1:]))
   if cache_file.is_file():
     try:
       with np.load(cache_file, allow_pickle=False) as npz:
-        z = Zca(npz['mean_D'], npz['whiten_DxD'])
+        z = Zca(npz["mean_D"], npz["whiten_DxD"])
       if z.mean_D.shape == (d,) and z.whiten_DxD.shape == (d, d):
         return z
-      _log.warning('ignoring ZCA cache %s with the wrong shape; refitting', cache_file)
+      _log.warning("ignoring ZCA cache %s with the wrong shape; refitting", cache_file)
     except Exception as e:  # pylint: disable=broad-except
-      _log.warning('ignoring unreadable ZCA cache %s (%s); refitting', cache_file, e)
+      _log.warning("ignoring unreadable ZCA cache %s (%s); refitting", cache_file, e)
   z = fit_zca(images_NHWC, eps)
   try:
     write_npz_atomic(cache_file, mean_D=z.mean_D, whiten_DxD=z.whiten_DxD)
   except OSError as e:
-    _log.warning('could not write ZCA cache %s: %s', cache_file, e)
+    _log.warning("could not write ZCA cache %s: %s", cache_file, e)
   return z
 
 
@@ -195,31 +195,31 @@ class Preprocessing(NamedTuple):
 def fit_preprocessing(raw: RawDataset, kind: str, zca_eps: float = 0.1,
                       cache_dir: str | os.PathLike | None = None) -> Preprocessing:
   """Fits `kind` preprocessing on `raw.train.images` (ZCA cached by `raw.fingerprint`)."""
-  if kind == 'none':
-    return Preprocessing('none')
-  if kind == 'standardize':
-    return Preprocessing('standardize', standardize=fit_standardize(raw.train.images))
-  if kind == 'zca':
+  if kind == "none":
+    return Preprocessing("none")
+  if kind == "standardize":
+    return Preprocessing("standardize", standardize=fit_standardize(raw.train.images))
+  if kind == "zca":
     z = fit_zca_cached(raw.train.images, zca_eps, cache_dir, key=raw.fingerprint)
-    return Preprocessing('zca', zca=z, zca_eps=float(zca_eps))
-  raise unknown_choice('preprocessing', kind, PREPROCESSING_KINDS)
+    return Preprocessing("zca", zca=z, zca_eps=float(zca_eps))
+  raise unknown_choice("preprocessing", kind, PREPROCESSING_KINDS)
 
 
 def apply_preprocessing(p: Preprocessing, images_NHWC):
   """Applies `p` to [0, 1] images (numpy or jax), returning the same kind of array."""
-  if p.kind == 'none':
+  if p.kind == "none":
     return images_NHWC
-  if p.kind == 'standardize':
+  if p.kind == "standardize":
     return apply_standardize(p.standardize, images_NHWC)
-  if p.kind == 'zca':
+  if p.kind == "zca":
     return apply_zca(p.zca, images_NHWC)
-  raise unknown_choice('preprocessing', p.kind, PREPROCESSING_KINDS)
+  raise unknown_choice("preprocessing", p.kind, PREPROCESSING_KINDS)
 
 
 def describe(p: Preprocessing) -> dict:
   """A JSON-able summary: kind, eps (ZCA only, else None), mean/std lists (standardize)."""
-  out = {'kind': p.kind, 'eps': p.zca_eps}
+  out = {"kind": p.kind, "eps": p.zca_eps}
   if p.standardize is not None:
-    out['mean'] = [float(v) for v in p.standardize.mean_C]
-    out['std'] = [float(v) for v in p.standardize.std_C]
+    out["mean"] = [float(v) for v in p.standardize.mean_C]
+    out["std"] = [float(v) for v in p.standardize.std_C]
   return out

@@ -25,16 +25,16 @@ from lottery_jax.errors import UserInputError
 
 _log = logging.getLogger(__name__)
 
-ARCHIVE_SUFFIXES = ('.tar.gz', '.tgz')
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff', '.ppm',
-                  '.pgm')
-SPLITS = ('train', 'test')
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm",
+                  ".pgm")
+SPLITS = ("train", "test")
 # A few TFDS image-classification datasets, named in error messages.
-KNOWN_TFDS_NAMES = ('cifar10', 'cifar100', 'imagenette', 'mnist', 'fashion_mnist',
-                    'svhn_cropped')
+KNOWN_TFDS_NAMES = ("cifar10", "cifar100", "imagenette", "mnist", "fashion_mnist",
+                    "svhn_cropped")
 _TFDS_INSTALL_HINT = "install it with: pip install 'lottery_jax[tfds]'"
 # Pillow modes that decode to one grayscale channel; every other mode is converted to RGB.
-_GRAY_MODES = ('1', 'L', 'LA', 'La', 'I', 'I;16', 'I;16B', 'I;16L', 'I;16N', 'F')
+_GRAY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 # Bump when the layout of the image-folder cache changes.
 _CACHE_FORMAT = 1
 
@@ -71,10 +71,10 @@ class RawDataset(NamedTuple):
 
 def default_cache_dir() -> pathlib.Path:
   """`$LOTTERY_JAX_CACHE` if set, else `~/.cache/lottery_jax`."""
-  env = os.environ.get('LOTTERY_JAX_CACHE')
+  env = os.environ.get("LOTTERY_JAX_CACHE")
   if env:
     return pathlib.Path(env).expanduser()
-  return pathlib.Path.home() / '.cache' / 'lottery_jax'
+  return pathlib.Path.home() / ".cache" / "lottery_jax"
 
 
 def write_npz_atomic(path: str | os.PathLike, **arrays) -> None:
@@ -84,9 +84,9 @@ def write_npz_atomic(path: str | os.PathLike, **arrays) -> None:
   """
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + '.', suffix='.tmp')
+  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
   try:
-    with os.fdopen(fd, 'wb') as f:
+    with os.fdopen(fd, "wb") as f:
       np.savez(f, **arrays)
     os.chmod(tmp, 0o644)  # mkstemp makes the file owner-only.
     os.replace(tmp, path)
@@ -100,14 +100,14 @@ def _fingerprint(*arrays: np.ndarray) -> str:
   h = hashlib.sha256()
   for a in arrays:
     a = np.ascontiguousarray(a)
-    h.update(f'{a.dtype.str}{a.shape};'.encode())
-    h.update(memoryview(a).cast('B'))
+    h.update(f"{a.dtype.str}{a.shape};".encode())
+    h.update(memoryview(a).cast("B"))
   return h.hexdigest()[:16]
 
 
 def _one_line(e: BaseException) -> str:
   """The exception's message on one line (or its type name when empty)."""
-  text = ' '.join(str(e).split())
+  text = " ".join(str(e).split())
   return text or type(e).__name__
 
 
@@ -132,7 +132,7 @@ def load_digits(seed: int = 0, test_fraction: float = 0.2) -> RawDataset:
   Images are (N, 8, 8, 1) with the 0..16 intensities scaled to [0, 1].
   """
   if not 0.0 < test_fraction < 1.0:
-    raise UserInputError(f'test_fraction must be in (0, 1), got {test_fraction!r}')
+    raise UserInputError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
   from sklearn import datasets  # pylint: disable=g-import-not-at-top
   from sklearn import model_selection  # pylint: disable=g-import-not-at-top
   digits = datasets.load_digits()
@@ -141,7 +141,7 @@ def load_digits(seed: int = 0, test_fraction: float = 0.2) -> RawDataset:
   train_x, test_x, train_y, test_y = model_selection.train_test_split(
       images_NHWC, labels_N, test_size=test_fraction, random_state=seed, stratify=labels_N)
   class_names = tuple(str(c) for c in range(10))
-  return RawDataset(name='digits', train=Split(train_x, train_y), test=Split(test_x, test_y),
+  return RawDataset(name="digits", train=Split(train_x, train_y), test=Split(test_x, test_y),
                     num_classes=10, class_names=class_names,
                     fingerprint=_fingerprint(train_x, train_y, test_x, test_y))
 
@@ -160,22 +160,25 @@ def load_tfds(name: str, data_dir: str | None = None,
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   except ImportError as e:
     raise UserInputError(
-        f'data source {name!r} needs tensorflow-datasets ({_one_line(e)}); '
-        f'{_TFDS_INSTALL_HINT}') from None
-  known = ', '.join(repr(n) for n in KNOWN_TFDS_NAMES)
-  base_name = name.split('/')[0].split(':')[0]
+        f"data source {name!r} needs tensorflow-datasets ({_one_line(e)}); "
+        f"{_TFDS_INSTALL_HINT}") from None
+  known = ", ".join(repr(n) for n in KNOWN_TFDS_NAMES)
+  base_name = name.split("/")[0].split(":")[0]
   try:
     tfds.builder_cls(base_name)
-  except Exception:  # pylint: disable=broad-except
+  except tfds.core.registered.DatasetNotFoundError:
     raise UserInputError(
-        f'unknown data source {name!r}: not \'digits\', not an existing folder or .tar.gz, '
-        f'and not a TFDS dataset; TFDS image-classification names include {known}') from None
+        f"unknown data source {name!r}: not 'digits', not an existing folder or .tar.gz, "
+        f"and not a TFDS dataset; TFDS image-classification names include {known}") from None
+  except Exception as e:  # pylint: disable=broad-except
+    raise UserInputError(
+        f"cannot load the TFDS builder for {name!r}: {_one_line(e)[:300]}") from None
   try:
     import tensorflow  # pylint: disable=g-import-not-at-top,unused-import
   except ImportError as e:
     raise UserInputError(
-        f'TFDS data source {name!r} needs tensorflow ({_one_line(e)}); '
-        f'{_TFDS_INSTALL_HINT}') from None
+        f"TFDS data source {name!r} needs tensorflow ({_one_line(e)}); "
+        f"{_TFDS_INSTALL_HINT}") from None
 
   try:
     builder = tfds.builder(name, data_dir=data_dir)
@@ -183,32 +186,32 @@ def load_tfds(name: str, data_dir: str | None = None,
         download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
   except Exception as e:  # pylint: disable=broad-except
     raise UserInputError(
-        f'TFDS could not download/prepare {name!r} ({_one_line(e)[:300]}); TFDS cannot '
-        'download on this machine: use a local image folder or .tar.gz via data.source, or '
-        'point data_dir/manual_dir at already prepared/downloaded files') from None
+        f"TFDS could not download/prepare {name!r} ({_one_line(e)[:300]}); TFDS cannot "
+        "download on this machine: use a local image folder or .tar.gz via data.source, or "
+        "point data_dir/manual_dir at already prepared/downloaded files") from None
 
   info = builder.info
   splits = sorted(info.splits.keys())
-  test_split = 'validation' if 'test' not in splits and 'validation' in splits else 'test'
-  if splits and ('train' not in splits or test_split not in splits):
-    raise UserInputError(f'TFDS dataset {name!r} needs a train and a test (or validation) '
-                         f'split; it has {splits}')
+  test_split = "validation" if "test" not in splits and "validation" in splits else "test"
+  if splits and ("train" not in splits or test_split not in splits):
+    raise UserInputError(f"TFDS dataset {name!r} needs a train and a test (or validation) "
+                         f"split; it has {splits}")
   features = info.features
-  if 'image' not in features or 'label' not in features:
-    raise UserInputError(f'TFDS dataset {name!r} is not image classification (features '
-                         f'{sorted(features.keys())}); valid examples: {known}')
-  image_shape = tuple(features['image'].shape)
+  if "image" not in features or "label" not in features:
+    raise UserInputError(f"TFDS dataset {name!r} is not image classification (features "
+                         f"{sorted(features.keys())}); valid examples: {known}")
+  image_shape = tuple(features["image"].shape)
   if None in image_shape:
     raise UserInputError(
-        f'TFDS dataset {name!r} has images of varying size {image_shape}; pick a fixed-size '
-        'dataset or use a local image folder of same-size images via data.source')
+        f"TFDS dataset {name!r} has images of varying size {image_shape}; pick a fixed-size "
+        "dataset or use a local image folder of same-size images via data.source")
 
   arrays = []
-  for split in ('train', test_split):
+  for split in ("train", test_split):
     images, labels = tfds.as_numpy(
         builder.as_dataset(split=split, batch_size=-1, as_supervised=True))
     arrays += [np.asarray(images, dtype=np.uint8), np.asarray(labels, dtype=np.int32)]
-  class_names = tuple(features['label'].names)
+  class_names = tuple(features["label"].names)
   return _raw_from_uint8(name, *arrays, class_names, _fingerprint(*arrays))
 
 
@@ -236,7 +239,7 @@ def _stem(path: pathlib.Path) -> str:
 
 def _is_image_name(parts: tuple[str, ...]) -> bool:
   """Whether a file is a candidate image: image suffix, no hidden path component."""
-  if any(p.startswith('.') or p == '__MACOSX' for p in parts):
+  if any(p.startswith(".") or p == "__MACOSX" for p in parts):
     return False
   return parts[-1].lower().endswith(IMAGE_SUFFIXES)
 
@@ -245,38 +248,38 @@ def _cache_key(path: pathlib.Path) -> str:
   """sha256[:16] of an archive's bytes, or of a directory's sorted paths, sizes and mtimes."""
   h = hashlib.sha256()
   if path.is_dir():
-    for f in sorted(p for p in path.rglob('*') if p.is_file()):
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
       st = f.stat()
-      h.update(f'{f.relative_to(path).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n'.encode())
+      h.update(f"{f.relative_to(path).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
   else:
     try:
-      with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
+      with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
           h.update(block)
     except OSError as e:
-      raise UserInputError(f'cannot read {path}: {_one_line(e)}') from None
+      raise UserInputError(f"cannot read {path}: {_one_line(e)}") from None
   return h.hexdigest()[:16]
 
 
 def _archive_entries(path: pathlib.Path) -> Iterator[_Entry]:
   """Streams the image files of a .tar.gz archive, reading each member's bytes once."""
   try:
-    with tarfile.open(path, 'r:gz') as tar:
+    with tarfile.open(path, "r:gz") as tar:
       for member in tar:
         if not member.isfile():
           continue
-        parts = tuple(p for p in member.name.split('/') if p not in ('', '.'))
+        parts = tuple(p for p in member.name.split("/") if p not in ("", "."))
         if not _is_image_name(parts):
           continue
         data = tar.extractfile(member).read()
         yield _Entry(parts, lambda data=data: data)
   except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
-    raise UserInputError(f'cannot read archive {path}: {_one_line(e)}') from None
+    raise UserInputError(f"cannot read archive {path}: {_one_line(e)}") from None
 
 
 def _directory_entries(path: pathlib.Path) -> Iterator[_Entry]:
   """Lists the image files under a directory; each is read when decoded."""
-  for f in sorted(path.rglob('*')):
+  for f in sorted(path.rglob("*")):
     parts = f.relative_to(path).parts
     if f.is_file() and _is_image_name(parts):
       yield _Entry(parts, f.read_bytes)
@@ -286,29 +289,30 @@ def _group_by_split_and_class(
     entries: list[_Entry], source: pathlib.Path) -> dict[str, dict[str, list[_Entry]]]:
   """{split: {class: entries sorted by file name}}, dropping an optional single root folder."""
   if not entries:
-    raise UserInputError(f'no image files found in {source}; expected '
-                         '<root?>/<split>/<class>/<image> with splits train and test')
+    raise UserInputError(f"no image files found in {source}; expected "
+                         "<root?>/<split>/<class>/<image> with splits train and test")
   roots = {e.parts[0] for e in entries}
   if len(roots) == 1 and all(len(e.parts) == 4 for e in entries):
     entries = [e._replace(parts=e.parts[1:]) for e in entries]
   groups: dict[str, dict[str, list[_Entry]]] = {}
   for e in entries:
     if len(e.parts) != 3:
+      member = "/".join(e.parts)
       raise UserInputError(
-          f'unexpected file {"/".join(e.parts)!r} in {source}; expected the layout '
-          '<root?>/<split>/<class>/<image> with splits train and test')
+          f"unexpected file {member!r} in {source}; expected the layout "
+          "<root?>/<split>/<class>/<image> with splits train and test")
     split, cls, _ = e.parts
     groups.setdefault(split, {}).setdefault(cls, []).append(e)
   missing = [s for s in SPLITS if s not in groups]
   if missing:
-    raise UserInputError(f'image folder {source} has no {" or ".join(missing)} split; '
-                         f'found splits {sorted(groups)}, need {list(SPLITS)}')
-  train_classes, test_classes = set(groups['train']), set(groups['test'])
+    raise UserInputError(f"image folder {source} has no {' or '.join(missing)} split; "
+                         f"found splits {sorted(groups)}, need {list(SPLITS)}")
+  train_classes, test_classes = set(groups["train"]), set(groups["test"])
   if train_classes != test_classes:
     raise UserInputError(
-        f'image folder {source}: train and test class folders differ (only in train: '
-        f'{sorted(train_classes - test_classes)}, only in test: '
-        f'{sorted(test_classes - train_classes)})')
+        f"image folder {source}: train and test class folders differ (only in train: "
+        f"{sorted(train_classes - test_classes)}, only in test: "
+        f"{sorted(test_classes - train_classes)})")
   for classes in groups.values():
     for cls in classes:
       classes[cls].sort(key=lambda e: e.parts[-1])
@@ -320,12 +324,13 @@ def _decode(entry: _Entry, source: pathlib.Path) -> np.ndarray:
   try:
     with Image.open(io.BytesIO(entry.read())) as im:
       im.load()
-      if im.mode != 'L' and im.mode != 'RGB':
-        im = im.convert('L' if im.mode in _GRAY_MODES else 'RGB')
+      if im.mode != "L" and im.mode != "RGB":
+        im = im.convert("L" if im.mode in _GRAY_MODES else "RGB")
       return np.asarray(im, dtype=np.uint8)
   except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+    member = "/".join(entry.parts)
     raise UserInputError(
-        f'cannot decode image {"/".join(entry.parts)!r} in {source}: {_one_line(e)}') from None
+        f"cannot decode image {member!r} in {source}: {_one_line(e)}") from None
 
 
 def _decode_split(classes: dict[str, list[_Entry]], class_names: list[str],
@@ -340,7 +345,7 @@ def _decode_split(classes: dict[str, list[_Entry]], class_names: list[str],
     for entry in classes[cls]:
       images.append(_decode(entry, source))
       labels.append(label)
-      names.append('/'.join(entry.parts))
+      names.append("/".join(entry.parts))
   return images, np.asarray(labels, dtype=np.int32), names
 
 
@@ -353,8 +358,8 @@ def _stack_uint8(images: list[np.ndarray], names: list[str], ref_name: str,
   for im, name in zip(images, names):
     if im.shape[:2] != ref_hw:
       raise UserInputError(
-          f'image {name!r} in {source} is {im.shape[1]}x{im.shape[0]} (WxH) but '
-          f'{ref_name!r} is {ref_hw[1]}x{ref_hw[0]}; all images must have the same size')
+          f"image {name!r} in {source} is {im.shape[1]}x{im.shape[0]} (WxH) but "
+          f"{ref_name!r} is {ref_hw[1]}x{ref_hw[0]}; all images must have the same size")
   out = np.empty((len(images), *ref_hw, 3 if to_rgb else 1), dtype=np.uint8)
   for i, im in enumerate(images):
     out[i] = im[..., None] if im.ndim == 2 else im
@@ -365,21 +370,21 @@ def _decode_folder(path: pathlib.Path) -> dict[str, np.ndarray]:
   """Decodes an image folder or archive into the arrays stored in the cache."""
   entries = _archive_entries(path) if _is_archive(path) else _directory_entries(path)
   groups = _group_by_split_and_class(list(entries), path)
-  class_names = sorted(groups['train'])
+  class_names = sorted(groups["train"])
   decoded = {s: _decode_split(groups[s], class_names, path) for s in SPLITS}
   to_rgb = any(im.ndim == 3 for s in SPLITS for im in decoded[s][0])
-  ref_image, ref_name = decoded['train'][0][0], decoded['train'][2][0]
+  ref_image, ref_name = decoded["train"][0][0], decoded["train"][2][0]
   arrays = {}
   for s in SPLITS:
     images, labels, names = decoded[s]
-    arrays[f'{s}_images'] = _stack_uint8(images, names, ref_name, ref_image.shape[:2],
+    arrays[f"{s}_images"] = _stack_uint8(images, names, ref_name, ref_image.shape[:2],
                                          to_rgb, path)
-    arrays[f'{s}_labels'] = labels
-  arrays['class_names'] = np.asarray(class_names, dtype=np.str_)
-  arrays['fingerprint'] = np.asarray(_fingerprint(
-      arrays['train_images'], arrays['train_labels'], arrays['test_images'],
-      arrays['test_labels']))
-  arrays['format'] = np.asarray(_CACHE_FORMAT)
+    arrays[f"{s}_labels"] = labels
+  arrays["class_names"] = np.asarray(class_names, dtype=np.str_)
+  arrays["fingerprint"] = np.asarray(_fingerprint(
+      arrays["train_images"], arrays["train_labels"], arrays["test_images"],
+      arrays["test_labels"]))
+  arrays["format"] = np.asarray(_CACHE_FORMAT)
   return arrays
 
 
@@ -390,17 +395,17 @@ def _read_cache(cache_file: pathlib.Path) -> dict[str, np.ndarray] | None:
   try:
     with np.load(cache_file, allow_pickle=False) as npz:
       arrays = {k: npz[k] for k in npz.files}
-    ok = (int(arrays['format']) == _CACHE_FORMAT
-          and arrays['train_images'].dtype == np.uint8
-          and arrays['train_images'].ndim == 4
-          and arrays['train_images'].shape[1:] == arrays['test_images'].shape[1:]
-          and len(arrays['train_images']) == len(arrays['train_labels'])
-          and len(arrays['test_images']) == len(arrays['test_labels']))
+    ok = (int(arrays["format"]) == _CACHE_FORMAT
+          and arrays["train_images"].dtype == np.uint8
+          and arrays["train_images"].ndim == 4
+          and arrays["train_images"].shape[1:] == arrays["test_images"].shape[1:]
+          and len(arrays["train_images"]) == len(arrays["train_labels"])
+          and len(arrays["test_images"]) == len(arrays["test_labels"]))
   except Exception as e:  # pylint: disable=broad-except
-    _log.warning('ignoring unreadable cache %s (%s); rebuilding', cache_file, _one_line(e))
+    _log.warning("ignoring unreadable cache %s (%s); rebuilding", cache_file, _one_line(e))
     return None
   if not ok:
-    _log.warning('ignoring inconsistent cache %s; rebuilding', cache_file)
+    _log.warning("ignoring inconsistent cache %s; rebuilding", cache_file)
     return None
   return arrays
 
@@ -414,35 +419,35 @@ def load_image_folder(path: str | os.PathLike,
   """
   path = pathlib.Path(path).expanduser()
   if not path.exists():
-    raise UserInputError(f'data source not found: {path}')
+    raise UserInputError(f"data source not found: {path}")
   if not (path.is_dir() or _is_archive(path)):
-    raise UserInputError(f'data source {path} must be a directory or a '
-                         f'{"/".join(ARCHIVE_SUFFIXES)} archive')
+    raise UserInputError(f"data source {path} must be a directory or a "
+                         f"{'/'.join(ARCHIVE_SUFFIXES)} archive")
   cache_dir = pathlib.Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
-  cache_file = cache_dir / f'{_cache_key(path)}.npz'
+  cache_file = cache_dir / f"{_cache_key(path)}.npz"
   arrays = _read_cache(cache_file)
   if arrays is None:
     arrays = _decode_folder(path)
     try:
       write_npz_atomic(cache_file, **arrays)
     except OSError as e:
-      _log.warning('could not write cache %s: %s', cache_file, _one_line(e))
-  return _raw_from_uint8(_stem(path), arrays['train_images'], arrays['train_labels'],
-                         arrays['test_images'], arrays['test_labels'],
-                         tuple(str(c) for c in arrays['class_names']),
-                         str(arrays['fingerprint']))
+      _log.warning("could not write cache %s: %s", cache_file, _one_line(e))
+  return _raw_from_uint8(_stem(path), arrays["train_images"], arrays["train_labels"],
+                         arrays["test_images"], arrays["test_labels"],
+                         tuple(str(c) for c in arrays["class_names"]),
+                         str(arrays["fingerprint"]))
 
 
 # --- dispatch ---------------------------------------------------------------------------------
 
 # 'name', 'name/config', 'name:1.2.3' or 'name/config:1.2.3': what a TFDS name looks like.
-_TFDS_NAME_RE = re.compile(r'^[a-z0-9_]+(/[A-Za-z0-9_.-]+)?(:[0-9.*]+)?$')
+_TFDS_NAME_RE = re.compile(r"^[a-z0-9_]+(/[A-Za-z0-9_.-]+)?(:[0-9.*]+)?$")
 
 
 def _looks_like_path(source: str) -> bool:
-  if source.lower().endswith(ARCHIVE_SUFFIXES) or source.startswith(('/', '.', '~')):
+  if source.lower().endswith(ARCHIVE_SUFFIXES) or source.startswith(("/", ".", "~")):
     return True
-  return ('/' in source or os.sep in source) and not _TFDS_NAME_RE.match(source)
+  return ("/" in source or os.sep in source) and not _TFDS_NAME_RE.match(source)
 
 
 def load_source(source: str, *, data_dir: str | None = None, manual_dir: str | None = None,
@@ -452,11 +457,11 @@ def load_source(source: str, *, data_dir: str | None = None, manual_dir: str | N
   `seed` only affects 'digits' (its train/test split), `cache_dir` only image folders,
   `data_dir` and `manual_dir` only TFDS; None or '' means the default.
   """
-  if source == 'digits':
+  if source == "digits":
     return load_digits(seed=seed)
   path = pathlib.Path(source).expanduser()
   if source and path.exists():
     return load_image_folder(path, cache_dir)
   if not source or _looks_like_path(source):
-    raise UserInputError(f'data source not found: {source}')
+    raise UserInputError(f"data source not found: {source}")
   return load_tfds(source, data_dir=data_dir or None, manual_dir=manual_dir or None)

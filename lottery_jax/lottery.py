@@ -1,0 +1,301 @@
+"""Mask producers, round by round, and the sparse training that evaluates every mask.
+
+Producers (each for R rounds; after round r a mask keeps 0.8^r of the prunable weights with the
+default fraction 0.2):
+  imp        train on real data -> prune (global magnitude) -> rewind to theta_0 or theta_k.
+  distilled  the same loop, but each round trains on a distilled set; rewinds to theta_0.
+  hybrid     `syn_rounds` distilled rounds, then IMP on real data from that mask (theta_0).
+  random     random masks with IMP's layerwise sparsity of the same round ('imp') or random
+             global pruning ('global').
+Every round's mask (and the dense network, round 0) is trained on real data from the rewind
+point and evaluated on the test split. A replicate repeats everything with its own init,
+data-order, augmentation and pruning keys (fold_in(seed, replicate)).
+
+On disk, per replicate `replicate_<s>/`:
+  dense/real/                 round 0 (all-True mask) trained on real data from theta_0
+  dense/distilled/            round 0 trained on the distilled set (round 1 of distilled prunes it)
+  rewind/                     theta_k (k > 0 only): the first k steps of dense training
+  <producer>/round_<r>/mask.npz, real/, distilled/
+Each stage writes `result.json` when done and is skipped when it exists; training stages also
+resume from their newest checkpoint, so a killed run picks up where it stopped. Hybrid rounds
+up to `syn_rounds` are the distilled producer's rounds and share its directories.
+"""
+
+import math
+import os
+import time
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from lottery_jax import checkpoint as ckpt_lib
+from lottery_jax import masks as masks_lib
+from lottery_jax import pruning
+from lottery_jax import rundir
+from lottery_jax import train as train_lib
+from lottery_jax.data import batching
+from lottery_jax.data.dataset import Dataset
+from lottery_jax.data.distilled import DistilledSet
+from lottery_jax.errors import UserInputError, unknown_choice
+
+PRODUCERS = ("imp", "distilled", "hybrid", "random")
+RANDOM_REFERENCES = ("imp", "global")
+
+
+class Recipe(NamedTuple):
+  """One training setup, compiled once and reused by every round.
+
+  Attributes:
+    step_fn: the jitted masked train step.
+    tx: its optimizer (to build fresh states).
+    num_steps: steps of a full run.
+    batch_size: examples per step.
+    checkpoint_every, log_every: host-loop cadence.
+  """
+  step_fn: Any
+  tx: Any
+  num_steps: int
+  batch_size: int
+  checkpoint_every: int
+  log_every: int
+
+
+def make_recipe(model, train_config, num_examples: int, crop_padding: int, flip: bool,
+                num_steps: int) -> Recipe:
+  """A Recipe for `num_steps` steps of train_config's optimizer and schedule."""
+  per_epoch = batching.steps_per_epoch(num_examples, train_config.batch_size)
+  schedule = train_lib.make_schedule(
+      train_config.schedule, train_config.learning_rate, num_steps,
+      warmup_steps=int(round(train_config.warmup_epochs * per_epoch)),
+      decay_at=tuple(train_config.decay_at), decay_factor=train_config.decay_factor)
+  tx = train_lib.make_optimizer(train_config.optimizer, schedule, train_config.momentum,
+                                train_config.weight_decay)
+  step_fn = train_lib.make_train_step(model, tx, schedule, crop_padding, flip)
+  return Recipe(step_fn, tx, num_steps, train_config.batch_size,
+                train_config.checkpoint_every, train_config.log_every)
+
+
+def num_steps_for(train_config, num_examples: int) -> int:
+  """train.num_steps if > 0, else ceil(epochs x full batches per epoch)."""
+  if train_config.num_steps > 0:
+    return int(train_config.num_steps)
+  per_epoch = batching.steps_per_epoch(num_examples, train_config.batch_size)
+  return max(1, math.ceil(train_config.epochs * per_epoch))
+
+
+class Keys(NamedTuple):
+  """The PRNG keys of one replicate, each derived from a named seed."""
+  init: jax.Array
+  data_order: jax.Array
+  augment: jax.Array
+  pruning: jax.Array
+
+
+def replicate_keys(seeds, replicate: int) -> Keys:
+  """fold_in(key(seeds.<name>), replicate) for every named seed a replicate uses."""
+  key = lambda name: jax.random.fold_in(jax.random.key(seeds[name]), replicate)
+  return Keys(key("init"), key("data_order"), key("augment"), key("pruning"))
+
+
+class Pipeline:
+  """The stages of one replicate, each computed once and read back from disk afterwards.
+
+  Holds only what every stage needs (data, model, recipes, keys, directories); all results
+  live in the run directory.
+  """
+
+  def __init__(self, config, data: Dataset, distilled: DistilledSet | None, model, real: Recipe,
+               syn: Recipe | None, eval_step, replicate: int, workdir: str, metrics_log,
+               mesh=None):
+    self.config, self.data, self.distilled, self.model = config, data, distilled, model
+    self.real, self.syn, self.eval_step = real, syn, eval_step
+    self.replicate, self.mesh, self.metrics_log = replicate, mesh, metrics_log
+    self.dir = os.path.join(workdir, f"replicate_{replicate}")
+    self.keys = replicate_keys(config.seeds, replicate)
+    self.theta0, self.batch_stats0 = train_lib.init_variables(model, self.keys.init,
+                                                              data.image_shape)
+    self.ones = masks_lib.init_masks(self.theta0)
+    self.rewind_steps = self._rewind_steps()
+    self._rewound = None  # (theta_k, batch_stats_k, k) once computed.
+
+  # ---- directories -------------------------------------------------------------------
+  def round_dir(self, producer: str, r: int) -> str:
+    """Where producer's round r lives (round 0 is the shared dense run)."""
+    if r == 0:
+      return os.path.join(self.dir, "dense")
+    if producer == "hybrid" and r <= self.config.lottery.hybrid_syn_rounds:
+      producer = "distilled"
+    return os.path.join(self.dir, producer, f"round_{r}")
+
+  # ---- training stages ---------------------------------------------------------------
+  def _train(self, recipe: Recipe, images, labels, params, batch_stats, masks, stage_dir: str,
+             desc: str, start_step: int = 0, num_steps: int | None = None):
+    state = train_lib.new_state(params, batch_stats, masks, recipe.tx)
+    state = state.replace(step=jnp.asarray(start_step, jnp.int32))
+    return train_lib.fit(
+        state, recipe.step_fn, images, labels, num_steps=num_steps or recipe.num_steps,
+        batch_size=recipe.batch_size, data_key=self.keys.data_order,
+        train_key=self.keys.augment, mesh=self.mesh,
+        checkpoint_dir=os.path.join(stage_dir, "checkpoints"),
+        checkpoint_every=recipe.checkpoint_every, log_every=recipe.log_every,
+        metrics_log=self.metrics_log, desc=desc,
+        log_fields={"replicate": self.replicate})
+
+  def _rewind_steps(self) -> int:
+    per_epoch = batching.steps_per_epoch(len(self.data.train_labels), self.real.batch_size)
+    steps = int(round(self.config.lottery.rewind_epochs * per_epoch))
+    return min(steps, self.real.num_steps - 1) if steps > 0 else 0
+
+  def rewind_point(self, producer: str):
+    """(params, batch_stats, step) that round r >= 1 of `producer` trains from."""
+    if producer != "imp" or self.rewind_steps == 0:
+      return self.theta0, self.batch_stats0, 0
+    if self._rewound is None:
+      self._rewound = self._train_rewind()
+    return self._rewound
+
+  def _train_rewind(self):
+    stage_dir = os.path.join(self.dir, "rewind")
+    state = self._train(self.real, self.data.train_images, self.data.train_labels, self.theta0,
+                        self.batch_stats0, self.ones, stage_dir, desc=f"rewind k={self.rewind_steps}",
+                        num_steps=self.rewind_steps)
+    return state.params, state.batch_stats, self.rewind_steps
+
+  def real_stage(self, producer: str, r: int, masks):
+    """Train round r's mask on real data from the rewind point; (state, result dict)."""
+    stage_dir = os.path.join(self.round_dir(producer, r), "real")
+    params, batch_stats, start = (self.rewind_point(producer) if r > 0
+                                  else (self.theta0, self.batch_stats0, 0))
+    began = time.time()
+    state = self._train(self.real, self.data.train_images, self.data.train_labels, params,
+                        batch_stats, masks, stage_dir,
+                        desc=f"r{self.replicate} {producer if r else 'dense'} round {r} real",
+                        start_step=start)
+    result_path = os.path.join(stage_dir, "result.json")
+    if os.path.exists(result_path):
+      return state, rundir.read_json(result_path)
+    test = train_lib.evaluate(self.eval_step, state.params, state.batch_stats,
+                              self.data.test_images, self.data.test_labels,
+                              self.config.train.eval_batch_size, self.mesh)
+    steps = self.real.num_steps - start
+    result = {"round": r, "sparsity": masks_lib.sparsity(masks), "test_accuracy": test["accuracy"],
+              "test_loss": test["loss"], "train_steps": steps,
+              "examples": steps * min(self.real.batch_size, len(self.data.train_labels)),
+              "wall_time_s": time.time() - began}
+    rundir.write_json(result_path, result)
+    self.metrics_log.write(event="real_result", producer=producer, replicate=self.replicate,
+                           **result)
+    return state, result
+
+  def syn_stage(self, producer: str, r: int, masks):
+    """Train round r's mask on the distilled set from theta_0; (state, result dict)."""
+    stage_dir = os.path.join(self.round_dir(producer, r), "distilled")
+    began = time.time()
+    state = self._train(self.syn, self.distilled.images, self.distilled.labels, self.theta0,
+                        self.batch_stats0, masks, stage_dir,
+                        desc=f"r{self.replicate} distilled round {r}")
+    result_path = os.path.join(stage_dir, "result.json")
+    if os.path.exists(result_path):
+      return state, rundir.read_json(result_path)
+    result = {"round": r, "train_steps": self.syn.num_steps,
+              "examples": self.syn.num_steps * min(self.syn.batch_size,
+                                                   len(self.distilled.labels)),
+              "wall_time_s": time.time() - began}
+    rundir.write_json(result_path, result)
+    return state, result
+
+  # ---- masks -------------------------------------------------------------------------
+  def mask(self, producer: str, r: int):
+    """(mask of round r, {'examples', 'production_time_s'} of producing it from round r-1)."""
+    if r == 0:
+      return self.ones, {"examples": 0, "production_time_s": 0.0}
+    mask_path = os.path.join(self.round_dir(producer, r), "mask.npz")
+    used_path = os.path.join(self.round_dir(producer, r), "mask.json")
+    if os.path.exists(mask_path) and os.path.exists(used_path):
+      return ckpt_lib.load_npz_tree(mask_path, self.ones), rundir.read_json(used_path)
+    previous = self.mask(producer, r - 1)[0]
+    lot = self.config.lottery
+    began = time.time()
+    if producer == "random":
+      key = jax.random.fold_in(self.keys.pruning, r)
+      if lot.random_reference == "imp":
+        new = pruning.prune_random_to_match(previous, self.mask("imp", r)[0], key)
+      else:
+        new = pruning.prune(self.theta0, previous, lot.fraction, scope=lot.scope,
+                            method="random", key=key)
+      produced = {"examples": 0, "production_time_s": time.time() - began}
+    else:
+      if producer == "distilled" or (producer == "hybrid" and r <= lot.hybrid_syn_rounds):
+        trained, result = self.syn_stage(producer, r - 1, previous)
+      else:
+        trained, result = self.real_stage(producer, r - 1, previous)
+      prune_began = time.time()
+      new = pruning.prune(trained.params, previous, lot.fraction, scope=lot.scope)
+      produced = {"examples": result["examples"],
+                  "production_time_s": result["wall_time_s"] + time.time() - prune_began}
+    ckpt_lib.save_npz_tree(mask_path, new)
+    rundir.write_json(used_path, dict(produced, sparsity=masks_lib.sparsity(new)))
+    return new, produced
+
+  def run_producer(self, producer: str, rounds: int | None = None) -> list[dict]:
+    """Rounds 0..R of `producer` (R = lottery.rounds unless given): one record per round with
+    its real-data result, cumulative data points used and mask-production time."""
+    records, used, spent = [], 0, 0.0
+    rounds = self.config.lottery.rounds if rounds is None else rounds
+    for r in range(rounds + 1):
+      m, produced = self.mask(producer, r)
+      used += produced["examples"]
+      spent += produced["production_time_s"]
+      _, result = self.real_stage(producer, r, m)
+      records.append(dict(result, data_points_used=used, mask_time_s=spent,
+                          layerwise_sparsity=masks_lib.layerwise_sparsity(m)))
+    return records
+
+
+def check_lottery_config(lot: ml_collections.ConfigDict) -> None:
+  """UserInputError for unknown producers, bad fraction, rounds or references."""
+  for p in lot.producers:
+    if p not in PRODUCERS:
+      raise unknown_choice("lottery producer", p, PRODUCERS)
+  pruning.check_fraction(lot.fraction)
+  if lot.scope not in pruning.SCOPES:
+    raise unknown_choice("lottery.scope", lot.scope, pruning.SCOPES)
+  if lot.rounds < 0 or lot.replicates < 1:
+    raise UserInputError(f"lottery.rounds must be >= 0 and lottery.replicates >= 1, got "
+                         f"{lot.rounds} and {lot.replicates}")
+  if lot.random_reference not in RANDOM_REFERENCES:
+    raise unknown_choice("lottery.random_reference", lot.random_reference, RANDOM_REFERENCES)
+  if not 0 <= lot.hybrid_syn_rounds <= lot.rounds:
+    raise UserInputError(f"lottery.hybrid_syn_rounds must be in [0, rounds={lot.rounds}], got "
+                         f"{lot.hybrid_syn_rounds}")
+
+
+def needs_distilled(lot) -> bool:
+  """Whether any producer trains on the distilled set."""
+  return "distilled" in lot.producers or ("hybrid" in lot.producers and lot.hybrid_syn_rounds)
+
+
+def summarize(per_replicate: list[dict[str, list[dict]]]) -> dict:
+  """{producer: [per round: sparsity, accuracy mean/std over replicates, data points, ...]}."""
+  out = {}
+  for producer in per_replicate[0]:
+    rounds = []
+    for r, first in enumerate(per_replicate[0][producer]):
+      recs = [rep[producer][r] for rep in per_replicate]
+      acc = np.array([x["test_accuracy"] for x in recs])
+      loss = np.array([x["test_loss"] for x in recs])
+      rounds.append({
+          "round": r, "sparsity": float(np.mean([x["sparsity"] for x in recs])),
+          "accuracy_mean": float(acc.mean()), "accuracy_std": float(acc.std()),
+          "loss_mean": float(loss.mean()), "loss_std": float(loss.std()),
+          "accuracies": acc.tolist(),
+          "data_points_used": int(np.mean([x["data_points_used"] for x in recs])),
+          "mask_time_s": float(np.mean([x["mask_time_s"] for x in recs])),
+          "train_time_s": float(np.mean([x["wall_time_s"] for x in recs])),
+          "layerwise_sparsity": first["layerwise_sparsity"],
+      })
+    out[producer] = rounds
+  return out

@@ -1,0 +1,109 @@
+"""Figures and report.md from results.json (nothing here trains or reads checkpoints)."""
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+COLORS = {"dense": "black", "imp": "tab:blue", "distilled": "tab:orange", "hybrid": "tab:green",
+          "random": "tab:gray"}
+LABELS = {"dense": "dense", "imp": "IMP (real data)", "distilled": "distilled pruning",
+          "hybrid": "hybrid (distilled, then IMP)", "random": "random pruning"}
+
+
+def _producers(results):
+  return {k: v for k, v in results["producers"].items() if k != "dense"}
+
+
+def accuracy_figure(results, path: str) -> None:
+  """Test accuracy against sparsity with error bars (std over replicates), one line per
+  producer, the dense network as a horizontal band (paper Fig. 2 left / Fig. 7)."""
+  fig, ax = plt.subplots(figsize=(6, 4))
+  dense = results["producers"]["dense"][0]
+  ax.axhspan(100 * (dense["accuracy_mean"] - dense["accuracy_std"]),
+             100 * (dense["accuracy_mean"] + dense["accuracy_std"]), color="black", alpha=0.1)
+  ax.axhline(100 * dense["accuracy_mean"], color="black", lw=1, ls="--", label="dense")
+  for name, rounds in _producers(results).items():
+    ax.errorbar([100 * r["sparsity"] for r in rounds], [100 * r["accuracy_mean"] for r in rounds],
+                yerr=[100 * r["accuracy_std"] for r in rounds], marker="o", capsize=3,
+                color=COLORS.get(name), label=LABELS.get(name, name))
+  ax.set_xlabel("sparsity (% of prunable weights removed)")
+  ax.set_ylabel("test accuracy (%)")
+  ax.set_title(f"{results['data']} / {results['model']}: "
+               f"mean ± std over {results['replicates']} replicate(s)")
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def data_points_figure(results, path: str) -> None:
+  """Training examples processed to produce each mask against its sparsity (Fig. 2 right)."""
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for name, rounds in _producers(results).items():
+    pts = [(100 * r["sparsity"], r["data_points_used"]) for r in rounds[1:]
+           if r["data_points_used"] > 0]
+    if pts:
+      ax.plot(*zip(*pts), marker="o", color=COLORS.get(name), label=LABELS.get(name, name))
+  ax.set_yscale("log")
+  ax.set_xlabel("sparsity (% of prunable weights removed)")
+  ax.set_ylabel("training examples processed for the mask")
+  ax.set_title("data points used (cumulative over rounds)")
+  ax.grid(alpha=0.3, which="both")
+  if ax.get_legend_handles_labels()[0]:
+    ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def markdown(results) -> str:
+  """report.md: setup, a table per producer, links to the figures."""
+  lines = [f"# {results['data']} / {results['model']}", "",
+           f"- parameters: {results['num_params']:,} ({results['num_prunable']:,} prunable)",
+           f"- real training: {results['real_train_steps']} steps per run, "
+           f"{results['num_train_examples']:,} training examples",
+           f"- replicates: {results['replicates']} (mean ± std over them)"]
+  if results.get("distilled"):
+    d = results["distilled"]
+    lines.append(f"- distilled set: {d.get('num_images')} images, {d.get('method', 'unknown')}; "
+                 f"{results['distilled_train_steps']} steps per round")
+  lines += ["", "| producer | round | sparsity | test accuracy (%) | data points used | "
+            "mask time (s) |", "|---|---:|---:|---:|---:|---:|"]
+  for name, rounds in results["producers"].items():
+    for r in rounds:
+      lines.append(f"| {name} | {r['round']} | {100 * r['sparsity']:.1f}% | "
+                   f"{100 * r['accuracy_mean']:.2f} ± {100 * r['accuracy_std']:.2f} | "
+                   f"{r['data_points_used']:,} | {r['mask_time_s']:.1f} |")
+  lines += ["", "![accuracy against sparsity](figures/accuracy_vs_sparsity.png)", "",
+            "![data points used](figures/data_points_vs_sparsity.png)", ""]
+  return "\n".join(lines)
+
+
+def write(results, workdir: str) -> None:
+  """Write figures/*.png and report.md into `workdir`."""
+  figures = os.path.join(workdir, "figures")
+  os.makedirs(figures, exist_ok=True)
+  accuracy_figure(results, os.path.join(figures, "accuracy_vs_sparsity.png"))
+  data_points_figure(results, os.path.join(figures, "data_points_vs_sparsity.png"))
+  tmp = os.path.join(workdir, f"report.md.tmp{os.getpid()}")
+  with open(tmp, "w") as f:
+    f.write(markdown(results))
+  os.replace(tmp, os.path.join(workdir, "report.md"))
+
+
+def terminal_summary(results, workdir: str) -> str:
+  """A few lines for the terminal: dense accuracy, then each producer's last round."""
+  dense = results["producers"]["dense"][0]
+  out = [f"{results['data']} | {results['model']} ({results['num_params']:,} params) | dense | "
+         f"test accuracy {100 * dense['accuracy_mean']:.2f}% "
+         f"(± {100 * dense['accuracy_std']:.2f}, {results['replicates']} replicate(s))"]
+  for name, rounds in _producers(results).items():
+    cells = ", ".join(f"{100 * r['sparsity']:.0f}%: {100 * r['accuracy_mean']:.1f}"
+                      for r in rounds[1:])
+    out.append(f"  {name:<9} sparsity: accuracy  {cells}")
+  out.append(f"report: {os.path.join(workdir, 'report.md')}")
+  return "\n".join(out)

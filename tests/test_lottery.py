@@ -1,0 +1,158 @@
+"""Mask producers on digits: exact sparsities, monotone masks, data points, resume after
+SIGKILL between and inside rounds."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from lottery_jax import default_config, experiment
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROUNDS = 3
+
+
+def small_config(**lottery_overrides):
+  c = default_config.base()
+  c.model.options.width = 8
+  c.train.num_steps = 60
+  c.train.batch_size = 64
+  c.train.log_every = 20
+  c.train.checkpoint_every = 20
+  c.distilled.train.num_steps = 4
+  c.distilled.train.learning_rate = 0.05
+  c.distilled.train.checkpoint_every = 2
+  c.lottery.producers = ("imp", "distilled", "hybrid", "random")
+  c.lottery.rounds = ROUNDS
+  c.lottery.replicates = 1
+  c.lottery.hybrid_syn_rounds = 1
+  c.lottery.update(lottery_overrides)
+  c.lock()
+  return c
+
+
+def load_masks(workdir, producer, r):
+  rep = pathlib.Path(workdir) / "replicate_0"
+  sub = "distilled" if producer == "hybrid" and r <= 1 else producer
+  with np.load(rep / sub / f"round_{r}" / "mask.npz") as f:
+    return {k: f[k] for k in f.files}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("lottery") / "run"
+  results = experiment.run(small_config(), str(workdir))
+  return workdir, results
+
+
+def test_every_producer_reaches_the_scheduled_sparsity(finished_run):
+  workdir, results = finished_run
+  prunable_layers = None
+  for producer in ("imp", "distilled", "hybrid", "random"):
+    rounds = results["producers"][producer]
+    assert [r["round"] for r in rounds] == list(range(ROUNDS + 1))
+    previous = None
+    for r in range(1, ROUNDS + 1):
+      m = load_masks(workdir, producer, r)
+      kernels = {k: v for k, v in m.items() if k.endswith("kernel") and v.ndim >= 2}
+      prunable_layers = len(kernels)
+      kept = sum(int(v.sum()) for v in kernels.values())
+      total = sum(v.size for v in kernels.values())
+      assert abs((1 - kept / total) - (1 - 0.8**r)) * total <= prunable_layers, (producer, r)
+      assert rounds[r]["sparsity"] == pytest.approx(1 - kept / total)
+      for k, v in m.items():
+        if not (k.endswith("kernel") and v.ndim >= 2):
+          assert v.all(), f"{producer} pruned non-prunable {k}"
+      if previous is not None:
+        for k in m:
+          assert not np.any(m[k] & ~previous[k]), f"{producer} round {r} revived weights in {k}"
+      previous = m
+
+
+def test_random_masks_match_imp_layerwise_sparsity(finished_run):
+  _, results = finished_run
+  for imp_round, random_round in zip(results["producers"]["imp"][1:],
+                                     results["producers"]["random"][1:]):
+    assert imp_round["layerwise_sparsity"] == random_round["layerwise_sparsity"]
+
+
+def test_hybrid_starts_as_distilled_then_follows_imp(finished_run):
+  workdir, results = finished_run
+  d, h = results["producers"]["distilled"], results["producers"]["hybrid"]
+  assert h[1]["accuracy_mean"] == d[1]["accuracy_mean"]
+  assert h[1]["data_points_used"] == d[1]["data_points_used"]
+  assert (pathlib.Path(workdir) / "replicate_0" / "hybrid" / "round_2" / "mask.npz").exists()
+  assert not (pathlib.Path(workdir) / "replicate_0" / "hybrid" / "round_1").exists()
+
+
+def test_distilled_pruning_uses_far_fewer_examples(finished_run):
+  _, results = finished_run
+  imp = results["producers"]["imp"][ROUNDS]["data_points_used"]
+  syn = results["producers"]["distilled"][ROUNDS]["data_points_used"]
+  assert imp == ROUNDS * 60 * 64
+  assert syn == ROUNDS * 4 * 100
+  assert imp >= 9 * syn
+
+
+def test_results_figures_and_report_are_written(finished_run):
+  workdir, results = finished_run
+  on_disk = json.loads((workdir / "results.json").read_text())
+  assert on_disk["producers"].keys() == {"dense", "imp", "distilled", "hybrid", "random"}
+  for name in ("accuracy_vs_sparsity.png", "data_points_vs_sparsity.png"):
+    assert (workdir / "figures" / name).read_bytes()[:4] == b"\x89PNG"
+  report = (workdir / "report.md").read_text()
+  assert "| imp | 3 | 48.8% |" in report
+
+
+def test_rerun_of_a_finished_experiment_trains_nothing(finished_run, monkeypatch):
+  workdir, results = finished_run
+  from lottery_jax import train
+  monkeypatch.setattr(train, "fit", lambda *a, **k: pytest.fail("trained again"))
+  assert experiment.run(small_config(), str(workdir)) == json.loads(
+      (workdir / "results.json").read_text())
+
+
+def _launch(workdir):
+  code = ("import sys; from lottery_jax import experiment; "
+          "sys.path.insert(0, 'tests'); import test_lottery as t; "
+          f"experiment.run(t.small_config(), {str(workdir)!r})")
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _kill_when(proc, ready, timeout=300):
+  deadline = time.time() + timeout
+  while time.time() < deadline and proc.poll() is None:
+    if ready():
+      break
+    time.sleep(0.01)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+
+
+def test_sigkill_between_and_inside_rounds_resumes_identically(finished_run, tmp_path):
+  reference, results = finished_run
+  workdir = tmp_path / "killed"
+  rep = workdir / "replicate_0"
+  # Inside a round: IMP round 2's real training has a checkpoint but no result yet.
+  _kill_when(_launch(workdir),
+             lambda: any((rep / "imp" / "round_2" / "real" / "checkpoints").glob("[0-9]*")))
+  assert not (rep / "imp" / "round_2" / "real" / "result.json").exists()
+  # Between rounds: distilled round 2's mask is written, its real training not started.
+  _kill_when(_launch(workdir), lambda: (rep / "distilled" / "round_2" / "mask.json").exists())
+  assert not (workdir / "results.json").exists()
+  resumed = experiment.run(small_config(), str(workdir))
+  for producer in ("imp", "distilled", "hybrid", "random"):
+    for r in range(1, ROUNDS + 1):
+      a, b = load_masks(reference, producer, r), load_masks(workdir, producer, r)
+      for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=f"{producer} {r} {k}")
+    for x, y in zip(results["producers"][producer], resumed["producers"][producer]):
+      assert x["accuracy_mean"] == y["accuracy_mean"] and x["loss_mean"] == y["loss_mean"]
