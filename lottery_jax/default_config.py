@@ -85,3 +85,32 @@ def get_config() -> ml_collections.ConfigDict:
   c = base()
   c.lock()
   return c
+
+
+def cifar_base(source: str) -> ml_collections.ConfigDict:
+  """The paper's CIFAR settings (unlocked), shared by the configs/cifar*.py files.
+
+  Real training (the authors' recipe): Adam, lr 8e-4, L2 weight decay 8e-4, batch 256, 100
+  epochs with the lr multiplied by 0.15 at epochs 50, 65 and 80, mean/std normalisation,
+  random crop (pad 4) and flip. Distilled training: SGD lr 0.01, momentum 0.9, weight decay
+  5e-4, 1,000 epochs, batch up to 512, lr x0.1 at half-way. 10 rounds (89% sparsity); hybrid =
+  8 distilled rounds, then IMP; 2 replicates.
+  """
+  c = base()
+  c.data.source = source
+  c.data.crop_padding = 4
+  c.data.flip = True
+  c.train = train_config(optimizer="adam", learning_rate=8e-4, weight_decay=8e-4,
+                         schedule="step", decay_at=(0.5, 0.65, 0.8), decay_factor=0.15,
+                         epochs=100.0, batch_size=256, log_every=100, checkpoint_every=1000)
+  c.lottery.producers = ("imp", "distilled", "hybrid", "random")
+  c.lottery.rounds = 10
+  c.lottery.hybrid_syn_rounds = 8
+  c.lottery.replicates = 2
+  c.distilled.crop_padding = 4
+  c.distilled.flip = True
+  c.distilled.train = train_config(optimizer="sgd", learning_rate=0.01, momentum=0.9,
+                                   weight_decay=5e-4, schedule="step", decay_at=(0.5,),
+                                   decay_factor=0.1, epochs=1000.0, batch_size=512,
+                                   log_every=100, checkpoint_every=500)
+  return c
