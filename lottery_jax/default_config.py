@@ -33,6 +33,7 @@ def train_config(**overrides) -> ml_collections.ConfigDict:
 def base() -> ml_collections.ConfigDict:
   """All fields every experiment has, with the quickstart's values. Unlocked."""
   c = ml_collections.ConfigDict()
+  c.experiment = "lottery"  # 'lottery' (dense + mask producers) or 'distill' (make a set).
 
   # Named seeds: every random operation derives its key from one of these.
   c.seeds = ml_collections.ConfigDict(dict(init=0, data_order=0, augment=0, pruning=0,

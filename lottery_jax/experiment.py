@@ -21,7 +21,7 @@ from lottery_jax import train as train_lib
 from lottery_jax.data import distilled as distilled_lib
 from lottery_jax.data.dataset import Dataset, load_dataset
 from lottery_jax.data.subset import random_class_subset
-from lottery_jax.errors import UserInputError
+from lottery_jax.errors import UserInputError, unknown_choice
 
 
 def default_workdir(config: ml_collections.ConfigDict) -> str:
@@ -55,9 +55,22 @@ def load_distilled_set(config, data: Dataset):
                                       num_classes=data.num_classes)
 
 
+EXPERIMENTS = ("lottery", "distill")
+
+
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Run (or resume) the experiment in `workdir`; returns the results written there."""
+  """Run (or resume) the experiment `config.experiment` in `workdir`."""
   parallel.maybe_initialize_distributed()
+  if config.experiment not in EXPERIMENTS:
+    raise unknown_choice("experiment", config.experiment, EXPERIMENTS)
+  if config.experiment == "distill":
+    from lottery_jax.distill import run as distill_run  # Only distillation needs it.
+    return distill_run.run(config, workdir)
+  return run_lottery(config, workdir)
+
+
+def run_lottery(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Dense training and every configured mask producer; returns results.json's content."""
   check_config(config)
   results_path = os.path.join(workdir, "results.json")
   if os.path.exists(results_path):
