@@ -268,7 +268,7 @@ def check_lottery_config(lot: ml_collections.ConfigDict) -> None:
                          f"{lot.rounds} and {lot.replicates}")
   if lot.random_reference not in RANDOM_REFERENCES:
     raise unknown_choice("lottery.random_reference", lot.random_reference, RANDOM_REFERENCES)
-  if not 0 <= lot.hybrid_syn_rounds <= lot.rounds:
+  if "hybrid" in lot.producers and not 0 <= lot.hybrid_syn_rounds <= lot.rounds:
     raise UserInputError(f"lottery.hybrid_syn_rounds must be in [0, rounds={lot.rounds}], got "
                          f"{lot.hybrid_syn_rounds}")
 
