@@ -74,7 +74,7 @@ def markdown(results) -> str:
   lines += ["", "| producer | round | sparsity | test accuracy (%) | data points used | "
             "mask time (s) |", "|---|---:|---:|---:|---:|---:|"]
   for name, rounds in results["producers"].items():
-    for r in rounds:
+    for r in rounds if name == "dense" else rounds[1:]:  # Round 0 is the dense row.
       lines.append(f"| {name} | {r['round']} | {100 * r['sparsity']:.1f}% | "
                    f"{100 * r['accuracy_mean']:.2f} ± {100 * r['accuracy_std']:.2f} | "
                    f"{r['data_points_used']:,} | {r['mask_time_s']:.1f} |")

@@ -248,7 +248,8 @@ def fit(state: TrainState, step_fn: Callable, images, labels, *, num_steps: int,
     restored, restored_step = ckpt_lib.restore_latest(mngr, state)
     if restored is not None:
       state = restored
-      log.info("%s: resumed from checkpoint at step %d", desc, restored_step)
+      if restored_step < num_steps:
+        log.info("%s: resumed from checkpoint at step %d", desc, restored_step)
   start = int(state.step)
   last_good = mngr.latest_step() if mngr is not None else None
   order = EpochCache(data_key, len(labels), batch_size)
