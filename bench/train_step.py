@@ -20,7 +20,7 @@ interleaved: `--rounds` rounds of (`--steps` lottery_jax steps, `--steps` torch 
 rounds is reported per framework. JAX is timed up to `jax.block_until_ready` on the new state
 and metrics; torch on the CPU is synchronous.
 
-  python bench/train_step.py                          # batch 256, 5 rounds of 6 steps, ~4 min
+  python bench/train_step.py                          # batch 256, 5 rounds of 4 steps, 2-4 min
   python bench/train_step.py --no-torch_compile       # eager torch only
   python bench/train_step.py --torch_layout both      # NCHW and channels_last
 """
@@ -46,7 +46,7 @@ PRUNE_ROUNDS = 7
 def parse_args(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--batch_size", type=int, default=256)
-  parser.add_argument("--steps", type=int, default=6,
+  parser.add_argument("--steps", type=int, default=4,
                       help="timed steps per framework per round")
   parser.add_argument("--rounds", type=int, default=5,
                       help="interleaved rounds; the median over rounds is reported")
