@@ -20,7 +20,7 @@ figures/data_points_vs_sparsity.png and report.md.
 
 CPU smoke run (one round of each producer; about 5 minutes on 2 cores):
     --config.train.num_steps=20 --config.distilled.train.num_steps=10 \
-    --config.lottery.rounds=1 --config.lottery.hybrid_syn_rounds=0 --config.lottery.replicates=1
+    --config.lottery.rounds=1 --config.lottery.hybrid_syn_rounds=1 --config.lottery.replicates=1
 """
 
 from lottery_jax import default_config
