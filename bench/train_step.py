@@ -100,6 +100,14 @@ def cpu_name() -> str:
   return platform.processor() or platform.machine()
 
 
+def load_average() -> str:
+  """The 1-minute load average (other processes compete for the cores), if known."""
+  try:
+    return f"{os.getloadavg()[0]:.2f}"
+  except OSError:
+    return "unknown"
+
+
 def machine_description(threads: int) -> list[str]:
   return [
       f"machine: {cpu_name()} ({platform.machine()}), {os.cpu_count()} cores, "
@@ -246,7 +254,7 @@ def main(args):
   print("\n".join(machine_description(args.threads)))
   print(f"batch {args.batch_size}, {args.rounds} rounds x {args.steps} steps per framework, "
         f"warm-up {args.warmup} steps, torch layout {args.torch_layout}, "
-        f"date {datetime.date.today().isoformat()}")
+        f"date {datetime.date.today().isoformat()}, load average {load_average()}")
 
   jax_run, jax_holder, params, masks, (images, labels), jax_loss = make_jax_side(
       args.batch_size, args.seed)
@@ -294,6 +302,7 @@ def main(args):
     if not np.isfinite(loss):
       sys.exit(f"lottery_jax loss is {loss}")
 
+  print(f"load average at the end {load_average()} (on {os.cpu_count()} cores)")
   medians = {name: statistics.median(v) for name, v in rates.items()}
   width = max(len(name) for name in rates) + 2
   print()

@@ -2,13 +2,13 @@
 and multi-host start-up.
 """
 
+import math
 import os
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from lottery_jax.errors import UserInputError
 
 
 def maybe_initialize_distributed() -> None:
@@ -38,12 +38,13 @@ def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
 
 
-def check_batch_size(batch_size: int, mesh: Mesh) -> None:
-  """UserInputError unless the batch splits evenly over the mesh's devices."""
+def mesh_for_batch(batch_size: int, mesh: Mesh) -> Mesh:
+  """`mesh` if the batch splits evenly over it, else a 1-D mesh over the first
+  gcd(batch_size, devices) of its devices (e.g. 100 distilled images on 8 GPUs use 4)."""
   n = mesh.devices.size
-  if batch_size % n:
-    raise UserInputError(f"batch size {batch_size} does not split over {n} devices; "
-                         f"use a multiple of {n}")
+  if batch_size % n == 0:
+    return mesh
+  return data_mesh(list(mesh.devices.flat)[:math.gcd(batch_size, n)])
 
 
 def shard_batch(batch, mesh: Mesh):

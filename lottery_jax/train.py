@@ -240,8 +240,8 @@ def fit(state: TrainState, step_fn: Callable, images, labels, *, num_steps: int,
   Returns:
     the trained state (replicated on the mesh).
   """
-  mesh = parallel.data_mesh() if mesh is None else mesh
-  parallel.check_batch_size(min(batch_size, len(labels)), mesh)
+  mesh = parallel.mesh_for_batch(min(batch_size, len(labels)),
+                                 parallel.data_mesh() if mesh is None else mesh)
   state = parallel.replicate(state, mesh)
   mngr = ckpt_lib.manager(checkpoint_dir) if checkpoint_dir else None
   if mngr is not None:

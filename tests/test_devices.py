@@ -36,6 +36,8 @@ for devices in (jax.devices()[:1], jax.devices()):
 np.testing.assert_allclose(l1, l8, rtol=1e-5, atol=1e-6)
 for a, b in zip(jax.tree.leaves(p1), jax.tree.leaves(p8)):
   np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+assert parallel.mesh_for_batch(100, parallel.data_mesh()).devices.size == 4
+assert parallel.mesh_for_batch(64, parallel.data_mesh()).devices.size == 8
 print("EQUAL", l1, l8)
 """
 

@@ -1,0 +1,65 @@
+"""Stability analyses of sparse networks: linear mode connectivity, 2-D loss landscapes,
+Hessian diagonals and mask statistics, with their figures.
+
+  from lottery_jax import stability
+  metrics = stability.path_metrics(model, params_a, params_b, stability.default_alphas(), x, y)
+  stability.barriers(metrics["loss_A"], metrics["alphas_A"])
+"""
+
+from lottery_jax.stability import figures
+from lottery_jax.stability import hessian
+from lottery_jax.stability import landscape
+from lottery_jax.stability import lmc
+from lottery_jax.stability import mask_stats
+from lottery_jax.stability import sweep
+from lottery_jax.stability.figures import plot_barrier_vs_accuracy
+from lottery_jax.stability.figures import plot_lmc_curves
+from lottery_jax.stability.hessian import classification_loss
+from lottery_jax.stability.hessian import hessian_diagonal
+from lottery_jax.stability.hessian import hvp
+from lottery_jax.stability.hessian import markdown_table
+from lottery_jax.stability.hessian import summary
+from lottery_jax.stability.landscape import default_coords
+from lottery_jax.stability.landscape import grid_losses
+from lottery_jax.stability.landscape import plane_directions
+from lottery_jax.stability.landscape import plot_landscape
+from lottery_jax.stability.lmc import barriers
+from lottery_jax.stability.lmc import default_alphas
+from lottery_jax.stability.lmc import interpolate
+from lottery_jax.stability.lmc import path_barriers
+from lottery_jax.stability.lmc import path_metrics
+from lottery_jax.stability.mask_stats import layerwise_sparsity
+from lottery_jax.stability.mask_stats import overlap
+from lottery_jax.stability.mask_stats import plot_magnitude_histograms
+from lottery_jax.stability.mask_stats import pruned_initial_magnitudes
+from lottery_jax.stability.sweep import recompute_batch_stats
+
+__all__ = [
+    "barriers",
+    "classification_loss",
+    "default_alphas",
+    "default_coords",
+    "figures",
+    "grid_losses",
+    "hessian",
+    "hessian_diagonal",
+    "hvp",
+    "interpolate",
+    "landscape",
+    "layerwise_sparsity",
+    "lmc",
+    "markdown_table",
+    "mask_stats",
+    "overlap",
+    "path_barriers",
+    "path_metrics",
+    "plane_directions",
+    "plot_barrier_vs_accuracy",
+    "plot_landscape",
+    "plot_lmc_curves",
+    "plot_magnitude_histograms",
+    "pruned_initial_magnitudes",
+    "recompute_batch_stats",
+    "summary",
+    "sweep",
+]

@@ -1,0 +1,185 @@
+"""Evaluate one model at many parameter points: the engine under LMC paths and landscapes.
+
+A *sweep* is a family of parameter trees `point_fn(base, point)`, one per entry of a stacked
+`points_P` array (an alpha on an interpolation path, an (a, b) coordinate on a plane). The data
+are fed in fixed-shape chunks from a Python loop; inside one jitted call per chunk, the points
+are mapped on device with `jax.lax.map(..., batch_size=point_batch)`:
+
+  point_batch=None  one point after another (a scan): the peak memory of one forward pass on
+                    one chunk; fastest on CPU, where vmapped kernels become grouped convolutions.
+  point_batch=k     k points at a time through `jax.vmap` (peak memory ~ k x one pass): can help
+                    accelerators when chunks are small.
+
+`point_fn` must be a module-level (hashable) function so that the jitted calls are cached.
+
+BatchNorm. Evaluation uses running statistics. Running statistics of the endpoints are wrong
+for points between or beside them, so `recompute_stats` re-estimates them at every point on a
+fixed set of training images (`bn_images`): each chunk of `bn_images` goes through the network
+in training mode at that point, and the statistics are the average over chunks of each chunk's
+batch mean and (biased, as flax computes it) batch variance of every BatchNorm input (the
+cumulative average of PyTorch's `torch.optim.swa_utils.update_bn`, momentum=None). flax only
+exposes statistics through its momentum update `new = m * old + (1 - m) * batch`, so the network
+is run from all-zero statistics and the result divided by (1 - m); m is measured once per call
+by running one chunk from all-zero and from all-one statistics (new_one - new_zero = m), which
+works whatever momentum each BatchNorm layer was built with.
+"""
+
+import functools
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from lottery_jax import parallel
+from lottery_jax import train as train_lib
+from lottery_jax.errors import UserInputError
+
+PointFn = Callable[[Any, jax.Array], Any]
+
+
+def has_batch_stats(batch_stats) -> bool:
+  """True when `batch_stats` holds any array (the model has BatchNorm)."""
+  return batch_stats is not None and bool(jax.tree.leaves(batch_stats))
+
+
+def select_params(params, point):
+  """Point function of a single parameter tree: `params` whatever the point."""
+  del point
+  return params
+
+
+@functools.partial(jax.jit, static_argnames=("model", "point_fn", "point_batch"))
+def _chunk_sums(base, points_P, stats_P, images, labels, weights, *, model, point_fn,
+                point_batch):
+  """(loss_sum_P, correct_sum_P): weighted sums over one data chunk at every point."""
+
+  def at_point(point_and_stats):
+    point, stats = point_and_stats
+    logits, _ = train_lib._forward(model, point_fn(base, point), stats, images, train=False)  # pylint: disable=protected-access
+    losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+    correct = (jnp.argmax(logits, -1) == labels).astype(jnp.float32)
+    return jnp.sum(losses * weights), jnp.sum(correct * weights)
+
+  return jax.lax.map(at_point, (points_P, stats_P), batch_size=point_batch)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "point_fn", "point_batch"))
+def _chunk_stats(base, points_P, template, decay, images, *, model, point_fn, point_batch):
+  """Batch statistics of one chunk at every point: a tree like `template`, leading axis P."""
+  zeros = jax.tree.map(jnp.zeros_like, template)
+
+  def at_point(point):
+    _, new = train_lib._forward(model, point_fn(base, point), zeros, images, train=True)  # pylint: disable=protected-access
+    return jax.tree.map(jnp.divide, new, decay)
+
+  return jax.lax.map(at_point, points_P, batch_size=point_batch)
+
+
+@functools.partial(jax.jit, static_argnames=("model",))
+def _stats_decay(params, template, images, *, model):
+  """(1 - momentum) of every running-statistics entry, a tree like `template`."""
+
+  def updated(value):
+    start = jax.tree.map(lambda s: jnp.full_like(s, value), template)
+    return train_lib._forward(model, params, start, images, train=True)[1]  # pylint: disable=protected-access
+
+  return jax.tree.map(lambda zero, one: 1.0 - (one - zero), updated(0.0), updated(1.0))
+
+
+def _chunk_size(requested: int, n: int, num_devices: int) -> int:
+  size = max(1, min(int(requested), n))
+  return size + (-size % num_devices)
+
+
+def recompute_stats(model, point_fn: PointFn, base, points_P, batch_stats, bn_images, *,
+                    chunk_size: int = 500, point_batch: int | None = None, mesh=None):
+  """BatchNorm running statistics re-estimated on `bn_images` at every point.
+
+  Args:
+    model: the flax module (with BatchNorm).
+    point_fn, base, points_P: the points, params = point_fn(base, points_P[i]).
+    batch_stats: a batch_stats tree of the model (its structure and dtypes are used, not its
+      values).
+    bn_images: float32 (N, H, W, C) training images. They are used in floor(N / chunk) full
+      chunks of `chunk_size` (N when smaller), rounded up to a multiple of the device count; a
+      remainder is dropped, so pass a multiple of chunk_size.
+
+  Returns:
+    stats_P: a tree like batch_stats whose leaves have a leading axis of len(points_P).
+  """
+  mesh = parallel.data_mesh() if mesh is None else mesh
+  bn_images = np.asarray(bn_images)
+  n = len(bn_images)
+  size = _chunk_size(chunk_size, n, mesh.devices.size)
+  if n < size:
+    raise UserInputError(f"BatchNorm recomputation needs at least {size} bn_images "
+                         f"(one chunk split over {mesh.devices.size} device(s)), got {n}")
+  num_chunks = n // size
+  base, points_P = parallel.replicate((base, jnp.asarray(points_P)), mesh)
+  template = parallel.replicate(batch_stats, mesh)
+  first = parallel.shard_batch(bn_images[:size], mesh)
+  decay = _stats_decay(point_fn(base, points_P[0]), template, first, model=model)
+  if not all(bool(jnp.all(d > 0)) for d in jax.tree.leaves(decay)):
+    raise UserInputError("a BatchNorm layer has momentum 1 (frozen statistics); its batch "
+                         "statistics cannot be recomputed")
+  total = None
+  for c in range(num_chunks):
+    chunk = first if c == 0 else parallel.shard_batch(bn_images[c * size:(c + 1) * size], mesh)
+    stats = _chunk_stats(base, points_P, template, decay, chunk, model=model,
+                         point_fn=point_fn, point_batch=point_batch)
+    total = stats if total is None else jax.tree.map(jnp.add, total, stats)
+  return jax.tree.map(lambda t: t / num_chunks, total)
+
+
+def recompute_batch_stats(model, params, batch_stats, bn_images, *, chunk_size: int = 500,
+                          mesh=None):
+  """BatchNorm statistics of one parameter tree re-estimated on `bn_images` (a tree like
+  `batch_stats`); see `recompute_stats` and the module docstring for what is computed."""
+  stats_1 = recompute_stats(model, select_params, params, jnp.zeros((1,), jnp.float32),
+                            batch_stats, bn_images, chunk_size=chunk_size, mesh=mesh)
+  return jax.tree.map(lambda s: s[0], stats_1)
+
+
+def evaluate_points(model, point_fn: PointFn, base, points_P, images, labels, *,
+                    stats_P=None, chunk_size: int = 500, point_batch: int | None = None,
+                    mesh=None) -> dict[str, np.ndarray]:
+  """Mean cross-entropy and accuracy over all of (images, labels) at every point.
+
+  Args:
+    model: the flax module, evaluated with train=False.
+    point_fn, base, points_P: params at point i are point_fn(base, points_P[i]); points_P is an
+      array (or pytree of arrays) with a leading axis P.
+    images, labels: float32 (N, H, W, C) and int (N,) host arrays. They are fed in chunks of
+      `chunk_size` (rounded up to a multiple of the device count; N when smaller) split over
+      the mesh; the last chunk is zero-padded with weight 0, so every call compiles once.
+    stats_P: BatchNorm running statistics per point (leading axis P), None without BatchNorm.
+    point_batch: points per vmapped block inside `jax.lax.map`; None maps one at a time.
+
+  Returns:
+    {'loss_P': float64 (P,), 'accuracy_P': float64 (P,)}.
+  """
+  mesh = parallel.data_mesh() if mesh is None else mesh
+  n = len(labels)
+  if n == 0:
+    raise UserInputError("no examples to evaluate")
+  size = _chunk_size(chunk_size, n, mesh.devices.size)
+  stats_P = {} if stats_P is None else stats_P
+  base, points_P, stats_P = parallel.replicate((base, points_P, stats_P), mesh)
+  sums = []
+  for start in range(0, n, size):
+    x = np.asarray(images[start:start + size])
+    y = np.asarray(labels[start:start + size])
+    w = np.ones(len(y), np.float32)
+    pad = size - len(y)
+    if pad:
+      x = np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)])
+      y = np.concatenate([y, np.zeros(pad, y.dtype)])
+      w = np.concatenate([w, np.zeros(pad, np.float32)])
+    chunk = parallel.shard_batch((x, y, w), mesh)
+    sums.append(_chunk_sums(base, points_P, stats_P, *chunk, model=model, point_fn=point_fn,
+                            point_batch=point_batch))
+  loss_sums, correct_sums = zip(*jax.device_get(sums))
+  return {"loss_P": np.sum(np.asarray(loss_sums, np.float64), axis=0) / n,
+          "accuracy_P": np.sum(np.asarray(correct_sums, np.float64), axis=0) / n}

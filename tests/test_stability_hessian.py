@@ -1,0 +1,83 @@
+"""Hessian diagonal: Hutchinson against the exact diagonal, masks, HVP, summary table."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from lottery_jax import masks as masks_lib
+from lottery_jax import pruning, stability
+from lottery_jax import train as train_lib
+from lottery_jax.models import get_model
+
+
+def mlp_problem(num_batches=2, batch_size=32):
+  """An MLP 8 -> 16 -> 3 (195 weights) and random batches of 2x2x2 'images'."""
+  model = get_model("mlp", 3, hidden=(16,))
+  params, _ = train_lib.init_variables(model, jax.random.key(0), (2, 2, 2))
+  rng = np.random.default_rng(0)
+  batches = [{"image": jnp.asarray(rng.normal(size=(batch_size, 2, 2, 2)), jnp.float32),
+              "label": jnp.asarray(rng.integers(0, 3, batch_size), jnp.int32)}
+             for _ in range(num_batches)]
+  return model, params, batches
+
+
+def exact_diagonal(loss_fn, params, batches):
+  flat, unravel = ravel_pytree(params)
+  diags = [jnp.diag(jax.hessian(lambda f: loss_fn(unravel(f), b))(flat)) for b in batches]
+  return np.asarray(jnp.mean(jnp.stack(diags), axis=0))
+
+
+def relative_error(estimate, exact):
+  return float(np.linalg.norm(estimate - exact) / np.linalg.norm(exact))
+
+
+@pytest.mark.parametrize("probe_batch", [None, 64])
+def test_hutchinson_matches_the_exact_diagonal(probe_batch):
+  model, params, batches = mlp_problem()
+  loss_fn = stability.classification_loss(model)
+  exact = exact_diagonal(loss_fn, params, batches)
+  diag = stability.hessian_diagonal(loss_fn, params, batches, jax.random.key(1), 2000,
+                                    probe_batch=probe_batch)
+  assert jax.tree.structure(diag) == jax.tree.structure(params)
+  assert relative_error(np.asarray(ravel_pytree(diag)[0]), exact) < 0.1
+
+
+def test_masked_estimate_is_exactly_zero_on_pruned_weights():
+  model, params, batches = mlp_problem()
+  m = pruning.prune(params, masks_lib.init_masks(params), 0.5)
+  loss_fn = stability.classification_loss(model)
+  diag = stability.hessian_diagonal(loss_fn, params, batches, jax.random.key(1), 2000, masks=m,
+                                    probe_batch=250)
+  for d, keep in zip(jax.tree.leaves(diag), jax.tree.leaves(m)):
+    assert np.all(np.asarray(d)[~np.asarray(keep)] == 0.0)
+  # On kept weights it still estimates the true diagonal.
+  kept = np.asarray(ravel_pytree(m)[0])
+  exact = exact_diagonal(loss_fn, params, batches)
+  assert relative_error(np.asarray(ravel_pytree(diag)[0])[kept], exact[kept]) < 0.1
+
+
+def test_hvp_equals_the_exact_hessian_times_the_direction():
+  model, params, batches = mlp_problem(num_batches=1)
+  loss_fn = stability.classification_loss(model)
+  flat, unravel = ravel_pytree(params)
+  hessian = jax.hessian(lambda f: loss_fn(unravel(f), batches[0]))(flat)
+  z = jax.random.rademacher(jax.random.key(3), flat.shape, jnp.float32)
+  hz = stability.hvp(loss_fn, params, batches[0], unravel(z))
+  np.testing.assert_allclose(np.asarray(ravel_pytree(hz)[0]), np.asarray(hessian @ z),
+                             rtol=1e-4, atol=1e-6)
+
+
+def test_summary_covers_kept_prunable_weights_and_table_has_one_row_each():
+  params = {"Dense_0": {"kernel": jnp.array([[1.0, -2.0], [3.0, 4.0]]),
+                        "bias": jnp.array([100.0, 100.0])}}
+  m = {"Dense_0": {"kernel": jnp.array([[True, True], [True, False]]),
+                   "bias": jnp.array([True, True])}}
+  s = stability.summary(params, m)
+  assert (s["min"], s["max"], s["count"]) == (-2.0, 3.0, 3)
+  assert s["mean"] == pytest.approx(2.0 / 3) and s["mean_abs"] == pytest.approx(2.0)
+  assert s["std"] == pytest.approx(np.std([1.0, -2.0, 3.0]))
+  assert stability.summary(params)["count"] == 4
+  table = stability.markdown_table({"imp": s, "distilled": s})
+  assert table.count("\n") == 4 and "| imp |" in table and "±" in table
