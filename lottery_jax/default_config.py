@@ -80,6 +80,27 @@ def base() -> ml_collections.ConfigDict:
   c.distilled.train = train_config(optimizer="sgd", learning_rate=0.05, momentum=0.9,
                                    weight_decay=5e-4, schedule="step", decay_at=(0.5,),
                                    decay_factor=0.1, epochs=25.0, batch_size=512)
+
+  # Stability analyses after the pruning stage (see lottery_jax.analysis); () skips them.
+  c.stability = ml_collections.ConfigDict()
+  c.stability.analyses = ("lmc", "landscape", "hessian", "masks")
+  c.stability.replicates = 1          # Analyse the first this many replicates.
+  c.stability.num_alphas = 31         # Interpolation points of linear mode connectivity.
+  c.stability.lmc_examples = 0        # Train examples for LMC (0 = the whole train split).
+  c.stability.detail_producers = ("imp", "distilled")  # Landscapes and Hessians for these...
+  c.stability.detail_rounds = (1, 3)                   # ... at these rounds.
+  c.stability.grid_size = 21          # Landscape grid: grid_size^2 points.
+  c.stability.grid_examples = 128     # Train examples the landscape loss is computed on.
+  c.stability.filter_normalize = False
+  c.stability.hessian_probes = 8      # Rademacher probes per batch.
+  c.stability.hessian_batches = 1
+  c.stability.hessian_batch_size = 128
+  # Probes / alphas / grid points per vmapped block; 0 evaluates them one after another in a
+  # lax.map (on a CPU, vmapping over parameter copies is several times slower than that).
+  c.stability.probe_batch = 0
+  c.stability.point_batch = 0
+  c.stability.chunk_size = 500        # Examples per evaluation call.
+  c.stability.bn_examples = 2000      # BatchNorm models: statistics recomputed on these.
   return c
 
 
@@ -116,4 +137,11 @@ def cifar_base(source: str) -> ml_collections.ConfigDict:
                                    weight_decay=5e-4, schedule="step", decay_at=(0.5,),
                                    decay_factor=0.1, epochs=1000.0, batch_size=512,
                                    log_every=100, checkpoint_every=500)
+  c.stability.detail_rounds = (4, 8)  # 59% and 83% sparse.
+  c.stability.grid_size = 100         # 10,000 points, as the paper.
+  c.stability.grid_examples = 2000
+  c.stability.hessian_probes = 200
+  c.stability.hessian_batches = 4
+  c.stability.probe_batch = 8         # Vectorise on accelerators.
+  c.stability.point_batch = 16
   return c

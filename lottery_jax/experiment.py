@@ -12,6 +12,7 @@ import time
 import jax
 import ml_collections
 
+from lottery_jax import analysis
 from lottery_jax import lottery
 from lottery_jax import models
 from lottery_jax import parallel
@@ -42,6 +43,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     schedule = train_lib.make_schedule(recipe.schedule, recipe.learning_rate, 100)
     train_lib.make_optimizer(recipe.optimizer, schedule, recipe.momentum, recipe.weight_decay)
   lottery.check_lottery_config(config.lottery)
+  analysis.check_stability_config(config.stability, config.lottery)
 
 
 def load_distilled_set(config, data: Dataset):
@@ -99,7 +101,7 @@ def run_lottery(config: ml_collections.ConfigDict, workdir: str) -> dict:
                               lottery.num_steps_for(config.distilled.train, num_syn))
   eval_step = train_lib.make_eval_step(model)
 
-  per_replicate = []
+  per_replicate, pipelines = [], []
   for s in range(lot.replicates):
     pipeline = lottery.Pipeline(config, data, distilled, model, real, syn, eval_step, s,
                                 workdir, metrics_log, mesh)
@@ -107,6 +109,8 @@ def run_lottery(config: ml_collections.ConfigDict, workdir: str) -> dict:
     for producer in lot.producers:
       records[producer] = pipeline.run_producer(producer)
     per_replicate.append(records)
+    pipelines.append(pipeline)
+  stability_results = analysis.run(pipelines, config, workdir)
 
   params = pipeline.theta0
   results = {
@@ -119,6 +123,7 @@ def run_lottery(config: ml_collections.ConfigDict, workdir: str) -> dict:
       "replicates": lot.replicates, "real_train_steps": real.num_steps,
       "distilled_train_steps": None if syn is None else syn.num_steps,
       "producers": lottery.summarize(per_replicate),
+      "stability": stability_results,
       "wall_time_s": time.time() - began,
   }
   rundir.write_json(results_path, results)

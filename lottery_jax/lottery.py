@@ -132,13 +132,17 @@ class Pipeline:
 
   # ---- training stages ---------------------------------------------------------------
   def _train(self, recipe: Recipe, images, labels, params, batch_stats, masks, stage_dir: str,
-             desc: str, start_step: int = 0, num_steps: int | None = None):
+             desc: str, start_step: int = 0, num_steps: int | None = None, copy: int = 0):
+    """Train with the replicate's data-order and augmentation keys; copy c > 0 (the second
+    network of a linear-mode-connectivity pair) uses fold_in(key, c) of both."""
     state = train_lib.new_state(params, batch_stats, masks, recipe.tx)
     state = state.replace(step=jnp.asarray(start_step, jnp.int32))
+    data_key, train_key = self.keys.data_order, self.keys.augment
+    if copy:
+      data_key, train_key = jax.random.fold_in(data_key, copy), jax.random.fold_in(train_key, copy)
     return train_lib.fit(
         state, recipe.step_fn, images, labels, num_steps=num_steps or recipe.num_steps,
-        batch_size=recipe.batch_size, data_key=self.keys.data_order,
-        train_key=self.keys.augment, mesh=self.mesh,
+        batch_size=recipe.batch_size, data_key=data_key, train_key=train_key, mesh=self.mesh,
         checkpoint_dir=os.path.join(stage_dir, "checkpoints"),
         checkpoint_every=recipe.checkpoint_every, log_every=recipe.log_every,
         metrics_log=self.metrics_log, desc=desc,
@@ -164,16 +168,19 @@ class Pipeline:
                         num_steps=self.rewind_steps)
     return state.params, state.batch_stats, self.rewind_steps
 
-  def real_stage(self, producer: str, r: int, masks):
-    """Train round r's mask on real data from the rewind point; (state, result dict)."""
-    stage_dir = os.path.join(self.round_dir(producer, r), "real")
+  def real_stage(self, producer: str, r: int, masks, copy: int = 0):
+    """Train round r's mask on real data from the rewind point; (state, result dict).
+
+    copy 1 is the same network trained on a second data order (for linear mode
+    connectivity), in `real_b/`."""
+    stage_dir = os.path.join(self.round_dir(producer, r), "real_b" if copy else "real")
     params, batch_stats, start = (self.rewind_point(producer) if r > 0
                                   else (self.theta0, self.batch_stats0, 0))
     began = time.time()
     state = self._train(self.real, self.data.train_images, self.data.train_labels, params,
                         batch_stats, masks, stage_dir,
-                        desc=f"r{self.replicate} {producer if r else 'dense'} round {r} real",
-                        start_step=start)
+                        desc=f"r{self.replicate} {producer if r else 'dense'} round {r} real"
+                        + (" (copy B)" if copy else ""), start_step=start, copy=copy)
     result_path = os.path.join(stage_dir, "result.json")
     if os.path.exists(result_path):
       return state, rundir.read_json(result_path)
@@ -187,7 +194,7 @@ class Pipeline:
               "wall_time_s": time.time() - began}
     rundir.write_json(result_path, result)
     self.metrics_log.write(event="real_result", producer=producer, replicate=self.replicate,
-                           **result)
+                           copy=copy, **result)
     return state, result
 
   def syn_stage(self, producer: str, r: int, masks):

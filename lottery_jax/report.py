@@ -80,7 +80,84 @@ def markdown(results) -> str:
                    f"{r['data_points_used']:,} | {r['mask_time_s']:.1f} |")
   lines += ["", "![accuracy against sparsity](figures/accuracy_vs_sparsity.png)", "",
             "![data points used](figures/data_points_vs_sparsity.png)", ""]
+  lines += stability_markdown(results)
   return "\n".join(lines)
+
+
+def stability_markdown(results) -> list[str]:
+  """report.md sections for the stability analyses that ran."""
+  st = results.get("stability") or {}
+  lines = []
+  if "lmc" in st:
+    lines += ["## Linear mode connectivity", "",
+              "Two copies of each sparse network trained from the same init on two data orders; "
+              f"barriers along the straight path between them ({len(next(iter(st['lmc'].values()))[0]['alphas'])} "
+              "alphas). Max barrier: max over alpha of L(alpha) minus the straight line between "
+              "the endpoint losses; midpoint barrier: L(0.5) - mean(L(0), L(1)) (the paper's).", "",
+              "| producer | round | sparsity | train loss barrier | train midpoint barrier | "
+              "test error barrier (%) |", "|---|---:|---:|---:|---:|---:|"]
+    for name, recs in st["lmc"].items():
+      for r in recs if name == "dense" else recs[1:]:
+        lines.append(f"| {name} | {r['round']} | {100 * r['sparsity']:.1f}% | "
+                     f"{r['train_loss_barrier']:.4f} | {r['train_loss_midpoint_barrier']:.4f} | "
+                     f"{100 * r['test_error_barrier']:.2f} |")
+    lines += ["", "![LMC curves](figures/lmc_curves.png)", ""]
+    from lottery_jax import analysis
+    if analysis.barrier_vs_accuracy_points(results):
+      lines += ["Distilled over IMP at each sparsity: barrier ratio against accuracy ratio, "
+                "marker size showing how many times fewer training examples made the mask:", "",
+                "![barrier vs accuracy](figures/barrier_vs_accuracy.png)", ""]
+  if "landscape" in st:
+    lines += ["## Loss landscapes", "",
+              "Training loss on the plane through copies A (0, 0) and B (1, 0); the second axis "
+              "is a random direction inside the mask, orthogonal to B - A and of the same length.",
+              ""]
+    for name, recs in st["landscape"].items():
+      for r in recs:
+        lines.append(f"![{name} round {r['round']}](figures/landscape_{name}_round{r['round']}.png)")
+    lines.append("")
+  if "hessian" in st:
+    from lottery_jax.stability import hessian
+    rows = {f"{name}, {100 * r['sparsity']:.0f}% sparse": r
+            for name, recs in st["hessian"].items() for r in recs}
+    if rows:
+      first = next(iter(rows.values()))
+      lines += ["## Hessian diagonal", "",
+                f"Hutchinson estimates ({first['num_probes']} Rademacher probes x "
+                f"{first['num_batches']} batches of real training data) over the kept conv and "
+                "dense weights of copy A.", "", hessian.markdown_table(rows)]
+  if "masks" in st:
+    m = st["masks"]
+    if m.get("overlap_with_imp"):
+      lines += ["## Masks", "", "Overlap of each producer's mask with IMP's at the same round "
+                "(Jaccard of kept weights, and what two random masks with the same layerwise "
+                "sparsity would give).", "",
+                "| producer | round | Jaccard with IMP | chance Jaccard |", "|---|---:|---:|---:|"]
+      for name, recs in m["overlap_with_imp"].items():
+        for r in recs:
+          lines.append(f"| {name} | {r['round']} | {r['jaccard']:.3f} | "
+                       f"{r['chance_jaccard']:.3f} |")
+      lines.append("")
+    lines += ["Initial magnitudes |theta_0| of pruned and kept weights at the last round:", "",
+              "![pruned magnitudes](figures/pruned_magnitudes.png)", ""]
+  return lines
+
+
+def stability_figures(results, figures: str) -> None:
+  """LMC curves (train loss and test error) and the barrier-vs-accuracy figure."""
+  from lottery_jax import analysis, stability
+  lmc = (results.get("stability") or {}).get("lmc")
+  if not lmc:
+    return
+  for key, name, label in (("train_loss", "lmc_curves.png", "train loss"),
+                           ("test_error", "lmc_test_error.png", "test error")):
+    curves = {p: {r["sparsity"]: (r["alphas"], r[key]) for r in recs}
+              for p, recs in lmc.items() if p != "dense"}
+    if curves:
+      stability.plot_lmc_curves(curves, os.path.join(figures, name), ylabel=label)
+  points = analysis.barrier_vs_accuracy_points(results)
+  if points:
+    stability.plot_barrier_vs_accuracy(points, os.path.join(figures, "barrier_vs_accuracy.png"))
 
 
 def write(results, workdir: str) -> None:
@@ -89,6 +166,7 @@ def write(results, workdir: str) -> None:
   os.makedirs(figures, exist_ok=True)
   accuracy_figure(results, os.path.join(figures, "accuracy_vs_sparsity.png"))
   data_points_figure(results, os.path.join(figures, "data_points_vs_sparsity.png"))
+  stability_figures(results, figures)
   tmp = os.path.join(workdir, f"report.md.tmp{os.getpid()}")
   with open(tmp, "w") as f:
     f.write(markdown(results))

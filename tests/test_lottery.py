@@ -33,6 +33,12 @@ def small_config(**lottery_overrides):
   c.lottery.replicates = 1
   c.lottery.hybrid_syn_rounds = 1
   c.lottery.update(lottery_overrides)
+  c.stability.num_alphas = 5
+  c.stability.grid_size = 4
+  c.stability.grid_examples = 32
+  c.stability.hessian_probes = 2
+  c.stability.hessian_batch_size = 32
+  c.stability.detail_rounds = (1, 3)
   c.lock()
   return c
 
@@ -156,3 +162,30 @@ def test_sigkill_between_and_inside_rounds_resumes_identically(finished_run, tmp
         np.testing.assert_array_equal(a[k], b[k], err_msg=f"{producer} {r} {k}")
     for x, y in zip(results["producers"][producer], resumed["producers"][producer]):
       assert x["accuracy_mean"] == y["accuracy_mean"] and x["loss_mean"] == y["loss_mean"]
+
+
+def test_stability_analyses_are_written(finished_run):
+  workdir, results = finished_run
+  st = results["stability"]
+  rep = workdir / "replicate_0"
+  for producer in ("imp", "distilled", "hybrid", "random"):
+    rounds = st["lmc"][producer]
+    assert [r["round"] for r in rounds] == list(range(ROUNDS + 1))
+    for r in rounds:
+      assert len(r["train_loss"]) == 5 and r["train_loss_barrier"] >= 0.0
+  # The path starts at copy A exactly: its test loss at alpha 0 is copy A's test loss.
+  lmc = json.loads((rep / "imp" / "round_2" / "lmc.json").read_text())
+  copy_a = json.loads((rep / "imp" / "round_2" / "real" / "result.json").read_text())
+  assert lmc["test"]["loss"][0] == pytest.approx(copy_a["test_loss"], rel=1e-5)
+  assert (rep / "imp" / "round_2" / "real_b" / "result.json").exists()
+  assert set(st["hessian"]) == set(st["landscape"]) == {"imp", "distilled"}
+  assert [h["round"] for h in st["hessian"]["imp"]] == [1, 3]
+  for name in ("lmc_curves.png", "lmc_test_error.png", "landscape_imp_round1.png",
+               "landscape_distilled_round3.png", "pruned_magnitudes.png"):
+    assert (workdir / "figures" / name).read_bytes()[:4] == b"\x89PNG", name
+  report = (workdir / "report.md").read_text()
+  for heading in ("## Linear mode connectivity", "## Loss landscapes", "## Hessian diagonal",
+                  "## Masks"):
+    assert heading in report
+  overlap = st["masks"]["overlap_with_imp"]["random"]
+  assert all(0.0 <= o["jaccard"] <= 1.0 for o in overlap)

@@ -1,6 +1,11 @@
 """Linear mode connectivity: exact endpoints, path metrics against direct evaluation,
 barriers, and BatchNorm statistics recomputed along the path."""
 
+import os
+import pathlib
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -128,3 +133,37 @@ def test_batchnorm_path_without_bn_images_interpolates_running_statistics():
       train_lib.evaluate(eval_step, params_a, stats_a, images, labels)["loss"], rel=1e-5)
   assert metrics["loss_A"][1] == pytest.approx(
       train_lib.evaluate(eval_step, params_b, stats_b, images, labels)["loss"], rel=1e-5)
+
+
+DEVICES_SCRIPT = r"""
+import jax, numpy as np
+assert jax.device_count() == 8, jax.devices()
+from lottery_jax import parallel, stability
+from lottery_jax import train as train_lib
+from lottery_jax.models import get_model
+
+model = get_model("convnet", 3, width=4, depth=2, norm="batch")
+pa, sa = train_lib.init_variables(model, jax.random.key(0), (8, 8, 1))
+pb, sb = train_lib.init_variables(model, jax.random.key(1), (8, 8, 1))
+rng = np.random.default_rng(0)
+x = rng.normal(size=(50, 8, 8, 1)).astype(np.float32)
+y = rng.integers(0, 3, 50).astype(np.int32)
+bn = rng.normal(size=(32, 8, 8, 1)).astype(np.float32)
+out = []
+for devices in (jax.devices()[:1], jax.devices()):
+  mesh = parallel.data_mesh(devices)
+  m = stability.path_metrics(model, pa, pb, [0.0, 0.3, 1.0], x, y, batch_stats_a=sa,
+                             batch_stats_b=sb, bn_images=bn, chunk_size=16, mesh=mesh)
+  out.append(m["loss_A"])
+np.testing.assert_allclose(out[0], out[1], rtol=1e-5)
+print("EQUAL", out)
+"""
+
+
+def test_sharded_over_8_devices_equals_one_device():
+  root = pathlib.Path(__file__).resolve().parents[1]
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+             JAX_PLATFORMS="cpu", PYTHONPATH=str(root))
+  result = subprocess.run([sys.executable, "-c", DEVICES_SCRIPT], env=env, cwd=root,
+                          capture_output=True, text=True, timeout=120)
+  assert result.returncode == 0 and "EQUAL" in result.stdout, result.stderr[-3000:]

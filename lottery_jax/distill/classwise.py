@@ -69,3 +69,12 @@ def sample_indices(key, index: ClassIndex, per_class: int, max_count: int):
 def sample(key, index: ClassIndex, per_class: int, max_count: int):
   """float32 (C, per_class, H, W, C_in) real images, `per_class` distinct ones per class."""
   return index.images_NxHxWxC[sample_indices(key, index, per_class, max_count)]
+
+
+def sample_class(key, index: ClassIndex, label, per_class: int, max_count: int):
+  """float32 (per_class, H, W, C_in): distinct random real images of class `label` (a traced
+  int32 scalar is fine)."""
+  u = jax.random.uniform(key, (max_count,))
+  u = jnp.where(jnp.arange(max_count) < index.count_C[label], u, 2.0)
+  _, positions = jax.lax.top_k(-u, per_class)
+  return index.images_NxHxWxC[index.start_C[label] + positions]

@@ -94,41 +94,25 @@ def _loss_grads(model, params, batch_stats, images_BxHxWxC, labels_B):
   return jax.grad(loss)(params)
 
 
-def matching_loss(stored_NxHxWxC, real_CxRxHxWxC, net: train_lib.TrainState, aug_key, *,
-                  model: nn.Module, dsa_params: dsa.DsaParams, factor: int, metric: str,
-                  match_dense: bool):
-  """Sum over classes of the gradient distance between real and decoded synthetic batches.
+def class_loss(stored_KxHxWxC, real_RxHxWxC, label, net: train_lib.TrainState, aug_key, *,
+               model: nn.Module, dsa_params: dsa.DsaParams, factor: int, metric: str,
+               match_dense: bool):
+  """Gradient distance between a real batch and the decoded synthetic images of one class.
 
   Args:
-    stored_NxHxWxC: stored synthetic images sorted by class (N = C x images per class).
-    real_CxRxHxWxC: R real images of each class.
+    stored_KxHxWxC: the class's K stored synthetic images.
+    real_RxHxWxC: R real images of the class.
+    label: int32 scalar, the class.
     net: the matching network (its params and batch stats are used, not trained here).
-    aug_key: DSA key; class c of both batches gets one transform.
-
-  Returns:
-    float32 (C,): each class's distance.
+    aug_key: DSA key; both batches get the same transform.
   """
-  num_classes, per_class_real = real_CxRxHxWxC.shape[:2]
-  shape_HWC = real_CxRxHxWxC.shape[2:]
-  real = dsa.augment(aug_key, real_CxRxHxWxC.reshape(-1, *shape_HWC), dsa_params,
-                     num_groups=num_classes)
-  syn = dsa.augment(aug_key, decode(stored_NxHxWxC, factor), dsa_params,
-                    num_groups=num_classes)
-  real = real.reshape(num_classes, per_class_real, *shape_HWC)
-  syn = syn.reshape(num_classes, -1, *shape_HWC)
-  params = net.params
-
-  def one_class(args):
-    c, real_RxHxWxC, syn_MxHxWxC = args
-    g_real = jax.lax.stop_gradient(_loss_grads(
-        model, params, net.batch_stats, real_RxHxWxC,
-        jnp.full((real_RxHxWxC.shape[0],), c, jnp.int32)))
-    g_syn = _loss_grads(model, params, net.batch_stats, syn_MxHxWxC,
-                        jnp.full((syn_MxHxWxC.shape[0],), c, jnp.int32))
-    return gradient_distance(g_real, g_syn, metric, match_dense)
-
-  # One class at a time: a vmap over classes would batch the weights' gradients.
-  return jax.lax.map(one_class, (jnp.arange(num_classes), real, syn))
+  real = dsa.augment(aug_key, real_RxHxWxC, dsa_params)
+  syn = dsa.augment(aug_key, decode(stored_KxHxWxC, factor), dsa_params)
+  g_real = jax.lax.stop_gradient(_loss_grads(
+      model, net.params, net.batch_stats, real, jnp.full((real.shape[0],), label, jnp.int32)))
+  g_syn = _loss_grads(model, net.params, net.batch_stats, syn,
+                      jnp.full((syn.shape[0],), label, jnp.int32))
+  return gradient_distance(g_real, g_syn, metric, match_dense)
 
 
 def fresh_net(model: nn.Module, key, image_shape_HWC, net_tx: optax.GradientTransformation):
@@ -137,56 +121,81 @@ def fresh_net(model: nn.Module, key, image_shape_HWC, net_tx: optax.GradientTran
   return train_lib.new_state(params, batch_stats, masks_lib.init_masks(params), net_tx)
 
 
-def step(state: DistillState, real: classwise.ClassIndex, key, *, model: nn.Module,
-         tx: optax.GradientTransformation, net_tx: optax.GradientTransformation,
-         dsa_params: dsa.DsaParams, factor: int, metric: str, match_dense: bool,
-         per_class_real: int, max_count: int, reinit_every: int, net_steps: int,
-         net_batch: int):
-  """One IDC iteration: maybe re-initialise the network, update the images, train the
-  network. Iteration s draws everything from fold_in(key, s).
+def _iteration_keys(key, step):
+  """(network init key, root of the per-class keys, network training key) of an iteration."""
+  return tuple(jax.random.split(jax.random.fold_in(key, step), 3))
 
-  Returns:
-    (new state, metrics: 'loss' = gradient distance per class before the update).
-  """
-  init_key, batch_key, aug_key, net_key = jax.random.split(
-      jax.random.fold_in(key, state.step), 4)
-  shape_HWC = state.images.shape[1:]
-  net = jax.lax.cond(state.step % reinit_every == 0,
-                     lambda: fresh_net(model, init_key, shape_HWC, net_tx),
-                     lambda: state.net)
-  real_batch = classwise.sample(batch_key, real, per_class_real, max_count)
 
-  def total_loss(stored):
-    return jnp.sum(matching_loss(stored, real_batch, net, aug_key, model=model,
-                                 dsa_params=dsa_params, factor=factor, metric=metric,
-                                 match_dense=match_dense))
+def _current_net(state: DistillState, key, *, model, net_tx, reinit_every: int):
+  init_key, _, _ = _iteration_keys(key, state.step)
+  return jax.lax.cond(state.step % reinit_every == 0,
+                      lambda: fresh_net(model, init_key, state.images.shape[1:], net_tx),
+                      lambda: state.net)
 
-  loss, grads = jax.value_and_grad(total_loss)(state.images)
-  updates, opt_state = tx.update(grads, state.opt_state, state.images)
+
+def _class_value_and_grad(stored_NxHxWxC, net, real: classwise.ClassIndex, key, step, label, *,
+                          images_per_class: int, per_class_real: int, max_count: int,
+                          **loss_options):
+  """(loss, grad w.r.t. the class's stored images) for class `label` at iteration `step`."""
+  _, class_root, _ = _iteration_keys(key, step)
+  batch_key, aug_key = jax.random.split(jax.random.fold_in(class_root, label))
+  real_RxHxWxC = classwise.sample_class(batch_key, real, label, per_class_real, max_count)
+  stored = jax.lax.dynamic_slice_in_dim(stored_NxHxWxC, label * images_per_class,
+                                        images_per_class)
+  return jax.value_and_grad(class_loss)(stored, real_RxHxWxC, label, net, aug_key,
+                                        **loss_options)
+
+
+def _finish(state: DistillState, net, grads_NxHxWxC, losses_C, real: classwise.ClassIndex,
+            key, *, model, tx, net_tx, dsa_params, net_steps: int, net_batch: int):
+  """Apply the image update, then train the network for net_steps SGD steps."""
+  updates, opt_state = tx.update(grads_NxHxWxC, state.opt_state, state.images)
   images = optax.apply_updates(state.images, updates)
-
+  _, _, net_key = _iteration_keys(key, state.step)
   num_real = real.images_NxHxWxC.shape[0]
-
-  def net_step(net, k):
+  # Unrolled: XLA:CPU runs convolutions inside while loops (scan) several times slower.
+  for k in jax.random.split(net_key, net_steps):
     index_key, train_key = jax.random.split(k)
     idx = jax.random.randint(index_key, (net_batch,), 0, num_real)
     batch = {"image": real.images_NxHxWxC[idx], "label": real.labels_N[idx]}
     net, _ = dsa_train.train_step(net, batch, train_key, model=model, tx=net_tx,
                                   dsa_params=dsa_params)
-    return net, None
-
-  net, _ = jax.lax.scan(net_step, net, jax.random.split(net_key, net_steps))
-  metrics = {"loss": loss / real.num_classes}
+  metrics = {"loss": jnp.mean(losses_C)}
   return state.replace(step=state.step + 1, images=images, opt_state=opt_state,
                        net=net), metrics
 
 
-def make_step(model: nn.Module, tx: optax.GradientTransformation,
-              net_tx: optax.GradientTransformation, dsa_params: dsa.DsaParams, **options):
-  """`step` with its static pieces bound (options: factor, metric, match_dense,
-  per_class_real, max_count, reinit_every, net_steps, net_batch), jitted, state donated."""
-  return jax.jit(functools.partial(step, model=model, tx=tx, net_tx=net_tx,
-                                   dsa_params=dsa_params, **options), donate_argnums=0)
+class Step:
+  """One IDC iteration, `(state, real, key) -> (state, metrics)`, from jitted pieces:
+  maybe re-initialise the network; one jitted call per class for the class's loss and
+  gradient (a loop or vmap over classes inside one jit is many times slower on XLA:CPU);
+  one jitted call that updates the images and trains the network. Iteration s draws
+  everything from fold_in(key, s); 'loss' is the mean over classes before the update.
+  """
+
+  def __init__(self, model: nn.Module, tx: optax.GradientTransformation,
+               net_tx: optax.GradientTransformation, dsa_params: dsa.DsaParams, *,
+               num_classes: int, images_per_class: int, factor: int = 2, metric: str = "l1",
+               match_dense: bool = False, per_class_real: int = 64, max_count: int,
+               reinit_every: int = 100, net_steps: int = 8, net_batch: int = 64):
+    if metric not in METRICS:
+      raise unknown_choice("distill.idc.metric", metric, METRICS)
+    self.num_classes = num_classes
+    self._net = jax.jit(functools.partial(_current_net, model=model, net_tx=net_tx,
+                                          reinit_every=reinit_every))
+    self._class = jax.jit(functools.partial(
+        _class_value_and_grad, images_per_class=images_per_class,
+        per_class_real=per_class_real, max_count=max_count, model=model,
+        dsa_params=dsa_params, factor=factor, metric=metric, match_dense=match_dense))
+    self._finish = jax.jit(functools.partial(
+        _finish, model=model, tx=tx, net_tx=net_tx, dsa_params=dsa_params,
+        net_steps=net_steps, net_batch=net_batch), donate_argnums=0)
+
+  def __call__(self, state: DistillState, real: classwise.ClassIndex, key):
+    net = self._net(state, key)
+    losses, grads = zip(*(self._class(state.images, net, real, key, state.step, c)
+                          for c in range(self.num_classes)))
+    return self._finish(state, net, jnp.concatenate(grads), jnp.stack(losses), real, key)
 
 
 def init_state(stored_NxHxWxC, tx: optax.GradientTransformation, net) -> DistillState:

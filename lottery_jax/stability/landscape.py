@@ -154,10 +154,10 @@ def plot_landscape(losses_GxG, coords_a, coords_b, path: str, title: str = "") -
                        norm=mcolors.LogNorm(lo, hi), cmap="viridis", extend="neither")
   ax.contour(np.asarray(coords_a), np.asarray(coords_b), shown.T, levels=levels[::3],
              colors="white", linewidths=0.4, alpha=0.5)
-  colorbar = fig.colorbar(filled, ax=ax)
+  colorbar = fig.colorbar(filled, ax=ax, ticks=np.geomspace(lo, hi, 7),
+                          format=ticker.FormatStrFormatter("%.3g"))
+  colorbar.minorticks_off()
   colorbar.set_label("training loss (log scale)")
-  colorbar.locator = ticker.LogLocator()
-  colorbar.update_ticks()
   ax.plot([0, 1], [0, 0], color="red", lw=1.5, ls="--", label="linear path")
   ax.plot([0], [0], marker="o", color="red", ms=8, ls="none", label=r"$\theta_A$")
   ax.plot([1], [0], marker="*", color="orange", ms=12, ls="none", label=r"$\theta_B$")

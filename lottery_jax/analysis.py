@@ -1,0 +1,220 @@
+"""The stability stage: linear mode connectivity for every round's mask, landscapes and
+Hessian diagonals at chosen rounds, mask statistics. Runs after the pruning stage, on the
+replicates `config.stability.replicates` says, each analysis saved as it finishes and skipped
+when its file exists.
+
+Per round directory (see lottery.py): real_b/ (copy B: same init and mask, second data order),
+lmc.json, landscape.npz, hessian.json.
+"""
+
+import logging
+import os
+
+import jax
+import numpy as np
+
+from lottery_jax import masks as masks_lib
+from lottery_jax import rundir
+from lottery_jax import stability
+from lottery_jax.errors import UserInputError, unknown_choice
+
+ANALYSES = ("lmc", "landscape", "hessian", "masks")
+
+log = logging.getLogger(__name__)
+
+
+def check_stability_config(st, lottery_config) -> None:
+  """UserInputError for unknown analyses or a bad number of replicates, alphas or grid."""
+  for a in st.analyses:
+    if a not in ANALYSES:
+      raise unknown_choice("stability analysis", a, ANALYSES)
+  if not 0 <= st.replicates <= lottery_config.replicates:
+    raise UserInputError(f"stability.replicates must be in [0, lottery.replicates="
+                         f"{lottery_config.replicates}], got {st.replicates}")
+  if st.num_alphas < 2 or st.grid_size < 2:
+    raise UserInputError(f"stability.num_alphas and grid_size must be >= 2, got "
+                         f"{st.num_alphas} and {st.grid_size}")
+
+
+def detail_targets(st, lottery_config) -> tuple[list[str], list[int]]:
+  """The producers and rounds that get landscapes and Hessians: those of
+  stability.detail_producers / detail_rounds that the pruning stage makes (others are left out
+  with a log line, so shrinking lottery.rounds or producers needs no second override)."""
+  producers = [p for p in st.detail_producers if p in lottery_config.producers]
+  rounds = [r for r in st.detail_rounds if 0 <= r <= lottery_config.rounds]
+  if len(producers) < len(st.detail_producers) or len(rounds) < len(st.detail_rounds):
+    log.info("landscapes and Hessians for producers %s at rounds %s (of the configured %s at %s)",
+             producers, rounds, tuple(st.detail_producers), tuple(st.detail_rounds))
+  return producers, rounds
+
+
+def _subset(images, labels, n: int):
+  return (images, labels) if n <= 0 or n >= len(labels) else (images[:n], labels[:n])
+
+
+def lmc_stage(pipeline, producer: str, r: int) -> dict:
+  """Train copy B of round r's mask, evaluate the straight path A -> B on train and test."""
+  path = os.path.join(pipeline.round_dir(producer, r), "lmc.json")
+  if os.path.exists(path):
+    return rundir.read_json(path)
+  st = pipeline.config.stability
+  m = pipeline.mask(producer, r)[0]
+  a, _ = pipeline.real_stage(producer, r, m)
+  b, _ = pipeline.real_stage(producer, r, m, copy=1)
+  alphas = stability.default_alphas(st.num_alphas)
+  data = pipeline.data
+  out = {"round": r, "sparsity": masks_lib.sparsity(m), "alphas": alphas.tolist()}
+  bn = data.train_images[:st.bn_examples] if jax.tree.leaves(a.batch_stats) else None
+  for split, (x, y) in {"train": _subset(data.train_images, data.train_labels, st.lmc_examples),
+                        "test": (data.test_images, data.test_labels)}.items():
+    metrics = stability.path_metrics(
+        pipeline.model, a.params, b.params, alphas, x, y, batch_stats_a=a.batch_stats,
+        batch_stats_b=b.batch_stats, chunk_size=st.chunk_size, alpha_batch=st.point_batch or None,
+        bn_images=bn, mesh=pipeline.mesh)
+    out[split] = {"loss": metrics["loss_A"].tolist(), "accuracy": metrics["accuracy_A"].tolist(),
+                  "barriers": stability.path_barriers(metrics)}
+  rundir.write_json(path, out)
+  return out
+
+
+def landscape_stage(pipeline, producer: str, r: int, figure_path: str) -> dict:
+  """Loss on the plane through copies A and B of round r's mask (grid_size^2 points)."""
+  path = os.path.join(pipeline.round_dir(producer, r), "landscape.npz")
+  st = pipeline.config.stability
+  m = pipeline.mask(producer, r)[0]
+  if not os.path.exists(path):
+    a, _ = pipeline.real_stage(producer, r, m)
+    b, _ = pipeline.real_stage(producer, r, m, copy=1)
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(pipeline.config.seeds.probes),
+                                                pipeline.replicate), r)
+    u, v = stability.plane_directions(a.params, b.params, m, key,
+                                      filter_normalize=st.filter_normalize)
+    coords_a, coords_b = stability.default_coords(st.grid_size)
+    x, y = _subset(pipeline.data.train_images, pipeline.data.train_labels, st.grid_examples)
+    bn = pipeline.data.train_images[:st.bn_examples] if jax.tree.leaves(a.batch_stats) else None
+    losses = stability.grid_losses(pipeline.model, a.params, u, v, coords_a, coords_b, x, y,
+                                   batch_stats=a.batch_stats, bn_images=bn,
+                                   point_batch=st.point_batch or None, chunk_size=st.chunk_size,
+                                   mesh=pipeline.mesh)
+    tmp = f"{path}.tmp{os.getpid()}.npz"
+    np.savez(tmp, losses=losses, coords_a=coords_a, coords_b=coords_b)
+    os.replace(tmp, path)
+  with np.load(path) as f:
+    losses, coords_a, coords_b = f["losses"], f["coords_a"], f["coords_b"]
+  stability.plot_landscape(losses, coords_a, coords_b, figure_path,
+                           title=f"{producer}, {100 * masks_lib.sparsity(m):.0f}% sparse: "
+                                 "train loss")
+  return {"round": r, "sparsity": masks_lib.sparsity(m), "min_loss": float(losses.min()),
+          "max_loss": float(losses.max()), "grid_size": int(losses.shape[0])}
+
+
+def hessian_stage(pipeline, producer: str, r: int) -> dict:
+  """Hutchinson diagonal at copy A of round r's mask, on real training batches."""
+  path = os.path.join(pipeline.round_dir(producer, r), "hessian.json")
+  if os.path.exists(path):
+    return rundir.read_json(path)
+  st = pipeline.config.stability
+  m = pipeline.mask(producer, r)[0]
+  a, _ = pipeline.real_stage(producer, r, m)
+  data, bs = pipeline.data, st.hessian_batch_size
+  batches = [{"image": data.train_images[i * bs:(i + 1) * bs],
+              "label": data.train_labels[i * bs:(i + 1) * bs]} for i in range(st.hessian_batches)]
+  key = jax.random.fold_in(jax.random.fold_in(jax.random.key(pipeline.config.seeds.probes),
+                                              pipeline.replicate), 1000 + r)
+  diag = stability.hessian_diagonal(stability.classification_loss(pipeline.model, a.batch_stats),
+                                    a.params, batches, key, st.hessian_probes, masks=m,
+                                    probe_batch=st.probe_batch or None)
+  out = dict(stability.summary(diag, m), round=r, sparsity=masks_lib.sparsity(m),
+             num_probes=st.hessian_probes, num_batches=st.hessian_batches)
+  rundir.write_json(path, out)
+  return out
+
+
+def mask_statistics(pipeline, producers, rounds: int, figure_path: str) -> dict:
+  """Overlap of every producer's mask with IMP's at each round (and chance level), and the
+  initial magnitudes of pruned vs kept weights at the last round (histogram figure)."""
+  out = {"overlap_with_imp": {}, "pruned_initial_magnitude": {}}
+  magnitudes = {}
+  for producer in producers:
+    last = pipeline.mask(producer, rounds)[0]
+    pruned, kept = stability.pruned_initial_magnitudes(pipeline.theta0, last)
+    magnitudes[producer] = (pruned, kept)
+    out["pruned_initial_magnitude"][producer] = {
+        "pruned_mean": float(np.mean(pruned)) if pruned.size else None,
+        "kept_mean": float(np.mean(kept)) if kept.size else None}
+    if producer != "imp" and "imp" in producers:
+      out["overlap_with_imp"][producer] = [
+          dict(stability.overlap(pipeline.mask(producer, r)[0], pipeline.mask("imp", r)[0]),
+               round=r) for r in range(1, rounds + 1)]
+  if rounds > 0:
+    stability.plot_magnitude_histograms(magnitudes, figure_path)
+  return out
+
+
+def run(pipelines, config, workdir: str) -> dict:
+  """All configured analyses on the first `stability.replicates` pipelines; figures into
+  <workdir>/figures. Returns the JSON-able summary stored in results.json."""
+  st, lot = config.stability, config.lottery
+  figures = os.path.join(workdir, "figures")
+  os.makedirs(figures, exist_ok=True)
+  if not st.analyses or st.replicates == 0:
+    return {}
+  pipeline = pipelines[0]
+  producers = ("dense",) + tuple(lot.producers)
+  detail_producers, detail_rounds = detail_targets(st, lot)
+  out = {}
+  if "lmc" in st.analyses:
+    lmc = {}
+    for p in pipelines[:st.replicates]:
+      for producer in producers:
+        rounds = [0] if producer == "dense" else range(lot.rounds + 1)
+        lmc.setdefault(producer, []).append([lmc_stage(p, producer, r) for r in rounds])
+    out["lmc"] = {producer: [_mean_lmc([rep[i] for rep in reps]) for i in range(len(reps[0]))]
+                  for producer, reps in lmc.items()}
+  if "landscape" in st.analyses:
+    out["landscape"] = {
+        producer: [landscape_stage(pipeline, producer, r,
+                                   os.path.join(figures, f"landscape_{producer}_round{r}.png"))
+                   for r in detail_rounds] for producer in detail_producers}
+  if "hessian" in st.analyses:
+    out["hessian"] = {producer: [hessian_stage(pipeline, producer, r) for r in detail_rounds]
+                      for producer in detail_producers}
+  if "masks" in st.analyses and lot.producers:
+    out["masks"] = mask_statistics(pipeline, lot.producers, lot.rounds,
+                                   os.path.join(figures, "pruned_magnitudes.png"))
+  return out
+
+
+def _mean_lmc(records: list[dict]) -> dict:
+  """Average one round's LMC records over replicates (curves and barriers)."""
+  first = records[0]
+  mean = lambda f: float(np.mean([f(r) for r in records]))
+  return {
+      "round": first["round"], "sparsity": mean(lambda r: r["sparsity"]),
+      "alphas": first["alphas"],
+      "train_loss": np.mean([r["train"]["loss"] for r in records], axis=0).tolist(),
+      "test_error": (1 - np.mean([r["test"]["accuracy"] for r in records], axis=0)).tolist(),
+      "train_loss_barrier": mean(lambda r: r["train"]["barriers"]["loss"]["max_barrier"]),
+      "train_loss_midpoint_barrier":
+          mean(lambda r: r["train"]["barriers"]["loss"]["midpoint_barrier"]),
+      "test_error_barrier": mean(lambda r: r["test"]["barriers"]["error"]["max_barrier"]),
+      "test_loss_barrier": mean(lambda r: r["test"]["barriers"]["loss"]["max_barrier"]),
+      "replicates": len(records),
+  }
+
+
+def barrier_vs_accuracy_points(results) -> list[dict]:
+  """Paper Fig. 6: for each round, distilled over IMP ratios of barrier and accuracy, with the
+  data compression (IMP's data points / distilled's) as marker size."""
+  lmc, prods = results.get("stability", {}).get("lmc", {}), results["producers"]
+  if "imp" not in lmc or "distilled" not in lmc:
+    return []
+  points = []
+  for li, ld, pi, pd in zip(lmc["imp"][1:], lmc["distilled"][1:], prods["imp"][1:],
+                            prods["distilled"][1:]):
+    if li["train_loss_barrier"] > 0 and pi["accuracy_mean"] > 0 and pd["data_points_used"] > 0:
+      points.append({"sparsity": li["sparsity"],
+                     "barrier_ratio": ld["train_loss_barrier"] / li["train_loss_barrier"],
+                     "accuracy_ratio": pd["accuracy_mean"] / pi["accuracy_mean"],
+                     "compression": pi["data_points_used"] / pd["data_points_used"]})
+  return points
