@@ -3,8 +3,8 @@
 diag(H) = E_z[z * (H z)] for z with independent Rademacher (+-1) entries. H z is a
 Hessian-vector product, forward-over-reverse: jax.jvp(jax.grad(f), (params,), (z,))[1], about
 the cost of 2-3 gradients. With masks, z is zero on pruned weights, so the estimate is the
-diagonal of the Hessian restricted to the kept weights (off-mask curvature never leaks in) and
-exactly 0 on pruned weights.
+diagonal of the Hessian on the kept weights (pruned weights add no variance) and exactly 0 on
+pruned weights.
 """
 
 import functools
@@ -51,34 +51,34 @@ def _probe(loss_fn, params, batch, masks, key):
   return jax.tree.map(jnp.multiply, z, hvp(loss_fn, params, batch, z))
 
 
-@functools.partial(jax.jit, static_argnames=("loss_fn", "num_probes", "probe_batch"))
-def _batch_estimate(params, batch, masks, key, *, loss_fn, num_probes, probe_batch):
-  """Mean of z * (H z) over num_probes probes with keys split from `key`; tree like params."""
+@functools.partial(jax.jit,
+                   static_argnames=("loss_fn", "num_probes", "probe_batch", "unroll"))
+def _batch_estimate(params, batch, masks, key, *, loss_fn, num_probes, probe_batch, unroll):
+  """Mean of z * (H z) over num_probes probes with keys split from `key`; tree like params.
+
+  Probes go through vmap in blocks of probe_batch (None: blocks of one), the blocks through
+  a scan (unrolled when `unroll`); padding probes (repeated keys) in the last block get weight 0, so the
+  probes, and the estimate, do not depend on probe_batch.
+  """
+  block = 1 if probe_batch is None else min(probe_batch, num_probes)
+  num_blocks = -(-num_probes // block)
   keys = jax.random.split(key, num_probes)
+  pad = num_blocks * block - num_probes
+  keys = jnp.concatenate([keys, keys[:pad]]) if pad else keys
+  keys = keys.reshape(num_blocks, block, *keys.shape[1:])
+  weights = (jnp.arange(num_blocks * block) < num_probes).astype(jnp.float32)
+  weights = weights.reshape(num_blocks, block)
+
+  def add_block(total, keys_and_weights):
+    block_keys, block_weights = keys_and_weights
+    estimates = jax.vmap(lambda k: _probe(loss_fn, params, batch, masks, k))(block_keys)
+    return jax.tree.map(
+        lambda t, e: t + jnp.tensordot(block_weights.astype(e.dtype), e, axes=1),
+        total, estimates), None
+
   zeros = jax.tree.map(jnp.zeros_like, params)
-  if probe_batch is None:
-
-    def one(total, k):
-      return tree.add(total, _probe(loss_fn, params, batch, masks, k)), None
-
-    total, _ = jax.lax.scan(one, zeros, keys)
-  else:
-    # Blocks of probe_batch vmapped probes; padding probes (keys repeated) get weight 0.
-    num_blocks = -(-num_probes // probe_batch)
-    pad = num_blocks * probe_batch - num_probes
-    keys = jnp.concatenate([keys, keys[:pad]]) if pad else keys
-    keys = keys.reshape(num_blocks, probe_batch, *keys.shape[1:])
-    weights = (jnp.arange(num_blocks * probe_batch) < num_probes).astype(jnp.float32)
-    weights = weights.reshape(num_blocks, probe_batch)
-
-    def block(total, keys_and_weights):
-      block_keys, block_weights = keys_and_weights
-      estimates = jax.vmap(lambda k: _probe(loss_fn, params, batch, masks, k))(block_keys)
-      return jax.tree.map(
-          lambda t, e: t + jnp.tensordot(block_weights.astype(e.dtype), e, axes=1),
-          total, estimates), None
-
-    total, _ = jax.lax.scan(block, zeros, (keys, weights))
+  total, _ = jax.lax.scan(add_block, zeros, (keys, weights),
+                          unroll=bool(unroll))
   return tree.scale(total, 1.0 / num_probes)
 
 
@@ -96,8 +96,10 @@ def hessian_diagonal(loss_fn: LossFn, params, batches: Iterable[Any], key, num_p
     num_probes: Rademacher probes per batch.
     masks: bool tree like params; probes are zero on pruned weights, where the estimate is
       exactly 0. None: all weights.
-    probe_batch: probes per vmapped block (peak memory ~ probe_batch HVPs); None: one after
-      another in a scan.
+    probe_batch: probes per vmapped block; peak memory ~ probe_batch HVPs, i.e. a backward
+      pass over probe_batch x batch-size examples. None: one probe after another (best for
+      conv nets on a CPU, where vmapped probes become slow grouped convolutions; on
+      accelerators pass e.g. 8-32; for small dense networks, all probes in one block).
 
   Returns:
     A tree like params: the mean over batches of mean_z z * (H z).
@@ -106,11 +108,17 @@ def hessian_diagonal(loss_fn: LossFn, params, batches: Iterable[Any], key, num_p
     raise UserInputError(f"num_probes must be at least 1, got {num_probes}")
   if probe_batch is not None and probe_batch < 1:
     raise UserInputError(f"probe_batch must be at least 1 or None, got {probe_batch}")
+  # XLA:CPU runs backward convolutions inside loop bodies several times slower than in
+  # straight-line code (one probe: 1.8 gradients unrolled, ~7 in a scan; bench/
+  # analysis_throughput.py), so on CPU the scan over blocks is unrolled; compile time grows
+  # with the number of blocks, so keep num_probes / probe_batch small there.
+  unroll = jax.default_backend() == "cpu"
   total, count = None, 0
   for i, batch in enumerate(batches):
     estimate = _batch_estimate(params, batch, masks, jax.random.fold_in(key, i),
                                loss_fn=loss_fn, num_probes=int(num_probes),
-                               probe_batch=None if probe_batch is None else int(probe_batch))
+                               probe_batch=None if probe_batch is None else int(probe_batch),
+                               unroll=unroll)
     total = estimate if total is None else tree.add(total, estimate)
     count += 1
   if count == 0:
