@@ -30,6 +30,47 @@ def train_config(**overrides) -> ml_collections.ConfigDict:
   return t
 
 
+def dsa_config() -> ml_collections.ConfigDict:
+  """Differentiable siamese augmentation (lottery_jax.distill.dsa.DsaParams, DSA defaults)."""
+  return ml_collections.ConfigDict(dict(
+      strategy="color_crop_cutout_flip_scale_rotate", crop=0.125, cutout=0.5, scale=1.2,
+      rotate=15.0, brightness=1.0, saturation=2.0, contrast=0.5, flip=0.5, single_op=True))
+
+
+def distill_config() -> ml_collections.ConfigDict:
+  """Making a distilled set and evaluating it; the quickstart's (digits) values."""
+  d = ml_collections.ConfigDict()
+  d.method = "dm"             # 'dm' (distribution matching), 'idc' (gradient matching with
+                              # multi-formation) or 'published' (evaluate distilled.source).
+  d.images_per_class = 10     # Stored images per class (the storage budget).
+  d.iterations = 1000         # Image updates.
+  d.init = "real"             # Initial images: 'real' (random real images) or 'noise'.
+  d.learning_rate = 1.0       # SGD on the images (DM: lr 1, momentum 0.5).
+  d.momentum = 0.5
+  d.per_class_real = 128      # Real images per class in each matching batch.
+  d.checkpoint_every = 200
+  d.log_every = 50
+  d.dsa = dsa_config()
+  # IDC only.
+  d.idc = ml_collections.ConfigDict(dict(
+      factor=2,               # Each stored image decodes into factor^2 training images.
+      metric="l1",            # Gradient distance: 'l1', 'mse' or 'cos'.
+      match_dense=False,      # Match the classifier's gradient too (IDC: conv layers only).
+      net_steps=10,           # SGD steps of the matching network per iteration ...
+      net_batch=128,          # ... on random real batches of this size,
+      net_learning_rate=0.01,
+      reinit_every=50))       # and a fresh network every this many iterations.
+  # Evaluation: fresh networks trained on the set with the distilled-training recipe and DSA,
+  # against class-balanced random real subsets of images_per_class images per class.
+  d.eval_seeds = 3
+  d.eval_train = train_config(optimizer="sgd", learning_rate=0.01, momentum=0.9,
+                              weight_decay=5e-4, schedule="step", decay_at=(0.5,),
+                              decay_factor=0.1, epochs=300.0, batch_size=256, log_every=100,
+                              checkpoint_every=500)
+  d.random_baseline = True
+  return d
+
+
 def base() -> ml_collections.ConfigDict:
   """All fields every experiment has, with the quickstart's values. Unlocked."""
   c = ml_collections.ConfigDict()
@@ -80,6 +121,9 @@ def base() -> ml_collections.ConfigDict:
   c.distilled.train = train_config(optimizer="sgd", learning_rate=0.05, momentum=0.9,
                                    weight_decay=5e-4, schedule="step", decay_at=(0.5,),
                                    decay_factor=0.1, epochs=25.0, batch_size=512)
+
+  # Dataset distillation (config.experiment = 'distill'; see lottery_jax.distill.run).
+  c.distill = distill_config()
 
   # Stability analyses after the pruning stage (see lottery_jax.analysis); () skips them.
   c.stability = ml_collections.ConfigDict()

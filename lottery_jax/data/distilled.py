@@ -68,10 +68,8 @@ def _to_NHWC(images: np.ndarray, image_shape_HWC: tuple[int, int, int], layout_h
       f"(N, {c}, {h}, {w}) NCHW, got shape {images.shape}")
 
 
-def load_distilled(path: str | os.PathLike, *, image_shape_HWC: tuple[int, int, int],
-                   num_classes: int) -> DistilledSet:
-  """Loads and checks a distilled .npz against the real dataset's image shape and classes."""
-  path = pathlib.Path(path).expanduser()
+def _read_arrays(path: pathlib.Path, keys) -> dict[str, np.ndarray]:
+  """`keys` of the .npz at `path`; UserInputError if it is missing, unreadable or lacks one."""
   if not path.is_file():
     raise UserInputError(f"distilled file not found: {path}")
   try:
@@ -83,12 +81,25 @@ def load_distilled(path: str | os.PathLike, *, image_shape_HWC: tuple[int, int, 
       if missing:
         raise UserInputError(f"distilled file {path} lacks {missing}; it has {npz.files}, "
                              f"needs {list(_KEYS)}")
-      arrays = {k: npz[k] for k in _KEYS}
+      return {k: npz[k] for k in keys}
   except UserInputError:
     raise
   except Exception as e:  # pylint: disable=broad-except
     text = " ".join(str(e).split()) or type(e).__name__
     raise UserInputError(f"cannot read distilled file {path} as .npz: {text}") from None
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+  """The decoded JSON metadata of a distilled .npz (e.g. to learn its preprocessing first)."""
+  path = pathlib.Path(path).expanduser()
+  return _decode_metadata(_read_arrays(path, ("metadata",))["metadata"], path)
+
+
+def load_distilled(path: str | os.PathLike, *, image_shape_HWC: tuple[int, int, int],
+                   num_classes: int) -> DistilledSet:
+  """Loads and checks a distilled .npz against the real dataset's image shape and classes."""
+  path = pathlib.Path(path).expanduser()
+  arrays = _read_arrays(path, _KEYS)
 
   metadata = _decode_metadata(arrays["metadata"], path)
   images = arrays["images"]
@@ -131,6 +142,27 @@ def preprocessing_kind(metadata: dict[str, Any]) -> tuple[str, float | None]:
   if prep.get("mean_std_normalization"):
     return "standardize", None
   return "none", None
+
+
+def check_preprocessing(metadata: dict[str, Any], prep, path) -> None:
+  """UserInputError unless the set's declared preprocessing is `prep` (a fitted
+  data.preprocess.Preprocessing of the real data): same kind, same ZCA eps, and, where the
+  metadata records them, the same normalisation mean and std (within 1e-3)."""
+  kind, eps = preprocessing_kind(metadata)
+  if kind != prep.kind or (kind == "zca" and abs(eps - prep.zca_eps) > 1e-9):
+    have = kind if eps is None else f"{kind} (eps {eps})"
+    real = prep.kind if prep.zca_eps is None else f"{prep.kind} (eps {prep.zca_eps})"
+    raise UserInputError(f"distilled file {path} holds images in {have} space but the real "
+                         f"data is preprocessed with {real}; set data.preprocess (and "
+                         f"data.zca_eps) to match")
+  declared = metadata.get("preprocessing") or {}
+  if prep.standardize is not None and "mean" in declared and "std" in declared:
+    for name, ours in (("mean", prep.standardize.mean_C), ("std", prep.standardize.std_C)):
+      theirs = np.asarray(declared[name], np.float64)
+      if theirs.shape != np.shape(ours) or np.max(np.abs(theirs - ours)) > 1e-3:
+        raise UserInputError(f"distilled file {path} was normalised with {name} "
+                             f"{np.round(theirs, 4).tolist()}, the real data's {name} is "
+                             f"{np.round(np.asarray(ours), 4).tolist()}: not the same dataset")
 
 
 def save_distilled(path: str | os.PathLike, images_NHWC: np.ndarray, labels: np.ndarray,

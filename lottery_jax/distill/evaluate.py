@@ -7,7 +7,6 @@ Each seed's result is written to `<directory>/seed_<s>.json` and its training ch
 """
 
 import logging
-import math
 import os
 from typing import Sequence
 
@@ -16,6 +15,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from lottery_jax import lottery
 from lottery_jax import masks as masks_lib
 from lottery_jax import rundir
 from lottery_jax import train as train_lib
@@ -28,14 +28,6 @@ from lottery_jax.distill import dsa_train
 log = logging.getLogger(__name__)
 
 
-def num_steps_for(recipe: ml_collections.ConfigDict, num_examples: int) -> int:
-  """recipe.num_steps if > 0, else ceil(epochs x full batches per epoch)."""
-  if recipe.num_steps > 0:
-    return int(recipe.num_steps)
-  return max(1, math.ceil(recipe.epochs * batching.steps_per_epoch(num_examples,
-                                                                   recipe.batch_size)))
-
-
 class Trainer:
   """Trains fresh networks on one set size with one recipe; the jitted step is built once
   and reused across seeds."""
@@ -43,7 +35,7 @@ class Trainer:
   def __init__(self, model: nn.Module, recipe: ml_collections.ConfigDict,
                dsa_params: dsa.DsaParams, num_examples: int):
     self.model, self.recipe = model, recipe
-    self.num_steps = num_steps_for(recipe, num_examples)
+    self.num_steps = lottery.num_steps_for(recipe, num_examples)
     per_epoch = batching.steps_per_epoch(num_examples, recipe.batch_size)
     schedule = train_lib.make_schedule(
         recipe.schedule, recipe.learning_rate, self.num_steps,

@@ -1,0 +1,232 @@
+"""Dataset distillation as an experiment (config.experiment = 'distill').
+
+Makes a distilled set with distribution matching ('dm') or gradient matching with
+multi-formation ('idc'), or takes a published one ('published': config.distilled.source,
+with the real data transformed into the preprocessing its metadata declares), then trains
+fresh networks on it with the distilled-training recipe and compares their real test accuracy
+with class-balanced random real subsets of the same storage size.
+
+    python -m lottery_jax.main --config=configs/distill_digits.py
+
+Run directory:
+  distilled.npz          images (NCHW float32, in the preprocessed space), labels, metadata
+  figures/distilled.png  the images, one row per class
+  distill/checkpoints/   the synthetic images and optimizer state (resume after a kill)
+  eval/<set>/seed_<s>.json and eval/<set>/seed_<s>/   per-seed evaluation results, checkpoints
+  results.json, report.md, metrics.jsonl, config.json
+"""
+
+import logging
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from lottery_jax import models
+from lottery_jax import rundir
+from lottery_jax import train as train_lib
+from lottery_jax.data import distilled as distilled_lib
+from lottery_jax.data import preprocess
+from lottery_jax.data.dataset import Dataset, load_dataset
+from lottery_jax.data.subset import random_class_subset
+from lottery_jax.distill import classwise
+from lottery_jax.distill import dm
+from lottery_jax.distill import dsa
+from lottery_jax.distill import evaluate
+from lottery_jax.distill import idc
+from lottery_jax.distill import loop
+from lottery_jax.distill import report
+from lottery_jax.errors import UserInputError, unknown_choice
+
+METHODS = ("dm", "idc", "published")
+INITS = ("real", "noise")
+
+log = logging.getLogger(__name__)
+
+
+def check_distill_config(config: ml_collections.ConfigDict) -> None:
+  """UserInputError for a bad method, budget, schedule or DSA strategy, before any work."""
+  d = config.distill
+  if d.method not in METHODS:
+    raise unknown_choice("distill.method", d.method, METHODS)
+  if d.init not in INITS:
+    raise unknown_choice("distill.init", d.init, INITS)
+  if d.images_per_class < 1 or d.iterations < 0 or d.per_class_real < 1:
+    raise UserInputError(f"distill.images_per_class and per_class_real must be >= 1 and "
+                         f"iterations >= 0, got {d.images_per_class}, {d.per_class_real} and "
+                         f"{d.iterations}")
+  if d.eval_seeds < 0:
+    raise UserInputError(f"distill.eval_seeds must be >= 0, got {d.eval_seeds}")
+  if d.method == "idc":
+    if d.idc.factor < 1:
+      raise UserInputError(f"distill.idc.factor must be >= 1, got {d.idc.factor}")
+    if d.idc.metric not in idc.METRICS:
+      raise unknown_choice("distill.idc.metric", d.idc.metric, idc.METRICS)
+  if d.method == "published" and config.distilled.source in ("", "random_subset"):
+    raise UserInputError("distill.method='published' evaluates the .npz named by "
+                         "distilled.source; set --config.distilled.source=PATH")
+  dsa.params_from_config(d.dsa)
+  models.get_model(config.model.name, 10, **config.model.options)
+  schedule = train_lib.make_schedule(d.eval_train.schedule, d.eval_train.learning_rate, 100)
+  train_lib.make_optimizer(d.eval_train.optimizer, schedule, d.eval_train.momentum,
+                           d.eval_train.weight_decay)
+
+
+def _preprocessing_metadata(data: Dataset) -> dict:
+  """The `preprocessing` entry of the .npz metadata, in the published files' vocabulary."""
+  p = data.preprocessing
+  out = {"scale": "pixels/255 in [0,1]", "mean_std_normalization": p.kind == "standardize",
+         "zca": None}
+  out.update(preprocess.describe(p))
+  if p.kind == "zca":
+    out["zca"] = {"fit_on": f"{data.name} train split, pixels in [0,1]", "eps": p.zca_eps}
+  return out
+
+
+def _initial_images(data: Dataset, d, key, per_class: int):
+  """float32 (C x per_class, H, W, C_in) starting images sorted by class, and their labels."""
+  if d.init == "real":
+    subset = random_class_subset(data.train_images, data.train_labels, per_class, key,
+                                 data.num_classes, data.name)
+    return subset.images, subset.labels
+  labels = np.repeat(np.arange(data.num_classes, dtype=np.int32), per_class)
+  noise = jax.random.normal(key, (len(labels), *data.image_shape), jnp.float32)
+  return np.asarray(noise), labels
+
+
+def make_distilled_set(config, data: Dataset, model, workdir: str, metrics_log):
+  """Run (or resume) DM or IDC; returns (training images NHWC, labels, metadata)."""
+  d = config.distill
+  dsa_params = dsa.params_from_config(d.dsa)
+  init_key, distill_key = jax.random.split(jax.random.key(config.seeds.distill))
+  real = classwise.build(data.train_images, data.train_labels, data.num_classes)
+  tx = optax.sgd(d.learning_rate, momentum=d.momentum or None)
+  factor = d.idc.factor if d.method == "idc" else 1
+  start, labels = _initial_images(data, d, init_key, d.images_per_class * factor**2)
+  if d.method == "dm":
+    step_fn = dm.make_step(model, tx, dsa_params, d.per_class_real, real.largest_class)
+    state = dm.init_state(start, tx)
+  else:
+    net_tx = optax.sgd(d.idc.net_learning_rate, momentum=0.9)
+    step_fn = idc.Step(model, tx, net_tx, dsa_params, num_classes=data.num_classes,
+                       images_per_class=d.images_per_class, factor=factor,
+                       metric=d.idc.metric, match_dense=d.idc.match_dense,
+                       per_class_real=d.per_class_real, max_count=real.largest_class,
+                       reinit_every=d.idc.reinit_every, net_steps=d.idc.net_steps,
+                       net_batch=d.idc.net_batch)
+    placeholder = idc.fresh_net(model, init_key, data.image_shape, net_tx)
+    state = idc.init_state(idc.encode(jnp.asarray(start), factor), tx, placeholder)
+  began = time.time()
+  state = loop.run(state, step_fn, real, distill_key, num_steps=d.iterations,
+                   checkpoint_dir=os.path.join(os.path.abspath(workdir), "distill",
+                                               "checkpoints"),
+                   checkpoint_every=d.checkpoint_every, log_every=d.log_every,
+                   metrics_log=metrics_log, desc=f"distill ({d.method})")
+  images = np.asarray(idc.decode(state.images, factor) if factor > 1 else state.images)
+  metadata = {
+      "name": f"{data.name}_ipc{d.images_per_class}_{d.method}",
+      "method": {"dm": "distribution matching (Zhao & Bilen 2023)",
+                 "idc": "gradient matching with multi-formation (IDC, Kim et al. 2022)"}[d.method],
+      "method_key": d.method, "source_dataset": data.name,
+      "images_per_class": int(d.images_per_class),
+      "training_images_per_class": int(d.images_per_class * factor**2),
+      "multi_formation_factor": int(factor), "iterations": int(d.iterations),
+      "model": {"name": config.model.name, **config.model.options.to_dict()},
+      "dsa_strategy": "_".join(dsa_params.strategy), "init": d.init,
+      "preprocessing": _preprocessing_metadata(data), "layout": "NCHW float32",
+      "wall_time_s_this_session": time.time() - began,
+  }
+  return images, labels, metadata
+
+
+def _check_against_data(d, data: Dataset) -> None:
+  """UserInputError when a class has fewer real images than a matching batch or the
+  starting images need."""
+  smallest = int(np.bincount(data.train_labels, minlength=data.num_classes).min())
+  factor = d.idc.factor if d.method == "idc" else 1
+  for name, need in (("distill.per_class_real", d.per_class_real),
+                     ("distill.images_per_class x idc.factor^2 (real starting images)",
+                      d.images_per_class * factor**2 if d.init == "real" else 0)):
+    if need > smallest:
+      raise UserInputError(f"{name}={need} exceeds the smallest class of {data.name} "
+                           f"({smallest} training images)")
+
+
+def load_published(config) -> tuple[Dataset, distilled_lib.DistilledSet]:
+  """The real data in the preprocessing the published set declares, and the set."""
+  source = config.distilled.source
+  # The metadata says which preprocessing the real data needs, so read it first.
+  meta = distilled_lib.read_metadata(source)
+  kind, eps = distilled_lib.preprocessing_kind(meta)
+  if kind != config.data.preprocess:
+    log.info("%s lives in %s space: the real data is transformed to match (config said %s)",
+             source, kind if eps is None else f"{kind} (eps {eps})", config.data.preprocess)
+  data = load_dataset(config.data, preprocess_kind=kind, zca_eps=eps)
+  distilled = distilled_lib.load_distilled(source, image_shape_HWC=data.image_shape,
+                                           num_classes=data.num_classes)
+  distilled_lib.check_preprocessing(distilled.metadata, data.preprocessing, source)
+  return data, distilled
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Make (or load) the distilled set, save it with a figure, evaluate it; results.json."""
+  check_distill_config(config)
+  d = config.distill
+  results_path = os.path.join(workdir, "results.json")
+  if os.path.exists(results_path):
+    rundir.claim(workdir, config)
+    results = rundir.read_json(results_path)
+    report.write(results, workdir)
+    print(report.terminal_summary(results, workdir))
+    return results
+  began = time.time()
+  if d.method == "published":
+    data, distilled = load_published(config)
+  else:
+    data, distilled = load_dataset(config.data), None
+    _check_against_data(d, data)
+  rundir.claim(workdir, config)
+  metrics_log = rundir.MetricsLog(os.path.join(workdir, "metrics.jsonl"))
+  model = models.get_model(config.model.name, data.num_classes, **config.model.options)
+  set_path = os.path.join(workdir, "distilled.npz")
+  if distilled is None:
+    if not os.path.exists(set_path):
+      images, labels, metadata = make_distilled_set(config, data, model, workdir, metrics_log)
+      distilled_lib.save_distilled(set_path, images, labels, metadata)
+    distilled = distilled_lib.load_distilled(set_path, image_shape_HWC=data.image_shape,
+                                             num_classes=data.num_classes)
+    distilled_lib.check_preprocessing(distilled.metadata, data.preprocessing, set_path)
+  figures = os.path.join(workdir, "figures")
+  os.makedirs(figures, exist_ok=True)
+  report.plot_grid(distilled.images, distilled.labels, os.path.join(figures, "distilled.png"),
+                   title=distilled.metadata.get("name", d.method))
+
+  dsa_params = dsa.params_from_config(d.dsa)
+  common = dict(model=model, recipe=d.eval_train, dsa_params=dsa_params, seeds=config.seeds,
+                num_seeds=d.eval_seeds)
+  evaluation = {}
+  if d.eval_seeds:
+    evaluation["distilled"] = evaluate.evaluate_set(
+        distilled.images, distilled.labels, data, directory=os.path.join(workdir, "eval",
+                                                                         "distilled"),
+        name="distilled", **common)
+    ipc = int(distilled.metadata.get("images_per_class", d.images_per_class))
+    if d.random_baseline:
+      evaluation["random_subset"] = evaluate.evaluate_random_subsets(
+          data, ipc, jax.random.fold_in(jax.random.key(config.seeds.distill), 1),
+          directory=os.path.join(workdir, "eval", "random"), **common)
+  results = {
+      "data": data.name, "model": config.model.name, "method": d.method,
+      "metadata": distilled.metadata, "num_images": int(len(distilled.labels)),
+      "preprocessing": preprocess.describe(data.preprocessing),
+      "evaluation": evaluation, "wall_time_s": time.time() - began,
+  }
+  rundir.write_json(results_path, results)
+  metrics_log.write(event="done", wall_time_s=results["wall_time_s"])
+  report.write(results, workdir)
+  print(report.terminal_summary(results, workdir))
+  return results

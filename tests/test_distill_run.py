@@ -1,0 +1,143 @@
+"""The distillation experiment end to end: outputs, resume after SIGKILL, published sets,
+bad input."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from lottery_jax.data import distilled as distilled_lib
+from lottery_jax.data import preprocess
+from lottery_jax.errors import UserInputError
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TINY = ["--config=configs/distill_digits.py", "--config.model.options.width=8",
+        "--config.distill.per_class_real=16", "--config.distill.log_every=2",
+        "--config.distill.eval_train.num_steps=6", "--config.distill.eval_train.batch_size=50",
+        "--config.distill.eval_seeds=2"]
+
+
+def run_cli(*args, check=True, timeout=300):
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  proc = subprocess.run([sys.executable, "-m", "lottery_jax.main", *args], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=timeout)
+  if check:
+    assert proc.returncode == 0, proc.stderr[-3000:]
+  return proc
+
+
+def load_set(workdir: pathlib.Path, image_shape=(8, 8, 1)):
+  return distilled_lib.load_distilled(workdir / "distilled.npz", image_shape_HWC=image_shape,
+                                      num_classes=10)
+
+
+@pytest.mark.parametrize("method,per_class", [("dm", 3), ("idc", 3 * 4)])
+def test_distill_writes_set_figure_and_evaluation(tmp_path, method, per_class):
+  workdir = tmp_path / method
+  run_cli(f"--workdir={workdir}", *TINY, f"--config.distill.method={method}",
+          "--config.distill.images_per_class=3", "--config.distill.iterations=3",
+          "--config.distill.idc.net_steps=1", "--config.distill.idc.net_batch=16")
+  s = load_set(workdir)
+  assert s.images.shape == (10 * per_class, 8, 8, 1)
+  np.testing.assert_array_equal(s.labels, np.repeat(np.arange(10), per_class))
+  assert s.metadata["method_key"] == method and s.metadata["images_per_class"] == 3
+  assert s.metadata["iterations"] == 3
+  assert distilled_lib.preprocessing_kind(s.metadata) == ("standardize", None)
+  assert (workdir / "figures" / "distilled.png").stat().st_size > 0
+  results = json.loads((workdir / "results.json").read_text())
+  for name, images in (("distilled", 10 * per_class), ("random_subset", 30)):
+    entry = results["evaluation"][name]
+    assert entry["num_seeds"] == 2 and len(entry["test_accuracies"]) == 2
+    assert entry["num_images"] == images
+    assert 0.0 <= entry["test_accuracy_mean"] <= 1.0
+  assert "Distilled minus random subset" in (workdir / "report.md").read_text()
+  logged = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+  losses = [r["loss"] for r in logged if r["event"] == "distill"]
+  assert losses and all(np.isfinite(losses))
+
+
+def test_sigkill_during_distillation_then_rerun_equals_uninterrupted(tmp_path):
+  args = [*TINY, "--config.distill.iterations=40", "--config.distill.checkpoint_every=4",
+          "--config.distill.eval_seeds=0"]
+  reference = tmp_path / "reference"
+  run_cli(f"--workdir={reference}", *args)
+
+  killed = tmp_path / "killed"
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  proc = subprocess.Popen([sys.executable, "-m", "lottery_jax.main", f"--workdir={killed}",
+                           *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+  ckpts = killed / "distill" / "checkpoints"
+  deadline = time.time() + 240
+  while time.time() < deadline:
+    done = [int(p.name) for p in ckpts.glob("[0-9]*") if p.name.isdigit()]
+    if done and max(done) >= 8:
+      break
+    time.sleep(0.02)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert proc.returncode == -signal.SIGKILL
+  assert not (killed / "distilled.npz").exists(), "distillation finished before the kill"
+
+  resumed = run_cli(f"--workdir={killed}", "--verbosity=0", *args)
+  assert "resumed from checkpoint" in resumed.stderr
+  a, b = load_set(reference), load_set(killed)
+  np.testing.assert_array_equal(a.images, b.images)
+  np.testing.assert_array_equal(a.labels, b.labels)
+
+
+def _write_digits_set(path, mean_std=None, zca=None):
+  rng = np.random.default_rng(0)
+  metadata = {"name": "test", "images_per_class": 2,
+              "preprocessing": {"mean_std_normalization": mean_std is not None,
+                                **(mean_std or {}), "zca": zca}}
+  distilled_lib.save_distilled(path, rng.standard_normal((20, 8, 8, 1)).astype(np.float32),
+                               np.repeat(np.arange(10), 2), metadata)
+
+
+def test_published_set_is_evaluated_in_its_preprocessing(tmp_path):
+  path = tmp_path / "published.npz"
+  _write_digits_set(path, zca={"eps": 0.1})
+  workdir = tmp_path / "run"
+  out = run_cli(f"--workdir={workdir}", *TINY, "--config.distill.method=published",
+                f"--config.distilled.source={path}", "--config.distill.random_baseline=False")
+  results = json.loads((workdir / "results.json").read_text())
+  assert results["preprocessing"]["kind"] == "zca" and results["preprocessing"]["eps"] == 0.1
+  assert results["num_images"] == 20 and "random_subset" not in results["evaluation"]
+  assert "published set: test" in out.stdout
+
+
+def test_preprocessing_mismatch_is_named():
+  ones = preprocess.Preprocessing("standardize", standardize=preprocess.Standardize(
+      np.zeros(1), np.ones(1)))
+  zca = {"preprocessing": {"zca": {"eps": 0.1}}}
+  with pytest.raises(UserInputError, match="zca .*eps 0.1.* space .* standardize"):
+    distilled_lib.check_preprocessing(zca, ones, "x.npz")
+  other_mean = {"preprocessing": {"mean_std_normalization": True, "mean": [0.5], "std": [1.0]}}
+  with pytest.raises(UserInputError, match="normalised with mean"):
+    distilled_lib.check_preprocessing(other_mean, ones, "x.npz")
+  same = {"preprocessing": {"mean_std_normalization": True, "mean": [0.0], "std": [1.0]}}
+  distilled_lib.check_preprocessing(same, ones, "x.npz")
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--config.distill.method=mtt"], "unknown distill.method 'mtt'"),
+    (["--config.distill.method=published"], "set --config.distilled.source=PATH"),
+    (["--config.distill.idc.metric=l3", "--config.distill.method=idc"],
+     "unknown distill.idc.metric 'l3'"),
+    (["--config.distill.dsa.strategy=color_blur"], "unknown DSA op 'blur'"),
+    (["--config.distill.per_class_real=5000"], "exceeds the smallest class"),
+])
+def test_bad_distill_input_is_one_line_exit_2(tmp_path, args, expected):
+  workdir = tmp_path / "run"
+  proc = run_cli(f"--workdir={workdir}", *TINY, *args, check=False)
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+  assert expected in proc.stderr
+  assert not (workdir / "distilled.npz").exists()
