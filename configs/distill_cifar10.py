@@ -10,12 +10,12 @@ matching on the conv layers with 64 real images per class, 2,000 iterations, the
 network trained 50 SGD steps per iteration and re-initialised every 10 iterations; DSA on
 both sides. Then 3 fresh ConvNet-3s are trained on the 400 decoded images for 1,000 epochs
 (SGD lr 0.01, momentum 0.9, DSA) and compared with random real subsets of 10 images per
-class. Write `--config.distill.method=dm` for distribution matching (DM: 20,000 iterations
-at 256 real images per class in the paper).
+class. Write `--config.distill.method=dm` for distribution matching (its block
+`config.distill.dm`; the DM paper runs 20,000 iterations at 256 real images per class).
 
 Meant for an accelerator: one iteration is ~10 real gradient evaluations per class plus the
 network's SGD steps (bench/distill_step.py measures it). For a CPU smoke run add
-    --config.distill.iterations=4 --config.distill.idc.net_steps=2 \
+    --config.distill.idc.iterations=4 --config.distill.idc.net_steps=2 \
     --config.distill.eval_train.num_steps=20 --config.distill.eval_seeds=1
 """
 
@@ -31,11 +31,11 @@ def get_config():
   d = c.distill
   d.method = "idc"
   d.images_per_class = 10
-  d.iterations = 2000
-  d.learning_rate = 0.005
-  d.momentum = 0.5
-  d.per_class_real = 64
   d.checkpoint_every = 100
+  d.idc.iterations = 2000
+  d.idc.learning_rate = 0.005
+  d.idc.momentum = 0.5
+  d.idc.per_class_real = 64
   d.idc.factor = 2
   d.idc.net_steps = 50
   d.idc.net_batch = 256

@@ -38,21 +38,23 @@ def dsa_config() -> ml_collections.ConfigDict:
 
 
 def distill_config() -> ml_collections.ConfigDict:
-  """Making a distilled set and evaluating it; the quickstart's (digits) values."""
+  """Making a distilled set and evaluating it; the quickstart's (digits) values. Each method
+  has its own block, so `--config.distill.method=idc` alone switches to IDC's settings."""
   d = ml_collections.ConfigDict()
   d.method = "dm"             # 'dm' (distribution matching), 'idc' (gradient matching with
                               # multi-formation) or 'published' (evaluate distilled.source).
   d.images_per_class = 10     # Stored images per class (the storage budget).
-  d.iterations = 1000         # Image updates.
   d.init = "real"             # Initial images: 'real' (random real images) or 'noise'.
-  d.learning_rate = 1.0       # SGD on the images (DM: lr 1, momentum 0.5).
-  d.momentum = 0.5
-  d.per_class_real = 128      # Real images per class in each matching batch.
   d.checkpoint_every = 200
   d.log_every = 50
   d.dsa = dsa_config()
-  # IDC only.
+  # The images are optimised by SGD with momentum; iterations = image updates.
+  d.dm = ml_collections.ConfigDict(dict(
+      iterations=1000, learning_rate=1.0, momentum=0.5,  # DM: lr 1, momentum 0.5.
+      per_class_real=128))    # Real images per class embedded per iteration.
   d.idc = ml_collections.ConfigDict(dict(
+      iterations=200, learning_rate=0.005, momentum=0.5,
+      per_class_real=64,      # Real images per class whose gradient is matched.
       factor=2,               # Each stored image decodes into factor^2 training images.
       metric="l1",            # Gradient distance: 'l1', 'mse' or 'cos'.
       match_dense=False,      # Match the classifier's gradient too (IDC: conv layers only).
@@ -69,7 +71,6 @@ def distill_config() -> ml_collections.ConfigDict:
                               checkpoint_every=500)
   d.random_baseline = True
   return d
-
 
 def base() -> ml_collections.ConfigDict:
   """All fields every experiment has, with the quickstart's values. Unlocked."""
@@ -93,7 +94,7 @@ def base() -> ml_collections.ConfigDict:
   c.model = ml_collections.ConfigDict()
   c.model.name = "convnet"        # See lottery_jax.models.MODELS.
   c.model.options = ml_collections.ConfigDict(dict(width=128, depth=3, norm="instance",
-                                                   pooling="avg"))
+                                                   pooling="avg", weight_init="torch"))
 
   # Training on real data (the authors' public recipe; the quickstart uses a higher lr).
   c.train = train_config(optimizer="adam", learning_rate=0.01, weight_decay=8e-4,

@@ -18,7 +18,8 @@ from lottery_jax.errors import UserInputError
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = ["--config=configs/distill_digits.py", "--config.model.options.width=8",
-        "--config.distill.per_class_real=16", "--config.distill.log_every=2",
+        "--config.distill.dm.per_class_real=16", "--config.distill.idc.per_class_real=16",
+        "--config.distill.log_every=2",
         "--config.distill.eval_train.num_steps=6", "--config.distill.eval_train.batch_size=50",
         "--config.distill.eval_seeds=2"]
 
@@ -41,7 +42,7 @@ def load_set(workdir: pathlib.Path, image_shape=(8, 8, 1)):
 def test_distill_writes_set_figure_and_evaluation(tmp_path, method, per_class):
   workdir = tmp_path / method
   run_cli(f"--workdir={workdir}", *TINY, f"--config.distill.method={method}",
-          "--config.distill.images_per_class=3", "--config.distill.iterations=3",
+          "--config.distill.images_per_class=3", f"--config.distill.{method}.iterations=3",
           "--config.distill.idc.net_steps=1", "--config.distill.idc.net_batch=16")
   s = load_set(workdir)
   assert s.images.shape == (10 * per_class, 8, 8, 1)
@@ -63,7 +64,7 @@ def test_distill_writes_set_figure_and_evaluation(tmp_path, method, per_class):
 
 
 def test_sigkill_during_distillation_then_rerun_equals_uninterrupted(tmp_path):
-  args = [*TINY, "--config.distill.iterations=40", "--config.distill.checkpoint_every=4",
+  args = [*TINY, "--config.distill.dm.iterations=40", "--config.distill.checkpoint_every=4",
           "--config.distill.eval_seeds=0"]
   reference = tmp_path / "reference"
   run_cli(f"--workdir={reference}", *args)
@@ -132,7 +133,8 @@ def test_preprocessing_mismatch_is_named():
     (["--config.distill.idc.metric=l3", "--config.distill.method=idc"],
      "unknown distill.idc.metric 'l3'"),
     (["--config.distill.dsa.strategy=color_blur"], "unknown DSA op 'blur'"),
-    (["--config.distill.per_class_real=5000"], "exceeds the smallest class"),
+    (["--config.distill.dm.per_class_real=5000"], "exceeds the smallest class"),
+    (["--config.distill.dm.learning_rate=0"], "learning_rate > 0"),
 ])
 def test_bad_distill_input_is_one_line_exit_2(tmp_path, args, expected):
   workdir = tmp_path / "run"

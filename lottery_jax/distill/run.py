@@ -55,10 +55,14 @@ def check_distill_config(config: ml_collections.ConfigDict) -> None:
     raise unknown_choice("distill.method", d.method, METHODS)
   if d.init not in INITS:
     raise unknown_choice("distill.init", d.init, INITS)
-  if d.images_per_class < 1 or d.iterations < 0 or d.per_class_real < 1:
-    raise UserInputError(f"distill.images_per_class and per_class_real must be >= 1 and "
-                         f"iterations >= 0, got {d.images_per_class}, {d.per_class_real} and "
-                         f"{d.iterations}")
+  if d.images_per_class < 1:
+    raise UserInputError(f"distill.images_per_class must be >= 1, got {d.images_per_class}")
+  if d.method in ("dm", "idc"):
+    m = d[d.method]
+    if m.iterations < 0 or m.per_class_real < 1 or not m.learning_rate > 0:
+      raise UserInputError(f"distill.{d.method}: iterations must be >= 0, per_class_real >= 1 "
+                           f"and learning_rate > 0, got {m.iterations}, {m.per_class_real} and "
+                           f"{m.learning_rate}")
   if d.eval_seeds < 0:
     raise UserInputError(f"distill.eval_seeds must be >= 0, got {d.eval_seeds}")
   if d.method == "idc":
@@ -104,24 +108,25 @@ def make_distilled_set(config, data: Dataset, model, workdir: str, metrics_log):
   dsa_params = dsa.params_from_config(d.dsa)
   init_key, distill_key = jax.random.split(jax.random.key(config.seeds.distill))
   real = classwise.build(data.train_images, data.train_labels, data.num_classes)
-  tx = optax.sgd(d.learning_rate, momentum=d.momentum or None)
+  m = d[d.method]
+  tx = optax.sgd(m.learning_rate, momentum=m.momentum or None)
   factor = d.idc.factor if d.method == "idc" else 1
   start, labels = _initial_images(data, d, init_key, d.images_per_class * factor**2)
   if d.method == "dm":
-    step_fn = dm.make_step(model, tx, dsa_params, d.per_class_real, real.largest_class)
+    step_fn = dm.make_step(model, tx, dsa_params, m.per_class_real, real.largest_class)
     state = dm.init_state(start, tx)
   else:
     net_tx = optax.sgd(d.idc.net_learning_rate, momentum=0.9)
     step_fn = idc.Step(model, tx, net_tx, dsa_params, num_classes=data.num_classes,
                        images_per_class=d.images_per_class, factor=factor,
                        metric=d.idc.metric, match_dense=d.idc.match_dense,
-                       per_class_real=d.per_class_real, max_count=real.largest_class,
+                       per_class_real=m.per_class_real, max_count=real.largest_class,
                        reinit_every=d.idc.reinit_every, net_steps=d.idc.net_steps,
                        net_batch=d.idc.net_batch)
     placeholder = idc.fresh_net(model, init_key, data.image_shape, net_tx)
     state = idc.init_state(idc.encode(jnp.asarray(start), factor), tx, placeholder)
   began = time.time()
-  state = loop.run(state, step_fn, real, distill_key, num_steps=d.iterations,
+  state = loop.run(state, step_fn, real, distill_key, num_steps=m.iterations,
                    checkpoint_dir=os.path.join(os.path.abspath(workdir), "distill",
                                                "checkpoints"),
                    checkpoint_every=d.checkpoint_every, log_every=d.log_every,
@@ -134,7 +139,7 @@ def make_distilled_set(config, data: Dataset, model, workdir: str, metrics_log):
       "method_key": d.method, "source_dataset": data.name,
       "images_per_class": int(d.images_per_class),
       "training_images_per_class": int(d.images_per_class * factor**2),
-      "multi_formation_factor": int(factor), "iterations": int(d.iterations),
+      "multi_formation_factor": int(factor), "iterations": int(m.iterations),
       "model": {"name": config.model.name, **config.model.options.to_dict()},
       "dsa_strategy": "_".join(dsa_params.strategy), "init": d.init,
       "preprocessing": _preprocessing_metadata(data), "layout": "NCHW float32",
@@ -148,7 +153,7 @@ def _check_against_data(d, data: Dataset) -> None:
   starting images need."""
   smallest = int(np.bincount(data.train_labels, minlength=data.num_classes).min())
   factor = d.idc.factor if d.method == "idc" else 1
-  for name, need in (("distill.per_class_real", d.per_class_real),
+  for name, need in ((f"distill.{d.method}.per_class_real", d[d.method].per_class_real),
                      ("distill.images_per_class x idc.factor^2 (real starting images)",
                       d.images_per_class * factor**2 if d.init == "real" else 0)):
     if need > smallest:

@@ -3,17 +3,21 @@
 import flax.linen as nn
 
 from lottery_jax.errors import UserInputError, unknown_choice
-from lottery_jax.models.convnet import ConvNet, NORMS, POOLINGS
+from lottery_jax.models.convnet import ConvNet, INITS, NORMS, POOLINGS
 from lottery_jax.models.mlp import MLP
 from lottery_jax.models.resnet import ResNet
 
 
-def _convnet(num_classes, width=128, depth=3, norm="instance", pooling="avg"):
+def _convnet(num_classes, width=128, depth=3, norm="instance", pooling="avg",
+             weight_init="torch"):
   if norm not in NORMS:
     raise unknown_choice("model.norm", norm, NORMS)
   if pooling not in POOLINGS:
     raise unknown_choice("model.pooling", pooling, POOLINGS)
-  return ConvNet(num_classes, width=width, depth=depth, norm=norm, pooling=pooling)
+  if weight_init not in INITS:
+    raise unknown_choice("model.weight_init", weight_init, INITS)
+  return ConvNet(num_classes, width=width, depth=depth, norm=norm, pooling=pooling,
+                 weight_init=weight_init)
 
 
 def _resnet18(num_classes, width=64):

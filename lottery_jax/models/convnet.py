@@ -5,9 +5,11 @@ ConvNet-3 (width 128, instance norm, average pooling) on 32x32x3 inputs with 10 
 320,010 parameters, 318,848 of them conv and dense kernels.
 """
 
+import math
 from typing import Literal
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 Norm = Literal["instance", "batch", "none"]
@@ -15,6 +17,29 @@ Pooling = Literal["avg", "max"]
 
 NORMS = ("instance", "batch", "none")
 POOLINGS = ("avg", "max")
+INITS = ("torch", "lecun")
+
+
+def _uniform(bound: float):
+  return lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -bound,
+                                                                    bound)
+
+
+def layer_init(init: str, fan_in: int) -> dict:
+  """kernel_init / bias_init of a conv or dense layer with `fan_in` inputs per output.
+
+  'torch': PyTorch's default (what DC, DM, IDC and MTT train), kernel and bias ~ U(+-1 /
+  sqrt(fan_in)), i.e. kernel std 1 / sqrt(3 fan_in). Under instance norm the kernels' scale
+  sets the effective learning rate (a scale-invariant layer's relative update goes as lr /
+  |w|^2), so this matters for reproducing their recipes. 'lecun': flax's default (kernel std
+  1 / sqrt(fan_in), zero bias).
+  """
+  if init == "torch":
+    bound = 1.0 / math.sqrt(fan_in)
+    return {"kernel_init": _uniform(bound), "bias_init": _uniform(bound)}
+  if init == "lecun":
+    return {}
+  raise ValueError(f"unknown init {init!r}; valid choices: {', '.join(INITS)}")
 
 
 class ConvNet(nn.Module):
@@ -26,18 +51,21 @@ class ConvNet(nn.Module):
     depth: number of conv -> norm -> ReLU -> pool blocks.
     norm: 'instance' (GroupNorm with one group per channel, affine), 'batch' or 'none'.
     pooling: 'avg' or 'max', 2x2 with stride 2.
+    weight_init: 'torch' (PyTorch's default, as the distillation literature) or 'lecun' (flax's).
   """
   num_classes: int
   width: int = 128
   depth: int = 3
   norm: Norm = "instance"
   pooling: Pooling = "avg"
+  weight_init: str = "torch"
 
   @nn.compact
   def __call__(self, images_BxHxWxC, train: bool = False):
     x = images_BxHxWxC
     for _ in range(self.depth):
-      x = nn.Conv(self.width, (3, 3), padding="SAME")(x)
+      x = nn.Conv(self.width, (3, 3), padding="SAME",
+                  **layer_init(self.weight_init, 9 * x.shape[-1]))(x)
       if self.norm == "instance":
         x = nn.GroupNorm(num_groups=None, group_size=1, epsilon=1e-5)(x)
       elif self.norm == "batch":
@@ -46,4 +74,4 @@ class ConvNet(nn.Module):
       pool = nn.avg_pool if self.pooling == "avg" else nn.max_pool
       x = pool(x, (2, 2), strides=(2, 2))
     x = x.reshape((x.shape[0], -1))
-    return nn.Dense(self.num_classes)(x)
+    return nn.Dense(self.num_classes, **layer_init(self.weight_init, x.shape[-1]))(x)
