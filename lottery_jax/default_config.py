@@ -49,9 +49,11 @@ def distill_config() -> ml_collections.ConfigDict:
   d.log_every = 50
   d.dsa = dsa_config()
   # The images are optimised by SGD with momentum; iterations = image updates.
+  # DM's paper uses lr 1 on CIFAR; on digits (8x8, 1x1 features after three pools) lr 10
+  # gave 95.3% after 300 iterations, lr 1 93.4% after 1,000 and lr 100 92.5% (1 seed each).
   d.dm = ml_collections.ConfigDict(dict(
-      iterations=1000, learning_rate=1.0, momentum=0.5,  # DM: lr 1, momentum 0.5.
-      per_class_real=128))    # Real images per class embedded per iteration.
+      iterations=300, learning_rate=10.0, momentum=0.5,
+      per_class_real=64))     # Real images per class embedded per iteration.
   d.idc = ml_collections.ConfigDict(dict(
       iterations=200, learning_rate=0.005, momentum=0.5,
       per_class_real=64,      # Real images per class whose gradient is matched.

@@ -41,9 +41,9 @@ def plot_grid(images_NHWC: np.ndarray, labels: np.ndarray, path: str, title: str
                   cmap="gray" if image.shape[-1] == 1 else None, interpolation="nearest")
       if col == 0:
         ax.set_ylabel(str(int(c)), rotation=0, labelpad=10, fontsize=8)
+  fig.tight_layout(pad=0.2, rect=(0, 0, 1, 0.94 if title else 1))
   if title:
     fig.suptitle(title, fontsize=9)
-  fig.tight_layout(pad=0.2)
   fig.savefig(path, dpi=100)
   plt.close(fig)
 
