@@ -161,7 +161,7 @@ def test_dm_matching_loss_decreases_under_gradient_steps():
   assert float(final) < 0.5 * float(loss0), (float(loss0), float(final))
 
 
-def test_dm_matching_loss_zero_when_synthetic_equals_class_means():
+def test_dm_matching_loss_zero_when_synthetic_is_the_real_batch():
   """With augmentation off, synthetic = the real batch itself gives (near) zero loss; the
   same images under the wrong labels do not."""
   model = _tiny_model()
