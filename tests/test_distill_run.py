@@ -43,7 +43,8 @@ def test_distill_writes_set_figure_and_evaluation(tmp_path, method, per_class):
   workdir = tmp_path / method
   run_cli(f"--workdir={workdir}", *TINY, f"--config.distill.method={method}",
           "--config.distill.images_per_class=3", f"--config.distill.{method}.iterations=3",
-          "--config.distill.idc.net_steps=1", "--config.distill.idc.net_batch=16")
+          "--config.distill.idc.net_steps=1", "--config.distill.idc.net_batch=16",
+          "--config.distill.idc.factor=2")
   s = load_set(workdir)
   assert s.images.shape == (10 * per_class, 8, 8, 1)
   np.testing.assert_array_equal(s.labels, np.repeat(np.arange(10), per_class))
