@@ -22,7 +22,6 @@ as many networks), (d) <= 3 gradients per probe.
 import argparse
 import datetime
 import os
-import platform
 import statistics
 import sys
 import time
@@ -32,6 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import machine  # noqa: E402  (bench/machine.py, beside this script)
 
 from lottery_jax import masks as masks_lib  # noqa: E402
 from lottery_jax import pruning, stability  # noqa: E402
@@ -60,19 +61,6 @@ def parse_args(argv=None):
   return parser.parse_args(argv)
 
 
-def machine_description() -> str:
-  cpu = platform.processor() or platform.machine()
-  try:
-    with open("/proc/cpuinfo") as f:
-      cpu = next((line.split(":", 1)[1].strip() for line in f
-                  if line.startswith("model name")), cpu)
-  except OSError:
-    pass
-  device = jax.devices()[0]
-  return (f"machine: {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
-          f"jax {jax.__version__} on {jax.device_count()} x {device.platform} "
-          f"({device.device_kind})")
-
 
 def timed(fn) -> float:
   start = time.perf_counter()
@@ -83,7 +71,7 @@ def timed(fn) -> float:
 def main(args):
   if args.points % 2:
     sys.exit("--points must be even (the landscape grid is points/2 x 2)")
-  print(machine_description())
+  print(machine.jax_description())
   print(f"date {datetime.date.today().isoformat()}; N={args.num_images} images, "
         f"{args.points} alphas / grid points, chunk {args.chunk_size}, point_batch "
         f"{args.point_batch}, {args.probes} probes (probe_batch {args.probe_batch}) on "

@@ -31,7 +31,6 @@ paper's iteration count (DM 20,000, IDC 2,000) estimated from the median. The re
 import argparse
 import datetime
 import os
-import platform
 import statistics
 import sys
 import time
@@ -41,6 +40,8 @@ import numpy as np
 import optax
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import machine  # noqa: E402  (bench/machine.py, beside this script)
 
 from lottery_jax.distill import classwise, dm, dsa, idc  # noqa: E402
 from lottery_jax.models import get_model  # noqa: E402
@@ -95,23 +96,6 @@ def parse_args(argv=None):
   return args
 
 
-def machine_description() -> str:
-  cpu = platform.processor() or platform.machine()
-  try:
-    with open("/proc/cpuinfo") as f:
-      cpu = next((line.split(":", 1)[1].strip() for line in f
-                  if line.startswith("model name")), cpu)
-  except OSError:
-    pass
-  try:
-    usable = len(os.sched_getaffinity(0))
-  except AttributeError:
-    usable = os.cpu_count()
-  device = jax.devices()[0]
-  return (f"machine: {cpu}, {os.cpu_count()} cores ({usable} usable by this process), "
-          f"{platform.system()} {platform.release()}; jax {jax.__version__} on "
-          f"{jax.device_count()} x {device.platform} ({device.device_kind})")
-
 
 def time_iterations(step_fn, state, real, key, iterations: int):
   """(seconds of the first, compiling call, [seconds of each further call], final state)."""
@@ -133,7 +117,7 @@ def time_iterations(step_fn, state, real, key, iterations: int):
 
 
 def main(args):
-  print(machine_description())
+  print(machine.jax_description())
   print(f"date {datetime.date.today().isoformat()}; ConvNet-3 (width 128, depth 3, instance "
         f"norm, avg pooling), {NUM_CLASSES} classes of {IMAGE_SHAPE[0]}x{IMAGE_SHAPE[1]}x"
         f"{IMAGE_SHAPE[2]} random images, {args.pool_per_class} real images per class; "

@@ -85,19 +85,10 @@ from lottery_jax import masks as masks_lib
 from lottery_jax import pruning
 from lottery_jax import train
 from lottery_jax.models import get_model
+
+import machine  # bench/machine.py, beside this script
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
-
-def cpu_name() -> str:
-  """The CPU model from /proc/cpuinfo, else platform.processor()."""
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("model name"):
-          return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return platform.processor() or platform.machine()
 
 
 def load_average() -> str:
@@ -110,7 +101,7 @@ def load_average() -> str:
 
 def machine_description(threads: int) -> list[str]:
   return [
-      f"machine: {cpu_name()} ({platform.machine()}), {os.cpu_count()} cores, "
+      f"machine: {machine.cpu_name()} ({platform.machine()}), {os.cpu_count()} cores, "
       f"{platform.system()} {platform.release()}",
       f"python {platform.python_version()}, jax {jax.__version__} "
       f"(device: {jax.devices()[0].device_kind}, {jax.device_count()} device(s)), "
