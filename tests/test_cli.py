@@ -13,19 +13,10 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from cli_runner import ROOT, run_cli
 SMALL = ["--config.model.options.width=16", "--config.train.batch_size=64",
          "--config.train.log_every=5", "--config.lottery.producers=()",
          "--config.lottery.replicates=1"]
-
-
-def run_cli(*args, check=False, timeout=300):
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  proc = subprocess.run([sys.executable, "-m", "lottery_jax.main", *args], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=timeout)
-  if check:
-    assert proc.returncode == 0, proc.stderr[-3000:]
-  return proc
 
 
 def tree_digest(directory: pathlib.Path) -> dict:

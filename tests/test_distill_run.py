@@ -16,7 +16,8 @@ from lottery_jax.data import distilled as distilled_lib
 from lottery_jax.data import preprocess
 from lottery_jax.errors import UserInputError
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from cli_runner import ROOT
+import cli_runner
 TINY = ["--config=configs/distill_digits.py", "--config.model.options.width=8",
         "--config.distill.dm.per_class_real=16", "--config.distill.idc.per_class_real=16",
         "--config.distill.log_every=2",
@@ -25,12 +26,8 @@ TINY = ["--config=configs/distill_digits.py", "--config.model.options.width=8",
 
 
 def run_cli(*args, check=True, timeout=300):
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  proc = subprocess.run([sys.executable, "-m", "lottery_jax.main", *args], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=timeout)
-  if check:
-    assert proc.returncode == 0, proc.stderr[-3000:]
-  return proc
+  """cli_runner.run_cli, expecting success unless told otherwise."""
+  return cli_runner.run_cli(*args, check=check, timeout=timeout)
 
 
 def load_set(workdir: pathlib.Path, image_shape=(8, 8, 1)):
