@@ -74,10 +74,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
 def run_lottery(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Dense training and every configured mask producer; returns results.json's content."""
   check_config(config)
-  results_path = os.path.join(workdir, "results.json")
-  if os.path.exists(results_path):
-    rundir.claim(workdir, config)
-    results = rundir.read_json(results_path)
+  results = rundir.finished_results(workdir, config)
+  if results is not None:  # Finished: only rebuild the report.
     report.write(results, workdir)
     print(report.terminal_summary(results, workdir))
     return results
@@ -126,7 +124,7 @@ def run_lottery(config: ml_collections.ConfigDict, workdir: str) -> dict:
       "stability": stability_results,
       "wall_time_s": time.time() - began,
   }
-  rundir.write_json(results_path, results)
+  rundir.write_json(os.path.join(workdir, "results.json"), results)
   metrics_log.write(event="done", wall_time_s=results["wall_time_s"])
   report.write(results, workdir)
   print(report.terminal_summary(results, workdir))

@@ -65,6 +65,16 @@ def claim(workdir: str, config: ml_collections.ConfigDict) -> None:
   write_json(path, wanted)
 
 
+def finished_results(workdir: str, config: ml_collections.ConfigDict):
+  """results.json of a finished run of `config` in `workdir` (refusing a different config
+  there, as `claim`), or None when the run has not finished."""
+  path = os.path.join(workdir, "results.json")
+  if not os.path.exists(path):
+    return None
+  claim(workdir, config)
+  return read_json(path)
+
+
 def _diff_keys(a, b, prefix=""):
   if isinstance(a, dict) and isinstance(b, dict):
     for k in set(a) | set(b):

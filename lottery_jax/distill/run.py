@@ -181,10 +181,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Make (or load) the distilled set, save it with a figure, evaluate it; results.json."""
   check_distill_config(config)
   d = config.distill
-  results_path = os.path.join(workdir, "results.json")
-  if os.path.exists(results_path):
-    rundir.claim(workdir, config)
-    results = rundir.read_json(results_path)
+  results = rundir.finished_results(workdir, config)
+  if results is not None:  # Finished: only rebuild the report.
     report.write(results, workdir)
     print(report.terminal_summary(results, workdir))
     return results
@@ -230,7 +228,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       "preprocessing": preprocess.describe(data.preprocessing),
       "evaluation": evaluation, "wall_time_s": time.time() - began,
   }
-  rundir.write_json(results_path, results)
+  rundir.write_json(os.path.join(workdir, "results.json"), results)
   metrics_log.write(event="done", wall_time_s=results["wall_time_s"])
   report.write(results, workdir)
   print(report.terminal_summary(results, workdir))
