@@ -40,9 +40,7 @@ def get_config():
   d.idc.net_steps = 50
   d.idc.net_batch = 256
   d.idc.reinit_every = 10
-  d.eval_train = default_config.train_config(
-      optimizer="sgd", learning_rate=0.01, momentum=0.9, weight_decay=5e-4, schedule="step",
-      decay_at=(0.5,), decay_factor=0.1, epochs=1000.0, batch_size=256, log_every=100,
-      checkpoint_every=1000)
+  d.eval_train = default_config.distilled_recipe(epochs=1000.0, batch_size=256,
+                                                 log_every=100, checkpoint_every=1000)
   c.lock()
   return c

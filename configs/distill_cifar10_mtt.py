@@ -23,9 +23,7 @@ def get_config():
   c.distilled.source = "../shared/data/cifar10_ipc10_mtt.npz"
   d = c.distill
   d.method = "published"
-  d.eval_train = default_config.train_config(
-      optimizer="sgd", learning_rate=0.01, momentum=0.9, weight_decay=5e-4, schedule="step",
-      decay_at=(0.5,), decay_factor=0.1, epochs=1000.0, batch_size=256, log_every=100,
-      checkpoint_every=250)
+  d.eval_train = default_config.distilled_recipe(epochs=1000.0, batch_size=256,
+                                                 log_every=100, checkpoint_every=250)
   c.lock()
   return c

@@ -30,6 +30,16 @@ def train_config(**overrides) -> ml_collections.ConfigDict:
   return t
 
 
+def distilled_recipe(**overrides) -> ml_collections.ConfigDict:
+  """The distilled-training recipe (the authors' public code, DESIGN.md): SGD, lr 0.01,
+  momentum 0.9, weight decay 5e-4, lr x0.1 at half-way; `overrides` change any field
+  (epochs, batch size, cadences)."""
+  recipe = dict(optimizer="sgd", learning_rate=0.01, momentum=0.9, weight_decay=5e-4,
+                schedule="step", decay_at=(0.5,), decay_factor=0.1)
+  recipe.update(overrides)
+  return train_config(**recipe)
+
+
 def dsa_config() -> ml_collections.ConfigDict:
   """Differentiable siamese augmentation (lottery_jax.distill.dsa.DsaParams, DSA defaults)."""
   return ml_collections.ConfigDict(dict(
@@ -67,10 +77,8 @@ def distill_config() -> ml_collections.ConfigDict:
   # Evaluation: fresh networks trained on the set with the distilled-training recipe and DSA,
   # against class-balanced random real subsets of images_per_class images per class.
   d.eval_seeds = 3
-  d.eval_train = train_config(optimizer="sgd", learning_rate=0.01, momentum=0.9,
-                              weight_decay=5e-4, schedule="step", decay_at=(0.5,),
-                              decay_factor=0.1, epochs=300.0, batch_size=256, log_every=100,
-                              checkpoint_every=500)
+  d.eval_train = distilled_recipe(epochs=300.0, batch_size=256, log_every=100,
+                                  checkpoint_every=500)
   d.random_baseline = True
   return d
 
@@ -121,9 +129,7 @@ def base() -> ml_collections.ConfigDict:
   c.distilled.flip = False
   # 25 epochs (25 steps on 100 images) keeps the distilled producer's data points >10x below
   # IMP's on digits, where the real train set is only 1,437 images.
-  c.distilled.train = train_config(optimizer="sgd", learning_rate=0.05, momentum=0.9,
-                                   weight_decay=5e-4, schedule="step", decay_at=(0.5,),
-                                   decay_factor=0.1, epochs=25.0, batch_size=512)
+  c.distilled.train = distilled_recipe(learning_rate=0.05, epochs=25.0, batch_size=512)
 
   # Dataset distillation (config.experiment = 'distill'; see lottery_jax.distill.run).
   c.distill = distill_config()
@@ -180,10 +186,8 @@ def cifar_base(source: str) -> ml_collections.ConfigDict:
   c.lottery.replicates = 2
   c.distilled.crop_padding = 4
   c.distilled.flip = True
-  c.distilled.train = train_config(optimizer="sgd", learning_rate=0.01, momentum=0.9,
-                                   weight_decay=5e-4, schedule="step", decay_at=(0.5,),
-                                   decay_factor=0.1, epochs=1000.0, batch_size=512,
-                                   log_every=100, checkpoint_every=500)
+  c.distilled.train = distilled_recipe(epochs=1000.0, batch_size=512, log_every=100,
+                                       checkpoint_every=500)
   c.stability.detail_rounds = (4, 8)  # 59% and 83% sparse.
   c.stability.grid_size = 100         # 10,000 points, as the paper.
   c.stability.grid_examples = 2000
