@@ -5,6 +5,7 @@ import os
 import zipfile
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
@@ -28,7 +29,9 @@ def restore_latest(mngr: ocp.CheckpointManager, like_state):
   """(state, step) from the newest checkpoint, or (None, None) if there is none.
 
   `like_state` gives the structure, shapes, dtypes and shardings. A checkpoint that cannot be
-  read is a UserInputError naming it (it is never deleted).
+  read is a UserInputError naming it (it is never deleted). Each array comes back placed like
+  its `like_state` leaf (same sharding, or uncommitted), so a jitted step reuses its
+  compilation after a resume.
   """
   step = mngr.latest_step()
   if step is None:
@@ -41,7 +44,17 @@ def restore_latest(mngr: ocp.CheckpointManager, like_state):
     first_line = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
     raise UserInputError(f"checkpoint {where} is corrupt or does not match this config "
                          f"({first_line}); move it away to start that stage over") from None
-  return state, step
+  return jax.tree.map(_placed_like, state, like_state), step
+
+
+def _placed_like(restored, like):
+  """`restored` with `like`'s placement. Orbax returns arrays committed to one device, and
+  jit keys its cache on sharding and commitment."""
+  if not isinstance(like, jax.Array):
+    return restored
+  if like.committed:
+    return jax.device_put(restored, like.sharding)
+  return jnp.asarray(np.asarray(restored))
 
 
 def save_npz_tree(path: str, tree) -> None:

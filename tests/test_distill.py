@@ -45,10 +45,8 @@ def _init_variables(model, seed):
 
 
 def _uncommitted(tree):
-  """Leaves as uncommitted device arrays. Orbax restores committed arrays, which makes a
-  jitted step compile a second time after a resume (the result is the same); the fixtures'
-  states and the resume tests' restored states are made uncommitted so that every step call
-  reuses one compilation."""
+  """Leaves as uncommitted device arrays (jit outputs are committed), so that every step call
+  in these tests, before and after a resume, reuses one compilation."""
   return jax.tree.map(lambda x: jnp.asarray(np.asarray(x))
                       if isinstance(x, jax.Array) and x.committed else x, tree)
 

@@ -121,6 +121,7 @@ def test_resume_after_interruption_gives_identical_parameters(tmp_path):
     _fit(fresh(), dies_at_step_7, tmp_path / "b")
   resumed = _fit(fresh(), step, tmp_path / "b")
   assert int(resumed.step) == 10
+  assert step._cache_size() == 1  # The restored state reused the step's one compilation.
   for a, b in zip(jax.tree.leaves(reference), jax.tree.leaves(resumed)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
