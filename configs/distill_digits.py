@@ -3,11 +3,12 @@
     python -m lottery_jax.main --config=configs/distill_digits.py [--config.distill.method=idc]
 
 Distils the 1,437 real 8x8 training digits into 10 images per class with distribution
-matching (DM; `--config.distill.method=idc` for gradient matching with multi-formation), on
-ConvNet-3 (IDC: factor 1 on these 8x8 images, see below), then trains 3 fresh ConvNet-3s on the set with the distilled-training recipe (SGD,
-lr 0.01, momentum 0.9, DSA) and 3 on class-balanced random real subsets of 10 images per
-class, and reports their real test accuracies. Writes distilled.npz, figures/distilled.png,
-results.json and report.md; a few minutes per method on 2 CPU cores.
+matching (DM, matching every conv block's features; `--config.distill.method=idc` for
+gradient matching, IDC-I), on ConvNet-3, then trains 3 fresh ConvNet-3s on the set with the
+distilled-training recipe (SGD, lr 0.01, momentum 0.9, 1,000 epochs, DSA) and 3 on
+class-balanced random real subsets of 10 images per class, and reports their real test
+accuracies. Writes distilled.npz, figures/distilled.png, results.json and report.md; about
+10 minutes per method on 2 CPU cores, most of it the 6 evaluation trainings.
 """
 
 from lottery_jax import default_config
@@ -16,8 +17,15 @@ from lottery_jax import default_config
 def get_config():
   c = default_config.base()
   c.experiment = "distill"
+  # Digits are not mirror-symmetric: no flips in DSA. Evaluated with flips, a DM set fell
+  # from 98.1% to 96.9% (3 seeds, the set distilled with flips).
+  c.distill.dsa.strategy = "color_crop_cutout_scale_rotate"
+  # DM's head sees a 1x1 map on 8x8 inputs (three 2x2 pools); matching every block's output
+  # keeps the spatial layout: 98.9% against 97.5% for the head alone (300 iterations, lr 1,
+  # 3 seeds each; random subsets 96.3%).
+  c.distill.dm.layers = "blocks"
   # IDC on 8x8 digits: a factor-2 multi-formation decodes 4x4 patches, too coarse for digits
-  # (73.1% test accuracy, 1 seed, against 93.6% with factor 1 = IDC-I, 100 iterations).
+  # (73.1% test accuracy, 1 seed, 300 evaluation epochs, against 93.6% with factor 1 = IDC-I).
   c.distill.idc.factor = 1
   c.distill.idc.iterations = 100
   c.distill.idc.net_steps = 5

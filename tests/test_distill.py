@@ -3,6 +3,7 @@
 import functools
 import json
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -140,7 +141,23 @@ def test_dsa_rejects_uneven_groups():
 # --- DM -----------------------------------------------------------------------------------
 
 
-def test_dm_matching_loss_decreases_under_gradient_steps():
+def test_dm_block_features_are_each_blocks_pooled_output():
+  """ConvNet-2 on 8x8: blocks of 4x4 and 2x2 (x width 8), the last one the head's input."""
+  model = _tiny_model()
+  variables = _init_variables(model, 0)
+  assert set(variables) == {"params"}  # Sown intermediates never enter the variables.
+  x = jnp.asarray(_images(5))
+  blocks = dm.block_features(model, variables, x)
+  assert [b.shape for b in blocks] == [(5, 4 * 4 * 8), (5, 2 * 2 * 8)]
+  np.testing.assert_allclose(blocks[-1], dm.features(model, variables, x), rtol=1e-6)
+  normed = model.apply(variables, x, capture_intermediates=True)[1]["intermediates"][
+      "GroupNorm_0"]["__call__"][0]
+  pooled = nn.avg_pool(jax.nn.relu(normed), (2, 2), strides=(2, 2))
+  np.testing.assert_allclose(blocks[0], pooled.reshape(5, -1), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("layers", ["head", "blocks"])
+def test_dm_matching_loss_decreases_under_gradient_steps(layers):
   model = _tiny_model()
   real, _ = _real(per_class=8)
   real_CxR = jnp.asarray(real.reshape(NUM_CLASSES, 8, *SHAPE))
@@ -149,7 +166,7 @@ def test_dm_matching_loss_decreases_under_gradient_steps():
   aug_key = jax.random.key(1)
   loss_fn = jax.jit(jax.value_and_grad(functools.partial(
       dm.matching_loss, real_CxRxHxWxC=real_CxR, variables=variables, aug_key=aug_key,
-      model=model, dsa_params=FIXED_DSA)))
+      model=model, dsa_params=FIXED_DSA, layers=layers)))
   loss0, _ = loss_fn(syn)
   for _ in range(10):
     _, g = loss_fn(syn)
@@ -159,7 +176,8 @@ def test_dm_matching_loss_decreases_under_gradient_steps():
   assert float(final) < 0.5 * float(loss0), (float(loss0), float(final))
 
 
-def test_dm_matching_loss_zero_when_synthetic_is_the_real_batch():
+@pytest.mark.parametrize("layers", ["head", "blocks"])
+def test_dm_matching_loss_zero_when_synthetic_is_the_real_batch(layers):
   """With augmentation off, synthetic = the real batch itself gives (near) zero loss; the
   same images under the wrong labels do not."""
   model = _tiny_model()
@@ -167,7 +185,8 @@ def test_dm_matching_loss_zero_when_synthetic_is_the_real_batch():
   real_CxR = jnp.asarray(real.reshape(NUM_CLASSES, 4, *SHAPE))
   loss_fn = jax.jit(functools.partial(
       dm.matching_loss, real_CxRxHxWxC=real_CxR, variables=_init_variables(model, 0),
-      aug_key=jax.random.key(1), model=model, dsa_params=dsa.DsaParams(strategy=())))
+      aug_key=jax.random.key(1), model=model, dsa_params=dsa.DsaParams(strategy=()),
+      layers=layers))
   assert float(loss_fn(jnp.asarray(real))) < 1e-8
   assert float(loss_fn(jnp.asarray(np.roll(real, 4, axis=0)))) > 1e-4
 

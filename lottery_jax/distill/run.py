@@ -65,6 +65,8 @@ def check_distill_config(config: ml_collections.ConfigDict) -> None:
                            f"{m.learning_rate}")
   if d.eval_seeds < 0:
     raise UserInputError(f"distill.eval_seeds must be >= 0, got {d.eval_seeds}")
+  if d.method == "dm" and d.dm.layers not in dm.LAYERS:
+    raise unknown_choice("distill.dm.layers", d.dm.layers, dm.LAYERS)
   if d.method == "idc":
     if d.idc.factor < 1:
       raise UserInputError(f"distill.idc.factor must be >= 1, got {d.idc.factor}")
@@ -113,7 +115,8 @@ def make_distilled_set(config, data: Dataset, model, workdir: str, metrics_log):
   factor = d.idc.factor if d.method == "idc" else 1
   start, labels = _initial_images(data, d, init_key, d.images_per_class * factor**2)
   if d.method == "dm":
-    step_fn = dm.make_step(model, tx, dsa_params, m.per_class_real, real.largest_class)
+    step_fn = dm.make_step(model, tx, dsa_params, m.per_class_real, real.largest_class,
+                           m.layers)
     state = dm.init_state(start, tx)
   else:
     net_tx = optax.sgd(d.idc.net_learning_rate, momentum=0.9)

@@ -73,5 +73,6 @@ class ConvNet(nn.Module):
       x = nn.relu(x)
       pool = nn.avg_pool if self.pooling == "avg" else nn.max_pool
       x = pool(x, (2, 2), strides=(2, 2))
+      self.sow("intermediates", "blocks", x)  # Each block's output (distribution matching).
     x = x.reshape((x.shape[0], -1))
     return nn.Dense(self.num_classes, **layer_init(self.weight_init, x.shape[-1]))(x)
