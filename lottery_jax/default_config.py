@@ -72,7 +72,8 @@ def distill_config() -> ml_collections.ConfigDict:
       net_steps=10,           # SGD steps of the matching network per iteration ...
       net_batch=128,          # ... on random real batches of this size,
       net_learning_rate=0.01,
-      reinit_every=50))       # and a fresh network every this many iterations.
+      reinit_every=50,        # and a fresh network every this many iterations.
+      clip=True))             # Keep the images within the real data's per-channel range.
   # Evaluation: fresh networks trained on the set with the distilled-training recipe and DSA,
   # against class-balanced random real subsets of images_per_class images per class.
   # 1,000 epochs as DESIGN.md: at 300, digits subsets of 10 per class are far from converged

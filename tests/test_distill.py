@@ -270,6 +270,10 @@ def test_idc_class_loss_decreases_under_gradient_steps(idc_net):
   assert float(final) < 0.8 * float(loss0), (float(loss0), float(final))
 
 
+# Per-channel (lows, highs) the IDC fixture clips to; its start images exceed it.
+IDC_RANGE = ((-0.4, -0.3, -0.5), (0.4, 0.3, 0.5))
+
+
 @pytest.fixture(scope="module")
 def idc_setup(idc_net):
   """(IDC Step, real ClassIndex, fresh-state factory), compiled once for the module. The
@@ -281,7 +285,7 @@ def idc_setup(idc_net):
   step_fn = idc.Step(model, tx, net_tx, PIPELINE_DSA, num_classes=NUM_CLASSES,
                      images_per_class=per_class_stored, factor=factor, metric="l1",
                      per_class_real=4, max_count=real.largest_class, reinit_every=3,
-                     net_steps=1, net_batch=8)
+                     net_steps=1, net_batch=8, value_range=IDC_RANGE)
   start = _images(NUM_CLASSES * per_class_stored * factor**2, seed=5)
 
   def fresh_state():
@@ -303,6 +307,11 @@ def test_idc_step_runs_one_iteration(idc_setup):
   images = np.asarray(state.images)
   assert images.shape == before.shape == (NUM_CLASSES * 2, *SHAPE)
   assert np.all(np.isfinite(images)) and not np.allclose(images, before)
+  # Clipped to the per-channel range, which the start images exceeded.
+  low, high = np.float32(IDC_RANGE[0]), np.float32(IDC_RANGE[1])
+  assert np.any(before < low) and np.any(before > high)
+  assert np.all(images >= low) and np.all(images <= high)
+  assert np.any(images == low) and np.any(images == high)
   # The network was re-initialised at step 0 and trained one step: not the placeholder.
   new_params = jax.tree.map(np.asarray, state.net.params)
   assert int(state.net.step) == 1

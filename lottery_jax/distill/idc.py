@@ -147,10 +147,14 @@ def _class_value_and_grad(stored_NxHxWxC, net, real: classwise.ClassIndex, key, 
 
 
 def _finish(state: DistillState, net, grads_NxHxWxC, losses_C, real: classwise.ClassIndex,
-            key, *, model, tx, net_tx, dsa_params, net_steps: int, net_batch: int):
-  """Apply the image update, then train the network for net_steps SGD steps."""
+            key, *, model, tx, net_tx, dsa_params, net_steps: int, net_batch: int,
+            value_range):
+  """Apply the image update (clipped to value_range), then train the network for
+  net_steps SGD steps."""
   updates, opt_state = tx.update(grads_NxHxWxC, state.opt_state, state.images)
   images = optax.apply_updates(state.images, updates)
+  if value_range is not None:
+    images = jnp.clip(images, jnp.asarray(value_range[0]), jnp.asarray(value_range[1]))
   _, _, net_key = _iteration_keys(key, state.step)
   num_real = real.images_NxHxWxC.shape[0]
   # Unrolled: XLA:CPU runs convolutions inside while loops (scan) several times slower.
@@ -171,13 +175,16 @@ class Step:
   gradient (a loop or vmap over classes inside one jit is many times slower on XLA:CPU);
   one jitted call that updates the images and trains the network. Iteration s draws
   everything from fold_in(key, s); 'loss' is the mean over classes before the update.
+  `value_range` = (per-channel lows, per-channel highs): the stored images are clipped to it
+  after every update (IDC keeps its images in [0, 1] pixels); None leaves them free.
   """
 
   def __init__(self, model: nn.Module, tx: optax.GradientTransformation,
                net_tx: optax.GradientTransformation, dsa_params: dsa.DsaParams, *,
                num_classes: int, images_per_class: int, factor: int = 2, metric: str = "l1",
                match_dense: bool = False, per_class_real: int = 64, max_count: int,
-               reinit_every: int = 100, net_steps: int = 8, net_batch: int = 64):
+               reinit_every: int = 100, net_steps: int = 8, net_batch: int = 64,
+               value_range: tuple[tuple[float, ...], tuple[float, ...]] | None = None):
     if metric not in METRICS:
       raise unknown_choice("distill.idc.metric", metric, METRICS)
     self.num_classes = num_classes
@@ -189,7 +196,7 @@ class Step:
         dsa_params=dsa_params, factor=factor, metric=metric, match_dense=match_dense))
     self._finish = jax.jit(functools.partial(
         _finish, model=model, tx=tx, net_tx=net_tx, dsa_params=dsa_params,
-        net_steps=net_steps, net_batch=net_batch), donate_argnums=0)
+        net_steps=net_steps, net_batch=net_batch, value_range=value_range), donate_argnums=0)
 
   def __call__(self, state: DistillState, real: classwise.ClassIndex, key):
     net = self._net(state, key)

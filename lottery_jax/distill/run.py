@@ -104,6 +104,14 @@ def _initial_images(data: Dataset, d, key, per_class: int):
   return np.asarray(noise), labels
 
 
+def data_range(data: Dataset):
+  """(per-channel minima, per-channel maxima) of the preprocessed real training images: the
+  box IDC's stored images are kept in (pixels in [0, 1] before preprocessing)."""
+  axes = tuple(range(data.train_images.ndim - 1))
+  return (tuple(float(v) for v in data.train_images.min(axis=axes)),
+          tuple(float(v) for v in data.train_images.max(axis=axes)))
+
+
 def make_distilled_set(config, data: Dataset, model, workdir: str, metrics_log):
   """Run (or resume) DM or IDC; returns (training images NHWC, labels, metadata)."""
   d = config.distill
@@ -125,7 +133,8 @@ def make_distilled_set(config, data: Dataset, model, workdir: str, metrics_log):
                        metric=d.idc.metric, match_dense=d.idc.match_dense,
                        per_class_real=m.per_class_real, max_count=real.largest_class,
                        reinit_every=d.idc.reinit_every, net_steps=d.idc.net_steps,
-                       net_batch=d.idc.net_batch)
+                       net_batch=d.idc.net_batch,
+                       value_range=data_range(data) if d.idc.clip else None)
     placeholder = idc.fresh_net(model, init_key, data.image_shape, net_tx)
     state = idc.init_state(idc.encode(jnp.asarray(start), factor), tx, placeholder)
   began = time.time()
