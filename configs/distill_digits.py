@@ -26,8 +26,10 @@ def get_config():
   c.distill.dm.layers = "blocks"
   # IDC on 8x8 digits: a factor-2 multi-formation decodes 4x4 patches, too coarse for digits
   # (73.1% test accuracy, 1 seed, 300 evaluation epochs, against 93.6% with factor 1 = IDC-I).
+  # lr 0.005 (IDC's CIFAR value) gave 95.6% here, lr 0.001 with clipping 96.7% (3 seeds).
   c.distill.idc.factor = 1
-  c.distill.idc.iterations = 100
+  c.distill.idc.iterations = 200
+  c.distill.idc.learning_rate = 0.001
   c.distill.idc.net_steps = 5
   c.lock()
   return c
