@@ -47,6 +47,7 @@ def test_distill_writes_set_figure_and_evaluation(tmp_path, method, per_class):
   np.testing.assert_array_equal(s.labels, np.repeat(np.arange(10), per_class))
   assert s.metadata["method_key"] == method and s.metadata["images_per_class"] == 3
   assert s.metadata["iterations"] == 3
+  assert s.metadata["settings"][f"distill.{method}"]["iterations"] == 3
   assert distilled_lib.preprocessing_kind(s.metadata) == ("standardize", None)
   assert (workdir / "figures" / "distilled.png").stat().st_size > 0
   results = json.loads((workdir / "results.json").read_text())
@@ -55,7 +56,9 @@ def test_distill_writes_set_figure_and_evaluation(tmp_path, method, per_class):
     assert entry["num_seeds"] == 2 and len(entry["test_accuracies"]) == 2
     assert entry["num_images"] == images
     assert 0.0 <= entry["test_accuracy_mean"] <= 1.0
-  assert "Distilled minus random subset" in (workdir / "report.md").read_text()
+  report_md = (workdir / "report.md").read_text()
+  assert "Distilled minus random subset" in report_md
+  assert f"- distill.{method}: " in report_md and "iterations=3" in report_md
   logged = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
   losses = [r["loss"] for r in logged if r["event"] == "distill"]
   assert losses and all(np.isfinite(losses))

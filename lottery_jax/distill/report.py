@@ -53,6 +53,12 @@ def _accuracy(entry: dict) -> str:
           f" ({entry['num_seeds']} seeds)")
 
 
+def _settings_lines(meta: dict) -> list[str]:
+  """'- distill.dm: iterations=300, layers=blocks, ...' for each settings block recorded."""
+  return [f"- {block}: " + ", ".join(f"{k}={v}" for k, v in sorted(fields.items()))
+          for block, fields in meta.get("settings", {}).items()]
+
+
 def write(results: dict, workdir: str) -> str:
   """report.md: the set, how it was made, and its evaluation against random subsets."""
   meta, ev = results["metadata"], results["evaluation"]
@@ -62,7 +68,7 @@ def write(results: dict, workdir: str) -> str:
            f"- images per class: {meta.get('images_per_class')} stored, "
            f"{results['num_images']} training images in all",
            f"- made with: model {meta.get('model', {}).get('name', '?')}, "
-           f"{meta.get('iterations', '?')} iterations", "",
+           f"{meta.get('iterations', '?')} iterations", *_settings_lines(meta), "",
            "![distilled images](figures/distilled.png)", ""]
   if ev:
     lines += ["## Real test accuracy of networks trained on the set", "",

@@ -152,6 +152,7 @@ def make_distilled_set(config, data: Dataset, model, workdir: str, metrics_log):
       "images_per_class": int(d.images_per_class),
       "training_images_per_class": int(d.images_per_class * factor**2),
       "multi_formation_factor": int(factor), "iterations": int(m.iterations),
+      "settings": {f"distill.{d.method}": m.to_dict()},
       "model": {"name": config.model.name, **config.model.options.to_dict()},
       "dsa_strategy": "_".join(dsa_params.strategy), "init": d.init,
       "preprocessing": _preprocessing_metadata(data), "layout": "NCHW float32",
