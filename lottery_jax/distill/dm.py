@@ -51,7 +51,8 @@ def block_features(model: nn.Module, variables, images_BxHxWxC):
   if not head_inputs:
     raise ValueError(f"{type(model).__name__} has no Dense head to take features from")
   batch = images_BxHxWxC.shape[0]
-  flat = [x.reshape(batch, -1) for x in jax.tree_util.tree_leaves(state)]
+  sown = state.get("intermediates", {}).get("blocks", ())  # In call order.
+  flat = [x.reshape(batch, -1) for x in sown]
   if not flat or flat[-1].shape != head_inputs[-1].shape:
     flat.append(head_inputs[-1])
   return flat
