@@ -383,11 +383,12 @@ def _assert_states_equal(a, b):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
-def test_dm_resume_equals_uninterrupted_run(tmp_path, dm_setup):
-  dm_step, real, fresh_state, start = dm_setup
-  step_fn = lambda state, *args: dm_step(_uncommitted(state), *args)
+def _straight_and_resumed(tmp_path, step, real, fresh_state, num_steps):
+  """(uninterrupted run, run killed after its step-2 checkpoint then rerun, the checkpoint
+  steps the rerun saved), both from fresh states with key 3 and checkpoints every 2 steps."""
+  step_fn = lambda state, *args: step(_uncommitted(state), *args)
   run = functools.partial(loop.run, step_fn=step_fn, real=real, key=jax.random.key(3),
-                          num_steps=4, log_every=1)
+                          num_steps=num_steps, log_every=1)
   straight = run(fresh_state())
   ckpt = str(tmp_path / "ckpt")
   with pytest.raises(_Interrupt):
@@ -395,6 +396,12 @@ def test_dm_resume_equals_uninterrupted_run(tmp_path, dm_setup):
   saved = []
   resumed = run(fresh_state(), checkpoint_dir=ckpt, checkpoint_every=2,
                 on_checkpoint=saved.append)
+  return straight, resumed, saved
+
+
+def test_dm_resume_equals_uninterrupted_run(tmp_path, dm_setup):
+  dm_step, real, fresh_state, start = dm_setup
+  straight, resumed, saved = _straight_and_resumed(tmp_path, dm_step, real, fresh_state, 4)
   assert saved == [4]  # Started from step 2: only the step-4 checkpoint is new.
   assert int(straight.step) == 4
   _assert_states_equal(straight, resumed)
@@ -404,16 +411,7 @@ def test_dm_resume_equals_uninterrupted_run(tmp_path, dm_setup):
 def test_idc_resume_equals_uninterrupted_run(tmp_path, idc_setup):
   """Interrupted after step 2; step 2 (no re-initialisation) needs the restored network."""
   idc_step, real, fresh_state = idc_setup
-  step_fn = lambda state, *args: idc_step(_uncommitted(state), *args)
-  run = functools.partial(loop.run, step_fn=step_fn, real=real, key=jax.random.key(3),
-                          num_steps=3, log_every=1)
-  straight = run(fresh_state())
-  ckpt = str(tmp_path / "ckpt")
-  with pytest.raises(_Interrupt):
-    run(fresh_state(), checkpoint_dir=ckpt, checkpoint_every=2, on_checkpoint=_raise_at(2))
-  saved = []
-  resumed = run(fresh_state(), checkpoint_dir=ckpt, checkpoint_every=2,
-                on_checkpoint=saved.append)
+  straight, resumed, saved = _straight_and_resumed(tmp_path, idc_step, real, fresh_state, 3)
   assert saved == [3]
   assert int(straight.net.step) == 3  # One network step per iteration, never re-initialised.
   _assert_states_equal(straight, resumed)
