@@ -63,6 +63,9 @@ def parse_args(argv=None):
                       help="also time torch.compile(model) (inductor; compiles in ~30 s)")
   parser.add_argument("--only", choices=("jax", "torch"), default=None,
                       help="time one framework alone (to check interleaving costs nothing)")
+  parser.add_argument("--torch_device", choices=("auto", "cpu", "cuda"), default="auto",
+                      help="where torch runs (auto: cuda when torch sees a GPU, else cpu); "
+                      "JAX runs on its default backend")
   parser.add_argument("--seed", type=int, default=0)
   return parser.parse_args(argv)
 
@@ -105,7 +108,8 @@ def machine_description(threads: int) -> list[str]:
       f"{platform.system()} {platform.release()}",
       f"python {platform.python_version()}, jax {jax.__version__} "
       f"(device: {jax.devices()[0].device_kind}, {jax.device_count()} device(s)), "
-      f"torch {torch.__version__} ({threads} threads)",
+      f"torch {torch.__version__} ({threads} threads; "
+      f"cuda: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'})",
   ]
 
 
@@ -199,12 +203,15 @@ def load_flax_params(model: TorchConvNet, params, masks):
   return masked
 
 
-def make_torch_side(params, masks, images, labels, layout: str, compile_model: bool):
-  """(step closure, initial loss) of the equivalent masked PyTorch step."""
+def make_torch_side(params, masks, images, labels, layout: str, compile_model: bool,
+                    device: str = "cpu"):
+  """(step closure, initial loss) of the equivalent masked PyTorch step on `device`."""
   model = TorchConvNet()
   masked = load_flax_params(model, params, masks)
-  x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
-  y = torch.from_numpy(labels.astype(np.int64))
+  model = model.to(device)  # moves the Parameters in place: `masked` still holds them
+  masked = [(w, m.to(device)) for w, m in masked]
+  x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).to(device)
+  y = torch.from_numpy(labels.astype(np.int64)).to(device)
   if layout == "channels_last":
     model = model.to(memory_format=torch.channels_last)
     x = x.contiguous(memory_format=torch.channels_last)
@@ -229,9 +236,12 @@ def make_torch_side(params, masks, images, labels, layout: str, compile_model: b
     return loss
 
   def run(n: int) -> float:
+    """Seconds for n steps (on a GPU, up to the last kernel's end)."""
     start = time.perf_counter()
     for _ in range(n):
       step()
+    if device == "cuda":
+      torch.cuda.synchronize()
     return time.perf_counter() - start
 
   return run, initial_loss
@@ -242,6 +252,8 @@ def make_torch_side(params, masks, images, labels, layout: str, compile_model: b
 
 def main(args):
   torch.set_num_threads(args.threads)
+  if args.torch_device == "auto":
+    args.torch_device = "cuda" if torch.cuda.is_available() else "cpu"
   print("\n".join(machine_description(args.threads)))
   print(f"batch {args.batch_size}, {args.rounds} rounds x {args.steps} steps per framework, "
         f"warm-up {args.warmup} steps, torch layout {args.torch_layout}, "
@@ -263,7 +275,8 @@ def main(args):
         name = "torch.compile" if compiled else "torch"
         if len(layouts) > 1:
           name += f" {layout}"
-        run, loss = make_torch_side(params, masks, images, labels, layout, compiled)
+        run, loss = make_torch_side(params, masks, images, labels, layout, compiled,
+                                    args.torch_device)
         if not np.isclose(jax_loss, loss, rtol=1e-4, atol=1e-4):
           sys.exit(f"{name} computes initial loss {loss:.6f}, lottery_jax {jax_loss:.6f}: "
                    "not the same network, not comparable")
