@@ -1,4 +1,5 @@
-"""ConvNet-3 on CIFAR-10: distilled pruning against IMP, hybrid and random (paper Fig. 2).
+"""ConvNet-3 on CIFAR-10: distilled pruning against IMP, hybrid and random (paper Figs. 3, 5,
+6 (its ConvNet-3 / CIFAR-10 points) and 7, and the Hessian table).
 
     python -m lottery_jax.main --config=configs/cifar10_convnet.py --workdir=runs/c10
 
@@ -8,15 +9,17 @@ reads CIFAR-10 from TFDS; without TFDS downloads, use the class-folder archive i
         --config.data.source=../shared/data/cifar10-jpeg.tar.gz --workdir=runs/c10
 
 Recipes: `lottery_jax.default_config.cifar_base` (the authors' real-data recipe, 100 epochs =
-19,500 steps; dense ConvNet-3 should reach about 86-88%). Distilled pruning trains each round
-on the published MTT set (100 images in ZCA space, read from ../shared/data relative to the
-repository root) for 1,000 epochs. 10 rounds (89% sparsity), 2 replicates.
+19,500 steps, no augmentation). Distilled pruning trains each round on the published MTT set
+(100 images in ZCA space, read from ../shared/data relative to the repository root) for 1,000
+epochs with DSA. 12 rounds (93% sparsity), hybrid = 8 distilled rounds then IMP, landscapes
+and Hessians at 59% and 89%, 4 replicates, each with its LMC copies.
 
-A full run trains about 35 real-data networks per replicate (dense, IMP, distilled, hybrid's
-IMP rounds, random; 19,500 steps each) and 18 distilled ones (1,000 steps each): about 35
-minutes per replicate on one H200 (measured: 50 s per 100-epoch real training, 3.4 s per
-distilled one; bench/README.md, "On a GPU"). It writes results.json, figures/accuracy_vs_sparsity.png,
-figures/data_points_vs_sparsity.png and report.md.
+A full run trains about 41 real-data networks per replicate (dense, IMP, distilled, hybrid's
+IMP rounds, random; 19,500 steps each), as many LMC copies B, and 12 distilled ones (1,000
+steps each): about 75 minutes per replicate on one H200 (measured: 50 s per 100-epoch real
+training, 3.4 s per distilled one without DSA; bench/README.md, "On a GPU"), 5 hours for the
+4 replicates. The dense network's LMC barrier at 100 epochs is 0.46 in train loss there.
+It writes results.json, figures/ and report.md.
 
 CPU smoke run (one round of each producer; about 5 minutes on 2 cores):
     --config.train.num_steps=20 --config.distilled.train.num_steps=10 \

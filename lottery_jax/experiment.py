@@ -22,6 +22,7 @@ from lottery_jax import train as train_lib
 from lottery_jax.data import distilled as distilled_lib
 from lottery_jax.data.dataset import Dataset, load_dataset
 from lottery_jax.data.subset import random_class_subset
+from lottery_jax.distill import dsa
 from lottery_jax.errors import UserInputError, unknown_choice
 
 
@@ -43,7 +44,18 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     schedule = train_lib.make_schedule(recipe.schedule, recipe.learning_rate, 100)
     train_lib.make_optimizer(recipe.optimizer, schedule, recipe.momentum, recipe.weight_decay)
   lottery.check_lottery_config(config.lottery)
-  analysis.check_stability_config(config.stability, config.lottery)
+  if config.distilled.augment not in lottery.DISTILLED_AUGMENTATIONS:
+    raise unknown_choice("distilled.augment", config.distilled.augment,
+                         lottery.DISTILLED_AUGMENTATIONS)
+  distilled_dsa_params(config)  # Names an unknown DSA op before any work.
+  analysis.check_stability_config(config.stability)
+
+
+def distilled_dsa_params(config):
+  """The DSA settings distilled pruning trains with, or None for plain crop/flip."""
+  if config.distilled.augment != "dsa":
+    return None
+  return dsa.params_from_config(config.distilled.dsa)
 
 
 def load_distilled_set(config, data: Dataset):
@@ -96,7 +108,8 @@ def run_lottery(config: ml_collections.ConfigDict, workdir: str) -> dict:
     num_syn = len(distilled.labels)
     syn = lottery.make_recipe(model, config.distilled.train, num_syn,
                               config.distilled.crop_padding, config.distilled.flip,
-                              lottery.num_steps_for(config.distilled.train, num_syn))
+                              lottery.num_steps_for(config.distilled.train, num_syn),
+                              dsa_params=distilled_dsa_params(config))
   eval_step = train_lib.make_eval_step(model)
 
   per_replicate, pipelines = [], []

@@ -39,9 +39,11 @@ from lottery_jax import train as train_lib
 from lottery_jax.data import batching
 from lottery_jax.data.dataset import Dataset
 from lottery_jax.data.distilled import DistilledSet
+from lottery_jax.distill import dsa, dsa_train
 from lottery_jax.errors import UserInputError, unknown_choice
 
 PRODUCERS = ("imp", "distilled", "hybrid", "random")
+DISTILLED_AUGMENTATIONS = ("dsa", "crop_flip")
 RANDOM_REFERENCES = ("imp", "global")
 
 
@@ -64,8 +66,11 @@ class Recipe(NamedTuple):
 
 
 def make_recipe(model, train_config, num_examples: int, crop_padding: int, flip: bool,
-                num_steps: int) -> Recipe:
-  """A Recipe for `num_steps` steps of train_config's optimizer and schedule."""
+                num_steps: int, dsa_params: dsa.DsaParams | None = None) -> Recipe:
+  """A Recipe for `num_steps` steps of train_config's optimizer and schedule.
+
+  With `dsa_params`, every example is augmented by its own DSA draw (as the distilled-pruning
+  authors train on distilled data) instead of crop_padding / flip."""
   per_epoch = batching.steps_per_epoch(num_examples, train_config.batch_size)
   schedule = train_lib.make_schedule(
       train_config.schedule, train_config.learning_rate, num_steps,
@@ -73,7 +78,10 @@ def make_recipe(model, train_config, num_examples: int, crop_padding: int, flip:
       decay_at=tuple(train_config.decay_at), decay_factor=train_config.decay_factor)
   tx = train_lib.make_optimizer(train_config.optimizer, schedule, train_config.momentum,
                                 train_config.weight_decay)
-  step_fn = train_lib.make_train_step(model, tx, schedule, crop_padding, flip)
+  if dsa_params is not None:
+    step_fn = dsa_train.make_train_step(model, tx, dsa_params, schedule)
+  else:
+    step_fn = train_lib.make_train_step(model, tx, schedule, crop_padding, flip)
   return Recipe(step_fn, tx, num_steps, train_config.batch_size,
                 train_config.checkpoint_every, train_config.log_every)
 

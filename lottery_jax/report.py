@@ -104,8 +104,9 @@ def stability_markdown(results) -> list[str]:
     lines += ["", "![LMC curves](figures/lmc_curves.png)", ""]
     from lottery_jax import analysis
     if analysis.barrier_vs_accuracy_points(results):
-      lines += ["Distilled over IMP at each sparsity: barrier ratio against accuracy ratio, "
-                "marker size showing how many times fewer training examples made the mask:", "",
+      lines += ["Distilled over IMP at each sparsity (paper Fig. 6): ratio of midpoint train-loss "
+                "barriers against ratio of test accuracies, marker size showing the dataset "
+                "compression ratio (real train examples / distilled images):", "",
                 "![barrier vs accuracy](figures/barrier_vs_accuracy.png)", ""]
   if "landscape" in st:
     lines += ["## Loss landscapes", "",

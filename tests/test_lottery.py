@@ -172,7 +172,14 @@ def test_stability_analyses_are_written(finished_run):
     rounds = st["lmc"][producer]
     assert [r["round"] for r in rounds] == list(range(ROUNDS + 1))
     for r in rounds:
-      assert len(r["train_loss"]) == 5 and r["train_loss_barrier"] >= 0.0
+      # The barriers are those of the stored curve: max over alpha of L(alpha) minus the
+      # straight line between the endpoint losses, and L(0.5) - mean(L(0), L(1)).
+      loss, alphas = np.array(r["train_loss"]), np.array(r["alphas"])
+      assert len(loss) == 5 and alphas[2] == 0.5
+      line = (1 - alphas) * loss[0] + alphas * loss[-1]
+      assert r["train_loss_barrier"] == pytest.approx(np.max(loss - line), abs=1e-5)
+      assert r["train_loss_midpoint_barrier"] == pytest.approx(
+          loss[2] - (loss[0] + loss[-1]) / 2, abs=1e-5)
   # The path starts at copy A exactly: its test loss at alpha 0 is copy A's test loss.
   lmc = json.loads((rep / "imp" / "round_2" / "lmc.json").read_text())
   copy_a = json.loads((rep / "imp" / "round_2" / "real" / "result.json").read_text())
@@ -187,5 +194,12 @@ def test_stability_analyses_are_written(finished_run):
   for heading in ("## Linear mode connectivity", "## Loss landscapes", "## Hessian diagonal",
                   "## Masks"):
     assert heading in report
+  # Jaccard of the kept prunable weights, recomputed from the masks on disk.
   overlap = st["masks"]["overlap_with_imp"]["random"]
-  assert all(0.0 <= o["jaccard"] <= 1.0 for o in overlap)
+  for o in overlap:
+    r = o["round"]
+    a, b = load_masks(workdir, "imp", r), load_masks(workdir, "random", r)
+    kernels = [k for k in a if k.endswith("kernel") and a[k].ndim >= 2]
+    inter = sum(int(np.sum(a[k] & b[k])) for k in kernels)
+    union = sum(int(np.sum(a[k] | b[k])) for k in kernels)
+    assert o["jaccard"] == pytest.approx(inter / union), r

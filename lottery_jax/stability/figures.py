@@ -63,8 +63,8 @@ def plot_barrier_vs_accuracy(points: list[dict], path: str) -> str:
 
   Args:
     points: dicts with 'sparsity' (fraction pruned), 'barrier_ratio' and 'accuracy_ratio'
-      (synthetic-data mask over IMP mask) and 'compression' (how many times fewer training
-      examples the synthetic producer used; marker area grows with its logarithm).
+      (synthetic-data mask over IMP mask) and 'compression' (the dataset compression ratio,
+      real train examples / distilled images; marker area grows with its logarithm).
     path: where the PNG is written (returned).
   """
   if not points:
