@@ -92,6 +92,7 @@ def _run(argv, config_flag, workdir_flag):
   std_logging.getLogger("lottery_jax").setLevel(std_logging.INFO)
   # Imported here so that `--help` and flag errors answer before JAX starts.
   from lottery_jax import experiment
+  from lottery_jax import validate
   from lottery_jax.errors import UserInputError
   from lottery_jax.train import TrainingDiverged
   try:
@@ -101,11 +102,34 @@ def _run(argv, config_flag, workdir_flag):
     _fail(_explain_config_error(sys.argv, e))
   workdir = workdir_flag.value or experiment.default_workdir(config)
   try:
+    validate.check(config)
+    validate.check_workdir(workdir)
     experiment.run(config, workdir)
   except UserInputError as e:
     _fail(str(e))
   except TrainingDiverged as e:
-    _fail(str(e), status=1)
+    _fail(str(e), status=DIVERGED)
+  except KeyboardInterrupt:
+    _fail(f"interrupted; files already written in {workdir} are kept and a rerun of the same "
+          "command resumes", status=130)
+  except OSError as e:
+    _fail(_explain_os_error(e, workdir))
+
+
+# Exit status of a run stopped because training diverged (NaN or Inf).
+DIVERGED = 3
+
+
+def _explain_os_error(e: OSError, workdir: str) -> str:
+  """One line for a failed read or write: what, where, and what to do."""
+  import errno
+  where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+  if e.errno == errno.ENOSPC or "RESOURCE_EXHAUSTED" in str(e) or "No space" in str(e):
+    return (f"disk full{where}: free space and rerun the same command; it resumes from the "
+            f"files already written in {workdir}")
+  reason = e.strerror or _first_line(e)
+  return (f"cannot read or write{where}: {reason}; fix the path or its permissions and rerun "
+          "the same command to resume")
 
 
 def main():

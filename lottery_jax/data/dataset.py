@@ -17,6 +17,7 @@ class Dataset(NamedTuple):
     test_images, test_labels: the same for the test split.
     num_classes: number of classes.
     preprocessing: what was applied (preprocess.Preprocessing).
+    fingerprint: short hex hash of the raw images' and labels' content (pins a run's data).
   """
   name: str
   train_images: np.ndarray
@@ -25,6 +26,7 @@ class Dataset(NamedTuple):
   test_labels: np.ndarray
   num_classes: int
   preprocessing: preprocess.Preprocessing
+  fingerprint: str = ""
 
   @property
   def image_shape(self) -> tuple[int, int, int]:
@@ -48,4 +50,5 @@ def load_dataset(data_config: ml_collections.ConfigDict, preprocess_kind: str | 
       test_images=np.asarray(preprocess.apply_preprocessing(prep, raw.test.images), np.float32),
       test_labels=raw.test.labels.astype(np.int32),
       num_classes=raw.num_classes,
-      preprocessing=prep)
+      preprocessing=prep,
+      fingerprint=raw.fingerprint)
