@@ -22,7 +22,9 @@ def _fail(message: str, status: int = 2):
 
 
 def _first_line(e: BaseException) -> str:
-  text = str(e).strip().strip("\"'")
+  text = str(e).strip()
+  if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":  # KeyError('x') -> 'x'.
+    text = text[1:-1]
   return text.splitlines()[0] if text else type(e).__name__
 
 
@@ -92,15 +94,20 @@ def _run(argv, config_flag, workdir_flag):
   std_logging.getLogger("lottery_jax").setLevel(std_logging.INFO)
   # Imported here so that `--help` and flag errors answer before JAX starts.
   from lottery_jax import experiment
-  from lottery_jax import validate
-  from lottery_jax.errors import UserInputError
-  from lottery_jax.train import TrainingDiverged
   try:
     config = config_flag.value
     config.to_dict()  # A config that failed to load is a placeholder that raises here.
   except Exception as e:
     _fail(_explain_config_error(sys.argv, e))
-  workdir = workdir_flag.value or experiment.default_workdir(config)
+  execute(config, workdir_flag.value or experiment.default_workdir(config))
+
+
+def execute(config, workdir: str):
+  """Validate `config` and `workdir`, then run; every failure ends in `_fail` (one line)."""
+  from lottery_jax import experiment
+  from lottery_jax import validate
+  from lottery_jax.errors import UserInputError
+  from lottery_jax.train import TrainingDiverged
   try:
     validate.check(config)
     validate.check_workdir(workdir)

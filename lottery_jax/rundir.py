@@ -22,10 +22,15 @@ def write_json(path: str, obj: Any) -> None:
   """Write `obj` as indented JSON to `path` atomically."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   tmp = f"{path}.tmp{os.getpid()}"
-  with open(tmp, "w") as f:
-    json.dump(obj, f, indent=2, sort_keys=True, default=_jsonable)
-    f.write("\n")
-  os.replace(tmp, path)
+  try:
+    with open(tmp, "w") as f:
+      json.dump(obj, f, indent=2, sort_keys=True, default=_jsonable)
+      f.write("\n")
+    os.replace(tmp, path)
+  except BaseException:  # Disk full, Ctrl-C: leave no half-written temporary file behind.
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
 
 
 def read_json(path: str) -> Any:
