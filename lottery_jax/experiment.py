@@ -21,6 +21,7 @@ from lottery_jax import rundir
 from lottery_jax import train as train_lib
 from lottery_jax import validate
 from lottery_jax.data import distilled as distilled_lib
+from lottery_jax.stability import budget
 from lottery_jax.data.dataset import Dataset, load_dataset
 from lottery_jax.data.subset import random_class_subset
 from lottery_jax.errors import unknown_choice
@@ -79,6 +80,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
 def run_lottery(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Dense training and every configured mask producer; returns results.json's content."""
   check_config(config)
+  budget.configure(config.stability.memory_budget_gb)
   results = rundir.finished_results(workdir, config)
   if results is not None:  # Finished: only rebuild the report.
     report.write(results, workdir)

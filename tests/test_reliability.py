@@ -287,3 +287,75 @@ def test_first_line_keeps_balanced_quotes():
   assert main_lib._first_line(KeyError("abc")) == "abc"
   assert main_lib._first_line(ValueError("bad value 'abc'")) == "bad value 'abc'"
   assert json.loads('"x"') == "x"
+
+
+# --- memory budget of the sweeps -------------------------------------------------------------
+
+from lottery_jax import models  # noqa: E402
+from lottery_jax import train as train_lib  # noqa: E402
+from lottery_jax.stability import budget as budget_lib  # noqa: E402
+from lottery_jax.stability import lmc  # noqa: E402
+from lottery_jax.stability import sweep  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cifar_convnet_bytes():
+  model = models.get_model("convnet", 10, width=128, depth=3)
+  params, stats = train_lib.init_variables(model, jax.random.key(0), (32, 32, 3))
+  per_example = budget_lib.activation_bytes_per_example(model, params, stats, (32, 32, 3))
+  return per_example, budget_lib.tree_bytes(params)
+
+
+def test_activation_bytes_count_every_module_output(cifar_convnet_bytes):
+  per_example, _ = cifar_convnet_bytes
+  # ConvNet-3 at width 128 on 32x32x3, float32: per block the conv and norm outputs and the
+  # sown pooled output; then the logits (Dense's, the model's and the returned ones).
+  outputs = sum(2 * 128 * (32 // 2**i) ** 2 + 128 * (32 // 2**(i + 1)) ** 2 for i in range(3))
+  assert per_example == int(budget_lib.SAFETY * 4 * (outputs + 3 * 10)) + 4 * 32 * 32 * 3
+
+
+@pytest.mark.parametrize("point_batch", [None, 1, 4, 16, 64])
+@pytest.mark.parametrize("budget_mib", [1, 64, 1024, 4096])
+def test_plan_respects_the_budget_and_uses_it(cifar_convnet_bytes, point_batch, budget_mib):
+  per_example, param_bytes = cifar_convnet_bytes
+  limit = budget_mib << 20
+  chunk, block = budget_lib.plan(per_example, param_bytes, 50_000, 500, point_batch, limit)
+  peak = budget_lib.peak_bytes(per_example, param_bytes, chunk, block)
+  if per_example + param_bytes <= limit:
+    assert peak <= limit
+  else:
+    assert (chunk, block) == (1, None)  # Nothing smaller exists.
+  if block is not None:  # One more point per block would not fit, unless the request capped it.
+    assert block == point_batch or budget_lib.peak_bytes(
+        per_example, param_bytes, chunk, block + 1) > limit
+  if chunk < 500:  # The chunk shrank only because a single point on 500 examples is too big.
+    assert budget_lib.peak_bytes(per_example, param_bytes, chunk + 1, None) > limit
+
+
+def test_a_bounded_sweep_computes_what_an_unbounded_one_does(monkeypatch):
+  model = models.get_model("convnet", 10, width=8, depth=2)
+  a, _ = train_lib.init_variables(model, jax.random.key(0), (8, 8, 1))
+  b, _ = train_lib.init_variables(model, jax.random.key(1), (8, 8, 1))
+  rng = np.random.default_rng(0)
+  x = rng.standard_normal((100, 8, 8, 1)).astype(np.float32)
+  y = rng.integers(0, 10, 100).astype(np.int32)
+  alphas = lmc.default_alphas(5)
+  calls = []
+  chunk_sums = sweep._chunk_sums
+
+  def counted(*args, **kwargs):
+    calls.append((args[4].shape[0], kwargs["point_batch"]))
+    return chunk_sums(*args, **kwargs)
+
+  monkeypatch.setattr(sweep, "_chunk_sums", counted)
+  run = lambda gb: sweep.evaluate_points(model, lmc._path_point, (a, b), alphas, x, y,
+                                         chunk_size=100, point_batch=4, memory_budget_gb=gb)
+  free = run(1.0)
+  assert calls == [(100, 4)]
+  per_example = budget_lib.activation_bytes_per_example(model, a, None, (8, 8, 1))
+  calls.clear()
+  tight = run(30 * per_example / 2**30)  # Room for 30 example-points (minus the params).
+  chunk, block = calls[0]
+  assert block is None and chunk < 30 and len(calls) == -(-100 // chunk)
+  for key in free:
+    np.testing.assert_allclose(tight[key], free[key], rtol=1e-5)
