@@ -19,6 +19,10 @@ from lottery_jax import default_config
 def get_config():
   c = default_config.cifar_base("cifar10")
   c.distilled.source = "../shared/data/cifar10_ipc10_mtt.npz"
+  # The MTT set lives in ZCA space (eps 0.1): the real data must be whitened the same way
+  # (checked when the set is loaded; a mismatch is refused).
+  c.data.preprocess = "zca"
+  c.data.zca_eps = 0.1
   c.model.name = "resnet18"
   c.model.options = ml_collections.ConfigDict(dict(width=64))
   c.lock()

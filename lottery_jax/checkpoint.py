@@ -1,6 +1,7 @@
 """Orbax checkpoints of a TrainState: save every N steps, restore the latest, clear errors
 for corrupt checkpoints."""
 
+import errno
 import os
 import zipfile
 
@@ -14,15 +15,33 @@ from lottery_jax.errors import UserInputError
 
 def manager(directory: str, max_to_keep: int = 2) -> ocp.CheckpointManager:
   """A CheckpointManager over `directory` (created if missing) keeping the newest few."""
+  # cleanup_tmp_directories: a save cut short (kill, Ctrl-C, disk full) leaves a temporary
+  # directory that the next run removes instead of tripping over.
   options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
-                                         enable_async_checkpointing=False)
+                                         enable_async_checkpointing=False,
+                                         cleanup_tmp_directories=True)
   return ocp.CheckpointManager(os.path.abspath(directory), options=options)
 
 
 def save(mngr: ocp.CheckpointManager, step: int, state) -> None:
-  """Save `state` as checkpoint `step` and wait until it is on disk."""
-  mngr.save(step, args=ocp.args.StandardSave(state))
-  mngr.wait_until_finished()
+  """Save `state` as checkpoint `step` and wait until it is on disk.
+
+  A failed write (disk full, permissions) is an OSError naming the checkpoint directory,
+  whatever type orbax raised it as; the earlier checkpoints stay as they were.
+  """
+  try:
+    mngr.save(step, args=ocp.args.StandardSave(state))
+    mngr.wait_until_finished()
+  except OSError:
+    raise
+  except Exception as e:  # Orbax/TensorStore wrap I/O errors in several types.
+    text = " ".join(str(e).split())
+    where = os.path.join(str(mngr.directory), str(step))
+    if "RESOURCE_EXHAUSTED" in text or "No space left" in text or "ENOSPC" in text:
+      raise OSError(errno.ENOSPC, "No space left on device", where) from None
+    if "PERMISSION_DENIED" in text or "Permission denied" in text:
+      raise OSError(errno.EACCES, "Permission denied", where) from None
+    raise
 
 
 def restore_latest(mngr: ocp.CheckpointManager, like_state):
@@ -64,8 +83,13 @@ def save_npz_tree(path: str, tree) -> None:
   flat = {path_name(p): np.asarray(x) for p, x in jax.tree_util.tree_leaves_with_path(tree)}
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   tmp = f"{path}.tmp{os.getpid()}.npz"
-  np.savez(tmp, **flat)
-  os.replace(tmp, path)
+  try:
+    np.savez(tmp, **flat)
+    os.replace(tmp, path)
+  except BaseException:  # Disk full, Ctrl-C: no half-written temporary file left behind.
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
 
 
 def load_npz_tree(path: str, like_tree):

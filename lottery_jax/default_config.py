@@ -160,6 +160,9 @@ def base() -> ml_collections.ConfigDict:
   c.stability.probe_batch = 0
   c.stability.point_batch = 0
   c.stability.chunk_size = 500        # Examples per evaluation call.
+  # Peak memory of one sweep call in GiB: point_batch, then chunk_size, shrink to fit it
+  # (estimated from the model's activations). 0: 4 GiB on a CPU, half the accelerator's memory.
+  c.stability.memory_budget_gb = 0.0
   c.stability.bn_examples = 2000      # BatchNorm models: statistics recomputed on these.
   return c
 

@@ -19,11 +19,13 @@ from lottery_jax import parallel
 from lottery_jax import report
 from lottery_jax import rundir
 from lottery_jax import train as train_lib
+from lottery_jax import validate
 from lottery_jax.data import distilled as distilled_lib
+from lottery_jax.stability import budget
 from lottery_jax.data.dataset import Dataset, load_dataset
 from lottery_jax.data.subset import random_class_subset
 from lottery_jax.distill import dsa
-from lottery_jax.errors import UserInputError, unknown_choice
+from lottery_jax.errors import unknown_choice
 
 
 def default_workdir(config: ml_collections.ConfigDict) -> str:
@@ -35,20 +37,8 @@ def default_workdir(config: ml_collections.ConfigDict) -> str:
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
-  """Raise UserInputError for a bad model, recipe or pruning setting before anything is
-  written."""
-  models.get_model(config.model.name, 10, **config.model.options)
-  for name, recipe in (("train", config.train), ("distilled.train", config.distilled.train)):
-    if recipe.batch_size <= 0:
-      raise UserInputError(f"{name}.batch_size must be positive, got {recipe.batch_size}")
-    schedule = train_lib.make_schedule(recipe.schedule, recipe.learning_rate, 100)
-    train_lib.make_optimizer(recipe.optimizer, schedule, recipe.momentum, recipe.weight_decay)
-  lottery.check_lottery_config(config.lottery)
-  if config.distilled.augment not in lottery.DISTILLED_AUGMENTATIONS:
-    raise unknown_choice("distilled.augment", config.distilled.augment,
-                         lottery.DISTILLED_AUGMENTATIONS)
-  distilled_dsa_params(config)  # Names an unknown DSA op before any work.
-  analysis.check_stability_config(config.stability)
+  """Raise UserInputError for any bad config field before anything is written."""
+  validate.check(config)
 
 
 def distilled_dsa_params(config):
@@ -59,14 +49,26 @@ def distilled_dsa_params(config):
 
 
 def load_distilled_set(config, data: Dataset):
-  """The distilled set the config names: a .npz, or a class-balanced real subset stand-in."""
+  """The distilled set the config names: a .npz (checked to cover every class and to live in
+  the real data's preprocessing), or a class-balanced real subset stand-in."""
   source = config.distilled.source
   if source == "random_subset":
     return random_class_subset(data.train_images, data.train_labels,
                                config.distilled.images_per_class,
                                jax.random.key(config.seeds.distill), data.num_classes, data.name)
-  return distilled_lib.load_distilled(source, image_shape_HWC=data.image_shape,
-                                      num_classes=data.num_classes)
+  distilled = distilled_lib.load_distilled(source, image_shape_HWC=data.image_shape,
+                                           num_classes=data.num_classes)
+  distilled_lib.check_preprocessing(distilled.metadata, data.preprocessing, source)
+  return distilled
+
+
+def input_hashes(config, data: Dataset) -> dict:
+  """What a run's results depend on beyond its config: the real data's content fingerprint and
+  the sha256 of the distilled .npz (when one is used)."""
+  out = {"data": data.fingerprint}
+  if lottery.needs_distilled(config.lottery) and config.distilled.source != "random_subset":
+    out["distilled"] = rundir.file_sha256(config.distilled.source)
+  return out
 
 
 EXPERIMENTS = ("lottery", "distill")
@@ -86,6 +88,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
 def run_lottery(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Dense training and every configured mask producer; returns results.json's content."""
   check_config(config)
+  budget.configure(config.stability.memory_budget_gb)
   results = rundir.finished_results(workdir, config)
   if results is not None:  # Finished: only rebuild the report.
     report.write(results, workdir)
@@ -96,7 +99,7 @@ def run_lottery(config: ml_collections.ConfigDict, workdir: str) -> dict:
   data = load_dataset(config.data)
   lot = config.lottery
   distilled = load_distilled_set(config, data) if lottery.needs_distilled(lot) else None
-  rundir.claim(workdir, config)
+  rundir.claim(workdir, config, inputs=input_hashes(config, data))
   metrics_log = rundir.MetricsLog(os.path.join(workdir, "metrics.jsonl"))
   model = models.get_model(config.model.name, data.num_classes, **config.model.options)
   mesh = parallel.data_mesh()

@@ -22,7 +22,9 @@ def _fail(message: str, status: int = 2):
 
 
 def _first_line(e: BaseException) -> str:
-  text = str(e).strip().strip("\"'")
+  text = str(e).strip()
+  if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":  # KeyError('x') -> 'x'.
+    text = text[1:-1]
   return text.splitlines()[0] if text else type(e).__name__
 
 
@@ -92,20 +94,49 @@ def _run(argv, config_flag, workdir_flag):
   std_logging.getLogger("lottery_jax").setLevel(std_logging.INFO)
   # Imported here so that `--help` and flag errors answer before JAX starts.
   from lottery_jax import experiment
-  from lottery_jax.errors import UserInputError
-  from lottery_jax.train import TrainingDiverged
   try:
     config = config_flag.value
     config.to_dict()  # A config that failed to load is a placeholder that raises here.
   except Exception as e:
     _fail(_explain_config_error(sys.argv, e))
-  workdir = workdir_flag.value or experiment.default_workdir(config)
+  execute(config, workdir_flag.value or experiment.default_workdir(config))
+
+
+def execute(config, workdir: str):
+  """Validate `config` and `workdir`, then run; every failure ends in `_fail` (one line)."""
+  from lottery_jax import experiment
+  from lottery_jax import validate
+  from lottery_jax.errors import UserInputError
+  from lottery_jax.train import TrainingDiverged
   try:
+    validate.check(config)
+    validate.check_workdir(workdir)
     experiment.run(config, workdir)
   except UserInputError as e:
     _fail(str(e))
   except TrainingDiverged as e:
-    _fail(str(e), status=1)
+    _fail(str(e), status=DIVERGED)
+  except KeyboardInterrupt:
+    _fail(f"interrupted; files already written in {workdir} are kept and a rerun of the same "
+          "command resumes", status=130)
+  except OSError as e:
+    _fail(_explain_os_error(e, workdir))
+
+
+# Exit status of a run stopped because training diverged (NaN or Inf).
+DIVERGED = 3
+
+
+def _explain_os_error(e: OSError, workdir: str) -> str:
+  """One line for a failed read or write: what, where, and what to do."""
+  import errno
+  where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+  if e.errno == errno.ENOSPC or "RESOURCE_EXHAUSTED" in str(e) or "No space" in str(e):
+    return (f"disk full{where}: free space and rerun the same command; it resumes from the "
+            f"files already written in {workdir}")
+  reason = e.strerror or _first_line(e)
+  return (f"cannot read or write{where}: {reason}; fix the path or its permissions and rerun "
+          "the same command to resume")
 
 
 def main():

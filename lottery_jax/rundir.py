@@ -1,11 +1,15 @@
-"""The run directory: config.json (refusing a different config), metrics.jsonl, results.json.
+"""The run directory: config.json (refusing a different config), inputs.json (refusing changed
+input files), a lock (refusing a second process), metrics.jsonl, results.json.
 
 Files are written atomically (temporary file + rename), so a killed run never leaves half a
 result behind, and nothing already written is overwritten by a run that is refused.
 """
 
+import fcntl
+import hashlib
 import json
 import os
+import socket
 import time
 from typing import Any
 
@@ -18,15 +22,63 @@ def write_json(path: str, obj: Any) -> None:
   """Write `obj` as indented JSON to `path` atomically."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   tmp = f"{path}.tmp{os.getpid()}"
-  with open(tmp, "w") as f:
-    json.dump(obj, f, indent=2, sort_keys=True, default=_jsonable)
-    f.write("\n")
-  os.replace(tmp, path)
+  try:
+    with open(tmp, "w") as f:
+      json.dump(obj, f, indent=2, sort_keys=True, default=_jsonable)
+      f.write("\n")
+    os.replace(tmp, path)
+  except BaseException:  # Disk full, Ctrl-C: leave no half-written temporary file behind.
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
 
 
 def read_json(path: str) -> Any:
+  """The JSON in `path`; a UserInputError naming the file when it is truncated or corrupt."""
   with open(path) as f:
-    return json.load(f)
+    text = f.read()
+  try:
+    return json.loads(text)
+  except ValueError as e:
+    raise UserInputError(f"{path} is truncated or corrupt ({e}); delete it and rerun to "
+                         "recompute it") from None
+
+
+def file_sha256(path: str) -> str:
+  """Hex sha256 of a file's bytes (a UserInputError if it cannot be read)."""
+  h = hashlib.sha256()
+  try:
+    with open(os.path.expanduser(path), "rb") as f:
+      for block in iter(lambda: f.read(1 << 20), b""):
+        h.update(block)
+  except OSError as e:
+    raise UserInputError(f"cannot read {path}: {e.strerror or e}") from None
+  return h.hexdigest()
+
+
+_LOCKS: dict[str, int] = {}  # Absolute work dir -> file descriptor holding its lock.
+
+
+def lock(workdir: str) -> None:
+  """Hold `<workdir>/lock` (fcntl.flock) until this process exits; a UserInputError naming
+  the holder (pid, host) when another live process holds it. The kernel drops the lock of a
+  process that dies, so a stale lock file is simply taken over."""
+  key = os.path.abspath(workdir)
+  if key in _LOCKS:
+    return
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, "lock")
+  fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:
+    holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+    os.close(fd)
+    raise UserInputError(f"work dir {workdir} is in use by {holder}; wait for that run to end "
+                         "or use another --workdir") from None
+  os.ftruncate(fd, 0)
+  os.pwrite(fd, f"pid {os.getpid()} on host {socket.gethostname()}\n".encode(), 0)
+  _LOCKS[key] = fd
 
 
 def _jsonable(x):
@@ -42,27 +94,43 @@ def config_to_dict(config: ml_collections.ConfigDict) -> dict:
   return json.loads(json.dumps(config.to_dict(), default=_jsonable))
 
 
-def claim(workdir: str, config: ml_collections.ConfigDict) -> None:
-  """Make `workdir` this config's run directory.
+def claim(workdir: str, config: ml_collections.ConfigDict, inputs: dict | None = None) -> None:
+  """Make `workdir` this config's run directory, held by this process.
 
   A new or empty directory gets config.json; one holding the same config is resumed; one
   holding a different config is refused with a UserInputError naming the differing keys.
+  `inputs` ({name: content hash}) are recorded in inputs.json on the first claim; a resume
+  whose inputs differ is refused. The lock (see `lock`) is taken only once the directory is
+  known to be this config's, so a refused run changes nothing.
   """
-  os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, "config.json")
   wanted = config_to_dict(config)
   if os.path.exists(path):
-    try:
-      existing = read_json(path)
-    except (OSError, ValueError):
-      raise UserInputError(f"{path} is unreadable; choose another --workdir") from None
+    existing = read_json(path)
     if existing != wanted:
       diff = sorted(_diff_keys(existing, wanted))
       shown = ", ".join(diff[:5]) + (" ..." if len(diff) > 5 else "")
       raise UserInputError(f"work dir {workdir} holds a run of a different config "
                            f"(differs in {shown}); use another --workdir or the same config")
+  lock(workdir)
+  if inputs is not None:
+    _pin_inputs(workdir, inputs)
+  if not os.path.exists(path):
+    write_json(path, wanted)
+
+
+def _pin_inputs(workdir: str, inputs: dict) -> None:
+  path = os.path.join(workdir, "inputs.json")
+  if not os.path.exists(path):
+    write_json(path, inputs)
     return
-  write_json(path, wanted)
+  pinned = read_json(path)
+  for name in sorted(set(pinned) | set(inputs)):
+    if pinned.get(name) != inputs.get(name):
+      raise UserInputError(
+          f"the {name} input of work dir {workdir} changed since the run started (content "
+          f"hash {str(pinned.get(name))[:12]} then, {str(inputs.get(name))[:12]} now); "
+          "restore the original file or use another --workdir")
 
 
 def finished_results(workdir: str, config: ml_collections.ConfigDict):
@@ -71,7 +139,9 @@ def finished_results(workdir: str, config: ml_collections.ConfigDict):
   path = os.path.join(workdir, "results.json")
   if not os.path.exists(path):
     return None
-  claim(workdir, config)
+  config_path = os.path.join(workdir, "config.json")
+  if os.path.exists(config_path) and read_json(config_path) != config_to_dict(config):
+    claim(workdir, config)  # Raises, naming the differing keys.
   return read_json(path)
 
 

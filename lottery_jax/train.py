@@ -34,7 +34,19 @@ SCHEDULES = ("constant", "step", "cosine")
 
 
 class TrainingDiverged(RuntimeError):
-  """The loss became NaN or Inf; the message names the step and the last good checkpoint."""
+  """The loss, gradients or parameters became NaN or Inf; the message names the stage, the
+  step, the quantity and the last good checkpoint."""
+
+# Metrics of a step that must stay finite, and what each one means in a message.
+_WATCHED = (("loss", "the loss"), ("grad_norm", "the gradient norm"),
+            ("update_norm", "the update norm"), ("param_norm", "the parameter norm"))
+
+
+def _all_finite(tree) -> jax.Array:
+  """A bool scalar: every entry of every leaf is finite."""
+  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
+            if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
+  return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
 
 
 @flax.struct.dataclass
@@ -257,14 +269,19 @@ def fit(state: TrainState, step_fn: Callable, images, labels, *, num_steps: int,
   bar = tqdm(total=num_steps, initial=start, desc=desc, dynamic_ncols=True, leave=False,
              disable=None, file=sys.stderr)
 
+  def diverged(step, what, value):
+    where = (f"last good checkpoint: step {last_good} in {checkpoint_dir}"
+             if last_good is not None else "no checkpoint was saved")
+    return TrainingDiverged(f"{desc}: training diverged at step {step}: {what} is {value}; "
+                            f"{where}; lower the learning rate")
+
   def flush(step):
     nonlocal pending
     host = jax.device_get([m for _, m in pending])
     for (s, _), m in zip(pending, host):
-      if not math.isfinite(float(m["loss"])):
-        where = (f"last good checkpoint: step {last_good} in {checkpoint_dir}"
-                 if last_good is not None else "no checkpoint was saved")
-        raise TrainingDiverged(f"{desc}: loss is {float(m['loss'])} at step {s + 1}; {where}")
+      for key, what in _WATCHED:
+        if key in m and not math.isfinite(float(m[key])):
+          raise diverged(s + 1, what, float(m[key]))
     mean = {k: float(np.mean([m[k] for m in host])) for k in host[0]}
     pending = []
     if metrics_log is not None:
@@ -286,6 +303,8 @@ def fit(state: TrainState, step_fn: Callable, images, labels, *, num_steps: int,
       if done % log_every == 0 or save_now or done == num_steps:
         flush(done)
       if save_now:
+        if not bool(_all_finite((state.params, state.batch_stats))):
+          raise diverged(done, "a parameter or BatchNorm statistic", "not finite")
         ckpt_lib.save(mngr, done, state)
         last_good = done
   finally:

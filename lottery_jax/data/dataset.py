@@ -6,6 +6,7 @@ import ml_collections
 import numpy as np
 
 from lottery_jax.data import preprocess, sources
+from lottery_jax.errors import UserInputError
 
 
 class Dataset(NamedTuple):
@@ -17,6 +18,7 @@ class Dataset(NamedTuple):
     test_images, test_labels: the same for the test split.
     num_classes: number of classes.
     preprocessing: what was applied (preprocess.Preprocessing).
+    fingerprint: short hex hash of the raw images' and labels' content (pins a run's data).
   """
   name: str
   train_images: np.ndarray
@@ -25,10 +27,26 @@ class Dataset(NamedTuple):
   test_labels: np.ndarray
   num_classes: int
   preprocessing: preprocess.Preprocessing
+  fingerprint: str = ""
 
   @property
   def image_shape(self) -> tuple[int, int, int]:
     return tuple(self.train_images.shape[1:])
+
+
+def check_classes(raw: sources.RawDataset) -> None:
+  """UserInputError unless there are at least 2 classes and every class has images in both
+  splits (a class missing from one split would silently skew training or evaluation)."""
+  if raw.num_classes < 2:
+    raise UserInputError(f"data source {raw.name} has {raw.num_classes} class(es); "
+                         "classification needs at least 2")
+  for split in ("train", "test"):
+    labels = getattr(raw, split).labels
+    missing = np.setdiff1d(np.arange(raw.num_classes), labels)
+    if missing.size:
+      names = [raw.class_names[i] for i in missing[:5]]
+      raise UserInputError(f"data source {raw.name}: the {split} split has no images of "
+                           f"class(es) {names}; every class needs images in both splits")
 
 
 def load_dataset(data_config: ml_collections.ConfigDict, preprocess_kind: str | None = None,
@@ -38,6 +56,7 @@ def load_dataset(data_config: ml_collections.ConfigDict, preprocess_kind: str | 
   cache_dir = data_config.cache_dir or None
   raw = sources.load_source(data_config.source, data_dir=data_config.data_dir or None,
                             manual_dir=data_config.manual_dir or None, cache_dir=cache_dir)
+  check_classes(raw)
   kind = preprocess_kind or data_config.preprocess
   eps = data_config.zca_eps if zca_eps is None else zca_eps
   prep = preprocess.fit_preprocessing(raw, kind, zca_eps=eps, cache_dir=cache_dir)
@@ -48,4 +67,5 @@ def load_dataset(data_config: ml_collections.ConfigDict, preprocess_kind: str | 
       test_images=np.asarray(preprocess.apply_preprocessing(prep, raw.test.images), np.float32),
       test_labels=raw.test.labels.astype(np.int32),
       num_classes=raw.num_classes,
-      preprocessing=prep)
+      preprocessing=prep,
+      fingerprint=raw.fingerprint)

@@ -73,6 +73,14 @@ def _read_arrays(path: pathlib.Path, keys) -> dict[str, np.ndarray]:
   if not path.is_file():
     raise UserInputError(f"distilled file not found: {path}")
   try:
+    with open(path, "rb") as f:
+      magic = f.read(4)
+  except OSError as e:
+    raise UserInputError(f"cannot read distilled file {path}: {e.strerror or e}") from None
+  if magic != b"PK\x03\x04":
+    raise UserInputError(f"distilled file {path} is not an .npz archive (a zip of .npy arrays "
+                         f"{list(_KEYS)}); write one with lottery_jax.data.save_distilled")
+  try:
     loaded = np.load(path, allow_pickle=False)
     if not isinstance(loaded, np.lib.npyio.NpzFile):
       raise ValueError("it holds a single .npy array, not an .npz archive")
@@ -119,10 +127,17 @@ def load_distilled(path: str | os.PathLike, *, image_shape_HWC: tuple[int, int, 
   if labels.dtype.kind not in "iu":
     raise UserInputError(f"distilled file {path}: labels must be integers, got dtype "
                          f"{labels.dtype}")
+  if labels.shape[0] == 0:
+    raise UserInputError(f"distilled file {path} holds no images")
   bad = (labels < 0) | (labels >= num_classes)
   if bad.any():
     raise UserInputError(f"distilled file {path}: label {int(labels[bad][0])} is outside the "
                          f"valid range [0, {num_classes})")
+  missing = np.setdiff1d(np.arange(num_classes), labels)
+  if missing.size:
+    raise UserInputError(f"distilled file {path} has no images of class(es) "
+                         f"{missing.tolist()} of the real data's {num_classes}; a distilled "
+                         "set must cover every class")
   return DistilledSet(images_NHWC, labels.astype(np.int32), metadata)
 
 

@@ -20,6 +20,7 @@ from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 from PIL import Image
+from PIL import UnidentifiedImageError
 
 from lottery_jax.errors import UserInputError
 
@@ -278,11 +279,22 @@ def _archive_entries(path: pathlib.Path) -> Iterator[_Entry]:
 
 
 def _directory_entries(path: pathlib.Path) -> Iterator[_Entry]:
-  """Lists the image files under a directory; each is read when decoded."""
-  for f in sorted(path.rglob("*")):
-    parts = f.relative_to(path).parts
-    if f.is_file() and _is_image_name(parts):
-      yield _Entry(parts, f.read_bytes)
+  """Lists the image files under a directory; each is read when decoded. A folder that
+  cannot be listed is a UserInputError (never silently skipped)."""
+
+  def refuse(error: OSError):
+    raise UserInputError(f"cannot read folder {error.filename} in data source {path}: "
+                         f"{error.strerror or _one_line(error)}; fix its permissions") from None
+
+  found = []
+  for folder, dirs, files in os.walk(path, onerror=refuse):
+    dirs.sort()
+    for name in files:
+      f = pathlib.Path(folder) / name
+      parts = f.relative_to(path).parts
+      if _is_image_name(parts) and f.is_file():
+        found.append(_Entry(parts, f.read_bytes))
+  yield from sorted(found, key=lambda e: e.parts)
 
 
 def _group_by_split_and_class(
@@ -292,12 +304,14 @@ def _group_by_split_and_class(
     raise UserInputError(f"no image files found in {source}; expected "
                          "<root?>/<split>/<class>/<image> with splits train and test")
   roots = {e.parts[0] for e in entries}
-  if len(roots) == 1 and all(len(e.parts) == 4 for e in entries):
+  prefix = ""
+  if len(roots) == 1 and any(len(e.parts) == 4 for e in entries):
+    prefix = entries[0].parts[0] + "/"
     entries = [e._replace(parts=e.parts[1:]) for e in entries]
   groups: dict[str, dict[str, list[_Entry]]] = {}
   for e in entries:
     if len(e.parts) != 3:
-      member = "/".join(e.parts)
+      member = prefix + "/".join(e.parts)
       raise UserInputError(
           f"unexpected file {member!r} in {source}; expected the layout "
           "<root?>/<split>/<class>/<image> with splits train and test")
@@ -313,6 +327,9 @@ def _group_by_split_and_class(
         f"image folder {source}: train and test class folders differ (only in train: "
         f"{sorted(train_classes - test_classes)}, only in test: "
         f"{sorted(test_classes - train_classes)})")
+  if len(train_classes) < 2:
+    raise UserInputError(f"image folder {source} has {len(train_classes)} class folder(s) "
+                         f"{sorted(train_classes)}; classification needs at least 2")
   for classes in groups.values():
     for cls in classes:
       classes[cls].sort(key=lambda e: e.parts[-1])
@@ -329,8 +346,10 @@ def _decode(entry: _Entry, source: pathlib.Path) -> np.ndarray:
       return np.asarray(im, dtype=np.uint8)
   except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
     member = "/".join(entry.parts)
+    reason = ("not an image in a format Pillow reads" if isinstance(e, UnidentifiedImageError)
+              else e.strerror if isinstance(e, OSError) and e.strerror else _one_line(e))
     raise UserInputError(
-        f"cannot decode image {member!r} in {source}: {_one_line(e)}") from None
+        f"cannot decode image {member!r} in {source}: {reason}; remove or replace it") from None
 
 
 def _decode_split(classes: dict[str, list[_Entry]], class_names: list[str],

@@ -205,7 +205,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   else:
     data, distilled = load_dataset(config.data), None
     _check_against_data(d, data)
-  rundir.claim(workdir, config)
+  inputs = {"data": data.fingerprint}
+  if distilled is not None:
+    inputs["distilled"] = rundir.file_sha256(config.distilled.source)
+  rundir.claim(workdir, config, inputs=inputs)
   metrics_log = rundir.MetricsLog(os.path.join(workdir, "metrics.jsonl"))
   model = models.get_model(config.model.name, data.num_classes, **config.model.options)
   set_path = os.path.join(workdir, "distilled.npz")

@@ -25,6 +25,7 @@ works whatever momentum each BatchNorm layer was built with.
 """
 
 import functools
+import logging
 from typing import Any, Callable
 
 import jax
@@ -35,6 +36,9 @@ import optax
 from lottery_jax import parallel
 from lottery_jax import train as train_lib
 from lottery_jax.errors import UserInputError
+from lottery_jax.stability import budget as budget_lib
+
+log = logging.getLogger(__name__)
 
 PointFn = Callable[[Any, jax.Array], Any]
 
@@ -93,8 +97,32 @@ def _chunk_size(requested: int, n: int, num_devices: int) -> int:
   return size + (-size % num_devices)
 
 
+def _within_budget(model, point_fn, base, points_P, stats, image_shape, n, chunk_size,
+                   point_batch, train, memory_budget_gb, num_devices):
+  """(chunk_size, point_batch) shrunk so one call stays within the memory budget (see
+  budget.plan); per device, as each device holds chunk / num_devices examples. In training
+  mode (BatchNorm recomputation) the chunk is part of the statistic, so only point_batch
+  shrinks there."""
+  params = jax.eval_shape(point_fn, base, jax.tree.map(lambda p: p[0], points_P))
+  per_example = budget_lib.activation_bytes_per_example(model, params, stats, image_shape,
+                                                        train=train)
+  limit = budget_lib.budget_bytes(memory_budget_gb)
+  per_device = max(1, min(int(chunk_size), n) // num_devices)
+  chunk, block = budget_lib.plan(per_example, budget_lib.tree_bytes(params), n, per_device,
+                                 point_batch, limit)
+  if train:
+    chunk = per_device
+    if budget_lib.peak_bytes(per_example, 0, chunk, None) > limit:
+      log.warning("BatchNorm recomputation on chunks of %d examples needs ~%.1f GiB per call, "
+                  "over the %.1f GiB budget; lower stability.chunk_size", chunk,
+                  chunk * per_example / budget_lib.GIB, limit / budget_lib.GIB)
+  log.debug("sweep: %s", budget_lib.describe(per_example, chunk, block, limit))
+  return (chunk * num_devices if chunk < per_device else chunk_size), block
+
+
 def recompute_stats(model, point_fn: PointFn, base, points_P, batch_stats, bn_images, *,
-                    chunk_size: int = 500, point_batch: int | None = None, mesh=None):
+                    chunk_size: int = 500, point_batch: int | None = None, mesh=None,
+                    memory_budget_gb: float | None = None):
   """BatchNorm running statistics re-estimated on `bn_images` at every point.
 
   Args:
@@ -105,6 +133,8 @@ def recompute_stats(model, point_fn: PointFn, base, points_P, batch_stats, bn_im
     bn_images: float32 (N, H, W, C) training images. They are used in floor(N / chunk) full
       chunks of `chunk_size` (N when smaller), rounded up to a multiple of the device count; a
       remainder is dropped, so pass a multiple of chunk_size.
+    memory_budget_gb: peak memory of one call (see `budget`); point_batch, then the chunk,
+      shrink to fit it. None: the configured or automatic budget.
 
   Returns:
     stats_P: a tree like batch_stats whose leaves have a leading axis of len(points_P).
@@ -112,6 +142,9 @@ def recompute_stats(model, point_fn: PointFn, base, points_P, batch_stats, bn_im
   mesh = parallel.data_mesh() if mesh is None else mesh
   bn_images = np.asarray(bn_images)
   n = len(bn_images)
+  chunk_size, point_batch = _within_budget(model, point_fn, base, points_P, batch_stats,
+                                           bn_images.shape[1:], n, chunk_size, point_batch,
+                                           True, memory_budget_gb, mesh.devices.size)
   size = _chunk_size(chunk_size, n, mesh.devices.size)
   if n < size:
     raise UserInputError(f"BatchNorm recomputation needs at least {size} bn_images "
@@ -144,7 +177,7 @@ def recompute_batch_stats(model, params, batch_stats, bn_images, *, chunk_size: 
 
 def evaluate_points(model, point_fn: PointFn, base, points_P, images, labels, *,
                     stats_P=None, chunk_size: int = 500, point_batch: int | None = None,
-                    mesh=None) -> dict[str, np.ndarray]:
+                    mesh=None, memory_budget_gb: float | None = None) -> dict[str, np.ndarray]:
   """Mean cross-entropy and accuracy over all of (images, labels) at every point.
 
   Args:
@@ -156,6 +189,8 @@ def evaluate_points(model, point_fn: PointFn, base, points_P, images, labels, *,
       the mesh; the last chunk is zero-padded with weight 0, so every call compiles once.
     stats_P: BatchNorm running statistics per point (leading axis P), None without BatchNorm.
     point_batch: points per vmapped block inside `jax.lax.map`; None maps one at a time.
+    memory_budget_gb: peak memory of one call (see `budget`); point_batch, then chunk_size,
+      shrink to fit it. None: the configured or automatic budget.
 
   Returns:
     {'loss_P': float64 (P,), 'accuracy_P': float64 (P,)}.
@@ -164,8 +199,12 @@ def evaluate_points(model, point_fn: PointFn, base, points_P, images, labels, *,
   n = len(labels)
   if n == 0:
     raise UserInputError("no examples to evaluate")
-  size = _chunk_size(chunk_size, n, mesh.devices.size)
   stats_P = {} if stats_P is None else stats_P
+  stats_0 = jax.tree.map(lambda s: s[0], stats_P) if has_batch_stats(stats_P) else None
+  chunk_size, point_batch = _within_budget(model, point_fn, base, points_P, stats_0,
+                                           np.shape(images)[1:], n, chunk_size, point_batch,
+                                           False, memory_budget_gb, mesh.devices.size)
+  size = _chunk_size(chunk_size, n, mesh.devices.size)
   base, points_P, stats_P = parallel.replicate((base, points_P, stats_P), mesh)
   sums = []
   for start in range(0, n, size):

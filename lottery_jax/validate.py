@@ -1,0 +1,202 @@
+"""Every config field's type and range, and the work directory, checked before any work.
+
+`check(config)` raises a UserInputError naming the first bad field, its value and the valid
+range; `check_workdir(path)` one for a work directory that cannot be created or written. The
+command line calls both before it loads data or touches the work directory.
+"""
+
+import math
+import os
+
+import ml_collections
+
+from lottery_jax.errors import UserInputError, unknown_choice
+
+PREPROCESSING = ("none", "standardize", "zca")
+
+
+def _get(config, path: str):
+  node = config
+  for part in path.split("."):
+    node = node[part]
+  return node
+
+
+def _is_int(x) -> bool:
+  return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_real(x) -> bool:
+  return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def check_int(config, path: str, low: int, high: int | None = None) -> int:
+  """config.<path> as an int in [low, high]; a UserInputError otherwise."""
+  value = _get(config, path)
+  bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+  if not _is_int(value) or value < low or (high is not None and value > high):
+    raise UserInputError(f"{path} must be an integer {bound}, got {value!r}")
+  return value
+
+
+def check_real(config, path: str, low: float, *, positive: bool = False,
+               below: float | None = None) -> float:
+  """config.<path> as a finite number >= low (> low when `positive`, < below if given)."""
+  value = _get(config, path)
+  bound = (f"> {low}" if positive else f">= {low}") + ("" if below is None else f" and < {below}")
+  if (not _is_real(value) or not math.isfinite(value) or value < low
+      or (positive and value == low) or (below is not None and value >= below)):
+    raise UserInputError(f"{path} must be a finite number {bound}, got {value!r}")
+  return float(value)
+
+
+def check_bool(config, path: str) -> bool:
+  value = _get(config, path)
+  if not isinstance(value, bool):
+    raise UserInputError(f"{path} must be True or False, got {value!r}")
+  return value
+
+
+def check_recipe(config, path: str) -> None:
+  """A training recipe (default_config.train_config): optimizer, schedule, lengths, cadences."""
+  from lottery_jax import train as train_lib  # JAX is imported only once flags are parsed.
+  recipe = _get(config, path)
+  if recipe.optimizer not in train_lib.OPTIMIZERS:
+    raise unknown_choice(f"{path}.optimizer", recipe.optimizer, train_lib.OPTIMIZERS)
+  if recipe.schedule not in train_lib.SCHEDULES:
+    raise unknown_choice(f"{path}.schedule", recipe.schedule, train_lib.SCHEDULES)
+  check_real(config, f"{path}.learning_rate", 0.0, positive=True)
+  check_real(config, f"{path}.momentum", 0.0, below=1.0)
+  check_real(config, f"{path}.weight_decay", 0.0)
+  check_real(config, f"{path}.decay_factor", 0.0, positive=True)
+  check_real(config, f"{path}.warmup_epochs", 0.0)
+  for f in recipe.decay_at:
+    if not _is_real(f) or not 0.0 <= f <= 1.0:
+      raise UserInputError(f"{path}.decay_at must hold fractions in [0, 1], got "
+                           f"{tuple(recipe.decay_at)}")
+  steps = check_int(config, f"{path}.num_steps", 0)
+  if steps == 0:
+    check_real(config, f"{path}.epochs", 0.0, positive=True)
+  for name in ("batch_size", "eval_batch_size", "log_every", "checkpoint_every"):
+    check_int(config, f"{path}.{name}", 1)
+
+
+def check_model(config) -> None:
+  """The model name, its options, and positive widths and depths."""
+  from lottery_jax import models
+  options = config.model.options
+  for name in ("width", "depth"):
+    if name in options:
+      check_int(config, f"model.options.{name}", 1)
+  if "hidden" in options and not all(_is_int(h) and h >= 1 for h in options.hidden):
+    raise UserInputError(f"model.options.hidden must hold integers >= 1, got "
+                         f"{tuple(options.hidden)}")
+  models.get_model(config.model.name, 10, **options)
+
+
+def check_data(config) -> None:
+  data = config.data
+  if not isinstance(data.source, str) or not data.source:
+    raise UserInputError("data.source must name 'digits', a TFDS dataset, or a folder/.tar.gz "
+                         f"of class folders, got {data.source!r}")
+  if data.preprocess not in PREPROCESSING:
+    raise unknown_choice("data.preprocess", data.preprocess, PREPROCESSING)
+  check_real(config, "data.zca_eps", 0.0, positive=True)
+  check_int(config, "data.crop_padding", 0)
+  check_bool(config, "data.flip")
+  for name in config.seeds:
+    check_int(config, f"seeds.{name}", 0)
+
+
+def check_stability(config) -> None:
+  """Sizes of the stability analyses (analysis.check_stability_config checks the rest)."""
+  from lottery_jax import analysis
+  st = config.stability
+  analysis.check_stability_config(st)
+  for name in ("lmc_examples", "grid_examples", "probe_batch", "point_batch"):
+    check_int(config, f"stability.{name}", 0)
+  for name in ("num_alphas", "grid_size", "hessian_probes", "hessian_batches",
+               "hessian_batch_size", "chunk_size", "bn_examples"):
+    check_int(config, f"stability.{name}", 1 if name not in ("num_alphas", "grid_size") else 2)
+  if "memory_budget_gb" in st:
+    check_real(config, "stability.memory_budget_gb", 0.0)
+  for r in st.detail_rounds:
+    if not _is_int(r) or r < 0:
+      raise UserInputError(f"stability.detail_rounds must hold rounds >= 0, got "
+                           f"{tuple(st.detail_rounds)}")
+
+
+def check_lottery(config) -> None:
+  from lottery_jax import lottery
+  lottery.check_lottery_config(config.lottery)
+  check_int(config, "lottery.rounds", 0)
+  check_int(config, "lottery.replicates", 1)
+  check_int(config, "lottery.hybrid_syn_rounds", 0)
+  check_real(config, "lottery.rewind_epochs", 0.0)
+  check_recipe(config, "train")
+  check_recipe(config, "distilled.train")
+  if not isinstance(config.distilled.source, str) or not config.distilled.source:
+    raise UserInputError("distilled.source must be 'random_subset' or a distilled .npz path, "
+                         f"got {config.distilled.source!r}")
+  check_int(config, "distilled.images_per_class", 1)
+  check_int(config, "distilled.crop_padding", 0)
+  check_bool(config, "distilled.flip")
+  if config.distilled.augment not in lottery.DISTILLED_AUGMENTATIONS:
+    raise unknown_choice("distilled.augment", config.distilled.augment,
+                         lottery.DISTILLED_AUGMENTATIONS)
+  if config.distilled.augment == "dsa":
+    from lottery_jax.distill import dsa
+    dsa.params_from_config(config.distilled.dsa)  # Names an unknown DSA op.
+  check_stability(config)
+
+
+def check_distill(config) -> None:
+  from lottery_jax.distill import run as distill_run
+  distill_run.check_distill_config(config)
+  d = config.distill
+  check_int(config, "distill.images_per_class", 1)
+  check_int(config, "distill.checkpoint_every", 1)
+  check_int(config, "distill.log_every", 1)
+  check_int(config, "distill.eval_seeds", 0)
+  if d.method in ("dm", "idc"):
+    check_int(config, f"distill.{d.method}.iterations", 0)
+    check_int(config, f"distill.{d.method}.per_class_real", 1)
+    check_real(config, f"distill.{d.method}.learning_rate", 0.0, positive=True)
+    check_real(config, f"distill.{d.method}.momentum", 0.0, below=1.0)
+  if d.method == "idc":
+    for name in ("factor", "net_steps", "net_batch", "reinit_every"):
+      check_int(config, f"distill.idc.{name}", 1)
+    check_real(config, "distill.idc.net_learning_rate", 0.0, positive=True)
+  check_recipe(config, "distill.eval_train")
+
+
+EXPERIMENTS = ("lottery", "distill")
+
+
+def check(config: ml_collections.ConfigDict) -> None:
+  """UserInputError naming the first bad field of `config`; nothing is read or written."""
+  if config.experiment not in EXPERIMENTS:
+    raise unknown_choice("experiment", config.experiment, EXPERIMENTS)
+  check_data(config)
+  check_model(config)
+  if config.experiment == "lottery":
+    check_lottery(config)
+  else:
+    check_distill(config)
+
+
+def check_workdir(workdir: str) -> None:
+  """UserInputError when `workdir` is a file, lies under a file, or cannot be written."""
+  path = os.path.abspath(workdir)
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise UserInputError(f"work dir {workdir} is a file, not a directory; choose another "
+                         "--workdir")
+  probe = path
+  while not os.path.exists(probe):
+    probe = os.path.dirname(probe)
+  if not os.path.isdir(probe):
+    raise UserInputError(f"work dir {workdir} cannot be created: {probe} is a file; choose "
+                         "another --workdir")
+  if not os.access(probe, os.W_OK | os.X_OK):
+    raise UserInputError(f"work dir {workdir} is not writable ({probe} denies write "
+                         "permission); choose another --workdir or fix its permissions")
