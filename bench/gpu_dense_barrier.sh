@@ -26,6 +26,7 @@ for run in $RUNS; do
     --config.data.source="$DATA/cifar10-jpeg.tar.gz" --config.lottery.producers='()' \
     --config.stability.analyses='("lmc",)' --config.lottery.replicates=1 \
     --config.train.epochs="$epochs" --config.data.crop_padding=$pad --config.data.flip=$flip \
+    --config.data.preprocess=standardize \
     --config.stability.point_batch=16 --workdir="$root/e${epochs}_a${augment}" \
     >"$OUT/dense_e${epochs}_a${augment}.log" 2>&1
   echo "epochs $epochs augment $augment: exit $? after $((SECONDS - began)) s"
