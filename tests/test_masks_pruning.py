@@ -138,7 +138,7 @@ def test_bad_scope_method_key_and_mask_shape_are_refused():
   bad = dict(m, b={"kernel": jnp.ones((8, 7), bool)})
   with pytest.raises(UserInputError, match="b/kernel"):
     pruning.prune(params, bad)
-  bad_bias = dict(m, a={"kernel": m["a"]["kernel"], "bias": jnp.zeros(8, bool)})
+  bad_bias = dict(m, a={"kernel": m["a"]["kernel"], "bias": jnp.zeros((), bool)})
   with pytest.raises(UserInputError, match="non-prunable"):
     masks.validate(bad_bias, params)
 
