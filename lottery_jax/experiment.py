@@ -36,13 +36,14 @@ def default_workdir(config: ml_collections.ConfigDict) -> str:
 def check_config(config: ml_collections.ConfigDict) -> None:
   """Raise UserInputError for a bad model, recipe or pruning setting before anything is
   written."""
-  models.get_model(config.model.name, 10, **config.model.options)
+  model = models.get_model(config.model.name, 10, **config.model.options)
   for name, recipe in (("train", config.train), ("distilled.train", config.distilled.train)):
     if recipe.batch_size <= 0:
       raise UserInputError(f"{name}.batch_size must be positive, got {recipe.batch_size}")
     schedule = train_lib.make_schedule(recipe.schedule, recipe.learning_rate, 100)
     train_lib.make_optimizer(recipe.optimizer, schedule, recipe.momentum, recipe.weight_decay)
   lottery.check_lottery_config(config.lottery)
+  lottery.check_dense_layers(model, config.lottery.dense_layers)
   analysis.check_stability_config(config.stability, config.lottery)
 
 

@@ -58,15 +58,16 @@ def layer_names(params: Params) -> list[str]:
   return sorted(set(names))
 
 
-def dense_layers_predicate(params: Params, dense_layers: Iterable[str]) -> PrunablePredicate:
+def dense_layers_predicate(params: Params, dense_layers: Iterable[str],
+                           what: str = "dense_layers") -> PrunablePredicate:
   """`is_prunable`, except under the named modules (e.g. ('Dense_1',) keeps the output layer
-  of a two-layer MLP dense). A name unknown to `params` is a UserInputError listing the
-  valid ones."""
+  of a two-layer MLP dense). A name unknown to `params` (shapes suffice, e.g. from
+  jax.eval_shape) is a UserInputError naming `what` and listing the valid names."""
   dense = tuple(dense_layers)
   valid = layer_names(params)
   for name in dense:
     if name not in valid:
-      raise UserInputError(f"unknown layer {name!r} in dense_layers; valid choices: "
+      raise UserInputError(f"unknown layer {name!r} in {what}; valid choices: "
                            + ", ".join(repr(v) for v in valid))
 
   def prunable(path: KeyPath, leaf) -> bool:

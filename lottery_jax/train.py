@@ -218,9 +218,9 @@ def evaluate(eval_step, params, batch_stats, images, labels, batch_size: int = 1
       y = np.concatenate([y, np.zeros(pad, y.dtype)])
       w = np.concatenate([w, np.zeros(pad, np.float32)])
     batch = parallel.shard_batch((x, y, w), mesh)
-    l, c = eval_step(params, batch_stats, *batch)
-    loss_sum += float(l)
-    correct_sum += float(c)
+    loss, correct = eval_step(params, batch_stats, *batch)
+    loss_sum += float(loss)
+    correct_sum += float(correct)
   return {"loss": loss_sum / n, "accuracy": correct_sum / n}
 
 
