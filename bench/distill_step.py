@@ -127,7 +127,7 @@ def main(args):
         f"call); {args.iterations} timed iterations per method after a compiling one")
   settings = {
       "dm": f"{args.dm_per_class_real} real/class, SGD lr 1 momentum 0.5",
-      "dm-blocks": f"as dm, matching every conv block's output",
+      "dm-blocks": "as dm, matching every conv block's output",
       "idc": (f"factor {args.idc_factor}, {args.idc_per_class_real} real/class, l1 on conv "
               f"grads, {args.idc_net_steps} net steps x batch {args.idc_net_batch}, reinit "
               f"every {args.idc_reinit_every}, SGD lr 0.005 momentum 0.5 on the images"),

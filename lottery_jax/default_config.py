@@ -118,6 +118,7 @@ def base() -> ml_collections.ConfigDict:
   c.lottery.rounds = 3
   c.lottery.fraction = 0.2        # Share of the remaining prunable weights removed per round.
   c.lottery.scope = "global"      # 'global' or 'layerwise' magnitude pruning.
+  c.lottery.dense_layers = ()     # Modules never pruned, e.g. ('Dense_0',): ConvNet's output.
   c.lottery.replicates = 2        # Whole pipeline repeated with fold_in(seed, replicate).
   c.lottery.rewind_epochs = 0.0   # IMP rewinds to theta_k, k = this many epochs (0: theta_0).
   c.lottery.hybrid_syn_rounds = 2  # Hybrid: distilled rounds before IMP takes over.

@@ -125,7 +125,8 @@ class Pipeline:
     self.keys = replicate_keys(config.seeds, replicate)
     self.theta0, self.batch_stats0 = train_lib.init_variables(model, self.keys.init,
                                                               data.image_shape)
-    self.ones = masks_lib.init_masks(self.theta0)
+    self.ones = masks_lib.init_masks(self.theta0, prunable_predicate(
+        self.theta0, config.lottery.dense_layers))
     self.rewind_steps = self._rewind_steps()
     self._rewound = None  # (theta_k, batch_stats_k, k) once computed.
 
@@ -172,8 +173,8 @@ class Pipeline:
   def _train_rewind(self):
     stage_dir = os.path.join(self.dir, "rewind")
     state = self._train(self.real, self.data.train_images, self.data.train_labels, self.theta0,
-                        self.batch_stats0, self.ones, stage_dir, desc=f"rewind k={self.rewind_steps}",
-                        num_steps=self.rewind_steps)
+                        self.batch_stats0, self.ones, stage_dir,
+                        desc=f"rewind k={self.rewind_steps}", num_steps=self.rewind_steps)
     return state.params, state.batch_stats, self.rewind_steps
 
   def real_stage(self, producer: str, r: int, masks, copy: int = 0):
@@ -286,6 +287,19 @@ def check_lottery_config(lot: ml_collections.ConfigDict) -> None:
   if "hybrid" in lot.producers and not 0 <= lot.hybrid_syn_rounds <= lot.rounds:
     raise UserInputError(f"lottery.hybrid_syn_rounds must be in [0, rounds={lot.rounds}], got "
                          f"{lot.hybrid_syn_rounds}")
+
+
+def prunable_predicate(params, dense_layers):
+  """masks.is_prunable minus the modules in lottery.dense_layers (UserInputError if unknown)."""
+  return masks_lib.dense_layers_predicate(params, dense_layers, "lottery.dense_layers")
+
+
+def check_dense_layers(model, dense_layers) -> None:
+  """UserInputError unless every name in lottery.dense_layers is a module of `model` with a
+  prunable kernel (checked on shapes only: jax.eval_shape, no compute)."""
+  params = jax.eval_shape(
+      lambda: train_lib.init_variables(model, jax.random.key(0), (32, 32, 3))[0])
+  prunable_predicate(params, dense_layers)
 
 
 def needs_distilled(lot) -> bool:

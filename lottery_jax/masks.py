@@ -1,46 +1,107 @@
-"""Masks as pytrees that mirror the params.
+"""Masks as pytrees that mirror the params, and an optax transformation that trains through them.
 
-A mask tree has the structure of the params tree; each leaf is a bool array of the param's
-shape, True where the weight is kept. Which leaves may be pruned is decided by a path
-predicate (`is_prunable`): conv and dense kernels are, biases and normalisation scales/offsets
-never are, and their masks stay all True.
+A mask tree has the tree structure of the params. Each leaf is a bool array: for a prunable
+leaf it has the param's shape, True where the weight is kept; for a leaf that is never pruned
+(biases, normalisation scales/offsets, layers left dense) it is a 0-d True, which broadcasts in
+`apply_masks`. Which leaves are prunable is decided once, by the predicate given to
+`init_masks` (default `is_prunable`: conv and dense kernels), and is read back from the masks
+themselves by everything else (`count`, `sparsity`, `pruning.prune`, ...), so the accounting
+cannot disagree with the choice.
+
+Light on purpose: imports only jax, numpy and optax.
 """
 
-from typing import Any
+from typing import Iterable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from lottery_jax.errors import UserInputError
+from lottery_jax.typing import Array, KeyPath, Masks, Params, PrunablePredicate
 
-Params = Any
-Masks = Any
-
-
-def _leaf_name(path) -> str:
-  last = path[-1]
-  return str(getattr(last, "key", getattr(last, "name", last)))
-
-
-def is_prunable(path, leaf) -> bool:
-  """Conv and dense kernels (leaves named 'kernel' with ndim >= 2) are prunable."""
-  return _leaf_name(path) == "kernel" and np.ndim(leaf) >= 2
+__all__ = [
+    "MaskedState", "apply_masks", "count", "dense_layers_predicate", "init_masks",
+    "is_prunable", "layer_names", "layerwise_sparsity", "masked_optimizer", "overlap",
+    "path_name", "prunable_leaf", "prunable_tree", "sparsity", "validate",
+]
 
 
-def prunable_tree(params: Params):
-  """A tree of Python bools mirroring `params`: True on prunable leaves."""
-  return jax.tree_util.tree_map_with_path(is_prunable, params)
+def _key_name(k) -> str:
+  return str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k))))
 
 
-def path_name(path) -> str:
+def path_name(path: KeyPath) -> str:
   """'Conv_0/kernel'-style name of a pytree path."""
-  return "/".join(str(getattr(k, "key", getattr(k, "name", k))) for k in path)
+  return "/".join(_key_name(k) for k in path)
 
 
-def init_masks(params: Params) -> Masks:
-  """All-True masks mirroring `params`."""
-  return jax.tree.map(lambda p: jnp.ones(jnp.shape(p), dtype=bool), params)
+def is_prunable(path: KeyPath, leaf) -> bool:
+  """The default rule: conv and dense kernels (leaves named 'kernel' with ndim >= 2)."""
+  return _key_name(path[-1]) == "kernel" and np.ndim(leaf) >= 2
+
+
+def prunable_tree(params: Params, prunable: PrunablePredicate | None = None):
+  """A tree of Python bools mirroring `params`: True where `prunable` (default `is_prunable`)
+  holds."""
+  return jax.tree_util.tree_map_with_path(prunable or is_prunable, params)
+
+
+def layer_names(params: Params) -> list[str]:
+  """Every module path that holds a prunable kernel ('Conv_0', 'ResBlock_1/Conv_0', ...)."""
+  names = []
+  for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+    if is_prunable(path, leaf):
+      parts = [_key_name(k) for k in path[:-1]]
+      names += ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+  return sorted(set(names))
+
+
+def dense_layers_predicate(params: Params, dense_layers: Iterable[str],
+                           what: str = "dense_layers") -> PrunablePredicate:
+  """`is_prunable`, except under the named modules (e.g. ('Dense_1',) keeps the output layer
+  of a two-layer MLP dense). A name unknown to `params` (shapes suffice, e.g. from
+  jax.eval_shape) is a UserInputError naming `what` and listing the valid names."""
+  dense = tuple(dense_layers)
+  valid = layer_names(params)
+  for name in dense:
+    if name not in valid:
+      raise UserInputError(f"unknown layer {name!r} in {what}; valid choices: "
+                           + ", ".join(repr(v) for v in valid))
+
+  def prunable(path: KeyPath, leaf) -> bool:
+    name = path_name(path)
+    return is_prunable(path, leaf) and not any(name.startswith(d + "/") for d in dense)
+
+  return prunable
+
+
+def init_masks(params: Params, prunable: PrunablePredicate | None = None) -> Masks:
+  """All-kept masks for `params`.
+
+  Args:
+    params: the params tree.
+    prunable: (path, leaf) -> bool choosing the prunable leaves (default `is_prunable`).
+
+  Returns:
+    bool masks: all-True of the param's shape on prunable leaves, a 0-d True elsewhere.
+  """
+  prunable = prunable or is_prunable
+
+  def leaf(path, p):
+    if not prunable(path, p):
+      return jnp.ones((), bool)
+    if np.ndim(p) == 0:
+      raise UserInputError(f"{path_name(path)} is a scalar; only arrays can be pruned")
+    return jnp.ones(jnp.shape(p), bool)
+
+  return jax.tree_util.tree_map_with_path(leaf, params)
+
+
+def prunable_leaf(mask: Array) -> bool:
+  """Whether a mask leaf belongs to a prunable param (it has the param's shape, not 0-d)."""
+  return np.ndim(mask) > 0
 
 
 def apply_masks(params: Params, masks: Masks) -> Params:
@@ -48,12 +109,11 @@ def apply_masks(params: Params, masks: Masks) -> Params:
   return jax.tree.map(lambda p, m: jnp.where(m, p, jnp.zeros_like(p)), params, masks)
 
 
-def count(masks: Masks, params_like: Params | None = None) -> tuple[int, int]:
-  """(kept, total) over prunable weights. `params_like` decides prunability (default: masks)."""
-  prunable = prunable_tree(masks if params_like is None else params_like)
+def count(masks: Masks) -> tuple[int, int]:
+  """(kept, total) over the prunable weights."""
   kept = total = 0
-  for m, p in zip(jax.tree.leaves(masks), jax.tree.leaves(prunable)):
-    if p:
+  for m in jax.tree.leaves(masks):
+    if prunable_leaf(m):
       kept += int(np.count_nonzero(np.asarray(m)))
       total += int(np.size(m))
   return kept, total
@@ -67,41 +127,81 @@ def sparsity(masks: Masks) -> float:
 
 def layerwise_sparsity(masks: Masks) -> dict[str, float]:
   """{'Conv_0/kernel': fraction pruned, ...} for every prunable leaf."""
-  result = {}
-  for path, m in jax.tree_util.tree_leaves_with_path(masks):
-    if is_prunable(path, m):
-      result[path_name(path)] = 1.0 - float(np.count_nonzero(np.asarray(m))) / np.size(m)
-  return result
+  return {path_name(path): 1.0 - float(np.count_nonzero(np.asarray(m))) / np.size(m)
+          for path, m in jax.tree_util.tree_leaves_with_path(masks) if prunable_leaf(m)}
 
 
 def overlap(masks_a: Masks, masks_b: Masks) -> float:
   """Jaccard index of the kept prunable weights of two masks (1.0 for identical masks)."""
   inter = union = 0
-  for path, a in jax.tree_util.tree_leaves_with_path(masks_a):
-    if is_prunable(path, a):
-      b = _get(masks_b, path)
+  for a, b in zip(jax.tree.leaves(masks_a), jax.tree.leaves(masks_b)):
+    if prunable_leaf(a):
       a_np, b_np = np.asarray(a, bool), np.asarray(b, bool)
       inter += int(np.count_nonzero(a_np & b_np))
       union += int(np.count_nonzero(a_np | b_np))
   return inter / union if union else 1.0
 
 
-def _get(tree, path):
-  for k in path:
-    tree = tree[getattr(k, "key", getattr(k, "idx", k))]
-  return tree
-
-
 def validate(masks: Masks, params: Params) -> None:
-  """Raise UserInputError unless `masks` mirrors `params` with bool leaves of equal shapes and
-  all-True masks on non-prunable leaves."""
+  """Raise UserInputError unless `masks` mirrors `params` with bool leaves, each of the param's
+  shape or a 0-d True. Under jit only the structure, shapes and dtypes are checked."""
   if jax.tree.structure(masks) != jax.tree.structure(params):
     raise UserInputError("mask tree does not mirror the params tree "
                          f"(mask leaves {len(jax.tree.leaves(masks))}, "
                          f"param leaves {len(jax.tree.leaves(params))})")
   for (path, m), p in zip(jax.tree_util.tree_leaves_with_path(masks), jax.tree.leaves(params)):
-    if np.shape(m) != np.shape(p):
+    if jnp.result_type(m) != jnp.bool_:
+      raise UserInputError(f"mask {path_name(path)} has dtype {jnp.result_type(m)}, not bool")
+    if np.ndim(m) == 0:
+      if not isinstance(m, jax.core.Tracer) and not bool(m):
+        raise UserInputError(f"mask {path_name(path)} prunes a non-prunable leaf "
+                             "(a 0-d mask must be True)")
+    elif np.shape(m) != np.shape(p):
       raise UserInputError(f"mask {path_name(path)} has shape {np.shape(m)}, "
                            f"param has {np.shape(p)}")
-    if not is_prunable(path, p) and not bool(np.all(np.asarray(m))):
-      raise UserInputError(f"mask {path_name(path)} prunes a non-prunable leaf")
+
+
+class MaskedState(NamedTuple):
+  """State of `masked_optimizer`.
+
+  Attributes:
+    masks: the bool masks (arrays: a jitted step traces them, so new masks need no recompile).
+    inner_state: the wrapped optimizer's state.
+  """
+  masks: Masks
+  inner_state: optax.OptState
+
+
+def masked_optimizer(tx: optax.GradientTransformation,
+                     masks: Masks) -> optax.GradientTransformationExtraArgs:
+  """`tx` restricted to the kept weights: updates are exactly zero on pruned weights.
+
+  Gradients are masked before `tx` (so momentum and Adam moments of pruned weights stay zero)
+  and updates after it (so decoupled weight decay, as in adamw, cannot move them either).
+  Params that are zero on pruned weights (`apply_masks` once, at the start) therefore stay
+  exactly zero under `optax.apply_updates`, with any optax optimizer.
+
+  The masks live in the optimizer state: `init` stores a copy of `masks` and `update` reads
+  them from the state, never from this closure. A jitted step that takes the state as an
+  argument traces the masks as arrays, so a new pruning round only needs a new `init`
+  (`masked_optimizer(tx, new_masks).init(params)`), not a recompile.
+
+  Args:
+    tx: any optax transformation.
+    masks: bool masks mirroring the params (see `init_masks`).
+
+  Returns:
+    a GradientTransformation whose state is a MaskedState.
+  """
+  tx = optax.with_extra_args_support(tx)
+
+  def init_fn(params):
+    return MaskedState(masks=jax.tree.map(lambda m: jnp.array(m, dtype=bool), masks),
+                       inner_state=tx.init(params))
+
+  def update_fn(updates, state, params=None, **extra_args):
+    updates = apply_masks(updates, state.masks)
+    updates, inner = tx.update(updates, state.inner_state, params, **extra_args)
+    return apply_masks(updates, state.masks), MaskedState(state.masks, inner)
+
+  return optax.GradientTransformationExtraArgs(init_fn, update_fn)

@@ -1,20 +1,28 @@
-"""Pruning: scores and exact top-k over mask pytrees.
+"""Pruning: scores and exact top-k over mask pytrees, traceable under jax.jit.
 
 `prune` removes exactly round(fraction x remaining) of the prunable weights that are still
 kept, either over all prunable layers together ('global') or in each layer separately
 ('layerwise'); the lowest scores go first. Ties are broken deterministically: among equal
 scores, the weight that comes first (leaf order of the tree, then row-major index) is pruned
-first. Masks only shrink.
+first. Masks only shrink. Which leaves are prunable is read from the masks (see
+`lottery_jax.masks`).
+
+Everything runs in jnp (a stable sort on (not kept, score) with the flat index carried
+along), so `jax.jit(prune, static_argnames=('fraction', 'scope', 'method'))` works and gives
+the same masks as an eager call.
 """
 
+import functools
 from typing import Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from lottery_jax import masks as masks_lib
 from lottery_jax.errors import UserInputError, unknown_choice
+from lottery_jax.typing import Masks, Params
 
 SCOPES = ("global", "layerwise")
 METHODS = ("magnitude", "random")
@@ -32,50 +40,92 @@ def check_fraction(fraction) -> float:
 
 
 def num_to_prune(fraction: float, remaining: int) -> int:
-  """round(fraction * remaining), halves rounded up."""
+  """round(fraction * remaining), halves rounded up (float64 arithmetic)."""
   return int(np.floor(fraction * remaining + 0.5))
 
 
-def scores(params, method: str = "magnitude", key=None):
-  """Per-weight scores (higher = more important) as a tree of float32 numpy arrays.
+def _enable_x64():
+  enable = getattr(jax, "enable_x64", None)
+  if enable is None:  # Older jax.
+    from jax.experimental import enable_x64 as enable
+  return enable(True)
 
-  'magnitude' scores |w|; 'random' draws U[0, 1) from `key`, one subkey per leaf.
+
+def _num_to_prune_traced(fraction: float, remaining):
+  """`num_to_prune` on a traced int32 count, bit for bit: the product is rounded to float64
+  as numpy does, and the +0.5 is a comparison, so no fused multiply-add can change it."""
+  with _enable_x64():
+    y = jnp.float64(fraction) * remaining.astype(jnp.float64)
+    whole = jnp.floor(y)
+    n = whole + (y - whole >= 0.5)
+    return n.astype(jnp.int32)
+
+
+def scores(params: Params, method: str = "magnitude", key=None):
+  """Per-weight scores (higher = more important) as a tree of float32 arrays like `params`.
+
+  'magnitude' scores |w|; 'random' draws U[0, 1) from `key`, one subkey per leaf (of all
+  leaves, in tree order).
   """
   if method not in METHODS:
     raise unknown_choice("pruning method", method, METHODS)
   leaves, treedef = jax.tree.flatten(params)
   if method == "magnitude":
-    out = [np.abs(np.asarray(p, np.float32)) for p in leaves]
+    out = [jnp.abs(jnp.asarray(p, jnp.float32)) for p in leaves]
   else:
     if key is None:
       raise UserInputError("random pruning needs a key (config.seeds.pruning)")
     keys = jax.random.split(key, len(leaves))
-    out = [np.asarray(jax.random.uniform(k, np.shape(p))) for k, p in zip(keys, leaves)]
+    out = [jax.random.uniform(k, jnp.shape(p)) for k, p in zip(keys, leaves)]
   return treedef.unflatten(out)
 
 
-def _prune_lowest(scores_list, kept_list, n):
-  """Set the n lowest-scored kept entries (flattened jointly across the list) to False."""
-  flat_scores = np.concatenate([s.ravel() for s in scores_list])
-  flat_kept = np.concatenate([k.ravel() for k in kept_list])
-  candidates = np.flatnonzero(flat_kept)
-  order = np.argsort(flat_scores[candidates], kind="stable")
-  flat_kept[candidates[order[:n]]] = False
-  out, start = [], 0
-  for k in kept_list:
-    out.append(flat_kept[start:start + k.size].reshape(k.shape))
-    start += k.size
-  return out
+def _prune_lowest(score_flat, kept_flat, n):
+  """kept_flat with its n lowest-scored kept entries set to False (ties: lowest index first)."""
+  size = kept_flat.shape[0]
+  index = jnp.arange(size, dtype=jnp.int32)
+  _, _, order = lax.sort((jnp.logical_not(kept_flat).astype(jnp.int32), score_flat, index),
+                         num_keys=2, is_stable=True)
+  # Position in the order of each entry: the kept ones come first, lowest score first.
+  rank = jnp.zeros(size, jnp.int32).at[order].set(index)
+  return kept_flat & (rank >= n)
 
 
-def prune(params, masks, fraction: float = 0.2,
+@functools.partial(jax.jit, static_argnames=("fraction", "scope", "method"))
+def _prune(params, masks, key, *, fraction: float, scope: str, method: str):
+  mask_leaves, treedef = jax.tree.flatten(masks)
+  score_leaves = jax.tree.leaves(scores(params, method, key))
+  idx = [i for i, m in enumerate(mask_leaves) if masks_lib.prunable_leaf(m)]
+  out = [jnp.asarray(m) for m in mask_leaves]
+  if not idx:
+    return treedef.unflatten(out)
+  if scope == "global":
+    kept = jnp.concatenate([out[i].ravel() for i in idx])
+    flat_scores = jnp.concatenate([score_leaves[i].ravel() for i in idx])
+    n = _num_to_prune_traced(fraction, jnp.sum(kept, dtype=jnp.int32))
+    new = _prune_lowest(flat_scores, kept, n)
+    start = 0
+    for i in idx:
+      out[i] = new[start:start + out[i].size].reshape(out[i].shape)
+      start += out[i].size
+  else:
+    for i in idx:
+      kept = out[i].ravel()
+      n = _num_to_prune_traced(fraction, jnp.sum(kept, dtype=jnp.int32))
+      out[i] = _prune_lowest(score_leaves[i].ravel(), kept, n).reshape(out[i].shape)
+  return treedef.unflatten(out)
+
+
+def prune(params: Params, masks: Masks, fraction: float = 0.2,
           scope: Literal["global", "layerwise"] = "global",
-          method: Literal["magnitude", "random"] = "magnitude", key=None):
+          method: Literal["magnitude", "random"] = "magnitude", key=None) -> Masks:
   """New masks with round(fraction x remaining) more prunable weights removed.
+
+  Traceable: under jax.jit, pass `fraction`, `scope` and `method` as static arguments.
 
   Args:
     params: the trained params whose scores decide (for 'magnitude').
-    masks: current masks (bool leaves mirroring params).
+    masks: current masks (see `lottery_jax.masks`); their prunable leaves are the candidates.
     fraction: share of the *remaining* prunable weights to remove, in [0, 1).
     scope: 'global' ranks all prunable layers together, 'layerwise' each layer alone.
     method: 'magnitude' (lowest |w| first) or 'random' (needs `key`).
@@ -87,45 +137,33 @@ def prune(params, masks, fraction: float = 0.2,
   fraction = check_fraction(fraction)
   if scope not in SCOPES:
     raise unknown_choice("pruning scope", scope, SCOPES)
+  if method not in METHODS:
+    raise unknown_choice("pruning method", method, METHODS)
+  if method == "random" and key is None:
+    raise UserInputError("random pruning needs a key (config.seeds.pruning)")
   masks_lib.validate(masks, params)
-  score_tree = scores(params, method, key)
-  prunable = jax.tree.leaves(masks_lib.prunable_tree(params))
-  mask_leaves, treedef = jax.tree.flatten(masks)
-  kept = [np.array(m, dtype=bool) for m in mask_leaves]
-  score_leaves = jax.tree.leaves(score_tree)
-  idx = [i for i, p in enumerate(prunable) if p]
-  if scope == "global":
-    remaining = sum(int(kept[i].sum()) for i in idx)
-    new = _prune_lowest([score_leaves[i] for i in idx], [kept[i] for i in idx],
-                        num_to_prune(fraction, remaining))
-    for i, k in zip(idx, new):
-      kept[i] = k
-  else:
-    for i in idx:
-      kept[i] = _prune_lowest([score_leaves[i]], [kept[i]],
-                              num_to_prune(fraction, int(kept[i].sum())))[0]
-  return treedef.unflatten([jnp.asarray(k) for k in kept])
+  return _prune(params, masks, key if method == "random" else None, fraction=fraction,
+                scope=scope, method=method)
 
 
-def prune_random_to_match(masks, reference_masks, key):
+def prune_random_to_match(masks: Masks, reference_masks: Masks, key) -> Masks:
   """Randomly prune `masks` so each prunable layer keeps as many weights as in
   `reference_masks` (e.g. IMP's mask of the same round): a random mask with the reference's
   layerwise sparsity. Only currently kept weights are removed, so masks only shrink.
   """
   leaves, treedef = jax.tree.flatten(masks)
   ref_leaves = jax.tree.leaves(reference_masks)
-  prunable = jax.tree.leaves(masks_lib.prunable_tree(masks))
   keys = jax.random.split(key, len(leaves))
   out = []
-  for i, (m, ref, p) in enumerate(zip(leaves, ref_leaves, prunable)):
-    kept = np.array(m, dtype=bool)
-    if p:
+  for i, (m, ref) in enumerate(zip(leaves, ref_leaves)):
+    kept = jnp.asarray(m, dtype=bool)
+    if masks_lib.prunable_leaf(m):
       target = int(np.count_nonzero(np.asarray(ref)))
-      n = int(kept.sum()) - target
+      n = int(jnp.sum(kept)) - target
       if n < 0:
         raise UserInputError(f"reference mask keeps more weights ({target}) than the mask "
-                             f"({int(kept.sum())}) in leaf {i}; masks can only shrink")
-      noise = np.asarray(jax.random.uniform(keys[i], kept.shape))
-      kept = _prune_lowest([noise], [kept], n)[0]
-    out.append(jnp.asarray(kept))
+                             f"({int(jnp.sum(kept))}) in leaf {i}; masks can only shrink")
+      noise = jax.random.uniform(keys[i], kept.shape)
+      kept = _prune_lowest(noise.ravel(), kept.ravel(), n).reshape(kept.shape)
+    out.append(kept)
   return treedef.unflatten(out)

@@ -91,7 +91,8 @@ def stability_markdown(results) -> list[str]:
   if "lmc" in st:
     lines += ["## Linear mode connectivity", "",
               "Two copies of each sparse network trained from the same init on two data orders; "
-              f"barriers along the straight path between them ({len(next(iter(st['lmc'].values()))[0]['alphas'])} "
+              "barriers along the straight path between them "
+              f"({len(next(iter(st['lmc'].values()))[0]['alphas'])} "
               "alphas). Max barrier: max over alpha of L(alpha) minus the straight line between "
               "the endpoint losses; midpoint barrier: L(0.5) - mean(L(0), L(1)) (the paper's).", "",
               "| producer | round | sparsity | train loss barrier | train midpoint barrier | "
@@ -115,7 +116,8 @@ def stability_markdown(results) -> list[str]:
               ""]
     for name, recs in st["landscape"].items():
       for r in recs:
-        lines.append(f"![{name} round {r['round']}](figures/landscape_{name}_round{r['round']}.png)")
+        lines.append(f"![{name} round {r['round']}]"
+                     f"(figures/landscape_{name}_round{r['round']}.png)")
     lines.append("")
   if "hessian" in st:
     from lottery_jax.stability import hessian

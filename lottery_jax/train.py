@@ -1,8 +1,9 @@
 """Masked training: the train state, optimizers and schedules, one pure jitted step,
 evaluation, and the host loop (progress bar, metrics.jsonl, NaN/Inf stop, checkpoints, resume).
 
-Pruned weights stay exactly zero: gradients and updates are masked, and the mask is applied
-again after the update, so SGD momentum, Adam moments and weight decay never revive them.
+Pruned weights stay exactly zero: the optimizer is wrapped in `masks.masked_optimizer`, whose
+updates are zero on pruned weights, so SGD momentum, Adam moments and weight decay never revive
+them.
 """
 
 import functools
@@ -57,8 +58,8 @@ class TrainState:
     step: int32 scalar, number of updates applied so far.
     params: the model's parameters.
     batch_stats: BatchNorm running statistics ({} for models without BatchNorm).
-    opt_state: the optimizer's state for `params`.
-    masks: bool tree mirroring params, True where a weight is kept.
+    opt_state: a masks.MaskedState: its own copy of the masks and the optimizer's state.
+    masks: bool tree mirroring params, True where a weight is kept (see lottery_jax.masks).
   """
   step: jax.Array
   params: Any
@@ -118,7 +119,7 @@ def init_variables(model: nn.Module, key, image_shape_HWC):
 
 
 def new_state(params, batch_stats, masks, tx: optax.GradientTransformation) -> TrainState:
-  """A fresh TrainState at step 0: masked params and a new optimizer state.
+  """A fresh TrainState at step 0: masked params and a new masked optimizer state.
 
   All leaves are fresh copies, so donating the state to the train step never invalidates the
   caller's params, batch stats or masks (e.g. theta_0 reused for rewinding).
@@ -126,7 +127,8 @@ def new_state(params, batch_stats, masks, tx: optax.GradientTransformation) -> T
   params = masks_lib.apply_masks(params, masks)
   return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                     batch_stats=jax.tree.map(jnp.copy, batch_stats),
-                    opt_state=tx.init(params), masks=jax.tree.map(jnp.copy, masks))
+                    opt_state=masks_lib.masked_optimizer(tx, masks).init(params),
+                    masks=jax.tree.map(jnp.copy, masks))
 
 
 def _forward(model, params, batch_stats, images, train):
@@ -147,7 +149,7 @@ def cross_entropy(logits_BxC, labels_B):
 def train_step(state: TrainState, batch, key, *, model: nn.Module,
                tx: optax.GradientTransformation, schedule: optax.Schedule | None = None,
                crop_padding: int = 0, flip: bool = False):
-  """One masked update.
+  """One masked update with `masks.masked_optimizer(tx)` (`tx` is the bare optimizer).
 
   Args:
     state: the TrainState.
@@ -165,9 +167,13 @@ def train_step(state: TrainState, batch, key, *, model: nn.Module,
     return cross_entropy(logits, batch["label"]), (logits, new_stats)
 
   (loss, (logits, new_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-  grads = masks_lib.apply_masks(grads, state.masks)
-  updates, opt_state = tx.update(grads, state.opt_state, state.params)
-  updates = masks_lib.apply_masks(updates, state.masks)
+  grads = masks_lib.apply_masks(grads, state.masks)  # For grad_norm; the optimizer masks too.
+  # state.masks is the source of truth (opt_state carries a copy for outside use). Pruned
+  # params start at zero (new_state) and get zero updates; the last apply_masks only keeps
+  # XLA's fusion, hence the rounding, as it was before masked_optimizer.
+  masked_tx = masks_lib.masked_optimizer(tx, state.masks)
+  updates, opt_state = masked_tx.update(grads, state.opt_state._replace(masks=state.masks),
+                                        state.params)
   params = masks_lib.apply_masks(optax.apply_updates(state.params, updates), state.masks)
   metrics = {
       "loss": loss,
@@ -224,9 +230,9 @@ def evaluate(eval_step, params, batch_stats, images, labels, batch_size: int = 1
       y = np.concatenate([y, np.zeros(pad, y.dtype)])
       w = np.concatenate([w, np.zeros(pad, np.float32)])
     batch = parallel.shard_batch((x, y, w), mesh)
-    l, c = eval_step(params, batch_stats, *batch)
-    loss_sum += float(l)
-    correct_sum += float(c)
+    loss, correct = eval_step(params, batch_stats, *batch)
+    loss_sum += float(loss)
+    correct_sum += float(correct)
   return {"loss": loss_sum / n, "accuracy": correct_sum / n}
 
 

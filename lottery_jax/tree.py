@@ -4,7 +4,6 @@ Every function takes and returns pytrees with the structure of the model's param
 """
 
 import jax
-import jax.numpy as jnp
 import optax
 
 

@@ -127,8 +127,10 @@ def check_stability(config) -> None:
 
 
 def check_lottery(config) -> None:
-  from lottery_jax import lottery
+  from lottery_jax import lottery, models
   lottery.check_lottery_config(config.lottery)
+  lottery.check_dense_layers(models.get_model(config.model.name, 10, **config.model.options),
+                             config.lottery.dense_layers)
   check_int(config, "lottery.rounds", 0)
   check_int(config, "lottery.replicates", 1)
   check_int(config, "lottery.hybrid_syn_rounds", 0)

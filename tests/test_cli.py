@@ -32,6 +32,8 @@ def tree_digest(directory: pathlib.Path) -> dict:
     (["--config=configs/no_such_config.py"], "config file not found"),
     (["--config.model.options.norm=layer"], "unknown model.norm 'layer'"),
     (["--config.train.epochs=lots"], "could not convert"),
+    (["--config.lottery.dense_layers=('Dense_9',)"],
+     "unknown layer 'Dense_9' in lottery.dense_layers; valid choices: 'Conv_0'"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, expected):
   workdir = tmp_path / "run"

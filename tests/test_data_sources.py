@@ -226,7 +226,7 @@ def test_tfds_known_name_without_network_or_tensorflow(tmp_path):
   # on a machine with internet, would succeed, which this test does not want to do).
   pytest.importorskip("tensorflow_datasets")
   try:
-    import tensorflow  # pylint: disable=g-import-not-at-top,unused-import
+    import tensorflow  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   except ImportError:
     with pytest.raises(UserInputError, match=r"pip install 'lottery_jax\[tfds\]'") as e:
       sources.load_tfds("mnist", data_dir=str(tmp_path))

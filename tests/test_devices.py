@@ -27,7 +27,8 @@ for devices in (jax.devices()[:1], jax.devices()):
   state = parallel.replicate(train_lib.new_state(params, stats, m, tx), mesh)
   losses = []
   for i in range(3):
-    batch = parallel.shard_batch({"image": images[i*16:(i+1)*16+16], "label": labels[i*16:(i+1)*16+16]}, mesh)
+    batch = parallel.shard_batch({"image": images[i*16:(i+1)*16+16],
+                                  "label": labels[i*16:(i+1)*16+16]}, mesh)
     assert len(batch["image"].sharding.device_set) == len(devices)
     state, metrics = step(state, batch, jax.random.key(7))
     losses.append(float(metrics["loss"]))

@@ -57,7 +57,8 @@ def test_distilled_augment_choice_is_checked_and_mapped():
   c.distilled.dsa.strategy = "crop_scale"
   assert experiment.distilled_dsa_params(c).strategy == ("crop", "scale")
   c.distilled.augment = "mixup"
-  with pytest.raises(UserInputError, match="distilled.augment 'mixup'; valid choices: 'crop_flip', 'dsa'"):
+  with pytest.raises(UserInputError,
+                     match="distilled.augment 'mixup'; valid choices: 'crop_flip', 'dsa'"):
     experiment.check_config(c)
 
 

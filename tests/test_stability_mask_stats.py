@@ -36,7 +36,7 @@ def test_chance_levels_of_random_masks():
   assert o["chance_jaccard"] < 1.0 and o["chance_agreement"] < 1.0
   assert o["jaccard"] == pytest.approx(masks_lib.overlap(m, r))
   # Per layer E|A and B| = k_a k_b / n.
-  (ka, n), (kb, _) = masks_lib.count(m), masks_lib.count(r)
+  (ka, _), (kb, _) = masks_lib.count(m), masks_lib.count(r)
   assert ka == kb
   per_layer = [(int(np.sum(a)), int(np.sum(b)), a.size)
                for a, b in zip(jax.tree.leaves(m), jax.tree.leaves(r)) if a.ndim >= 2]

@@ -135,5 +135,6 @@ def test_nan_loss_stops_with_step_and_last_good_checkpoint(tmp_path):
     bad = (state.step > 5)
     return state, dict(metrics, loss=jnp.where(bad, jnp.nan, metrics["loss"]))
 
-  with pytest.raises(train_lib.TrainingDiverged, match=r"at step 6: the loss is nan; last good checkpoint: step 4"):
+  with pytest.raises(train_lib.TrainingDiverged,
+                     match=r"at step 6: the loss is nan; last good checkpoint: step 4"):
     _fit(state, nan_from_step_5, tmp_path / "c")

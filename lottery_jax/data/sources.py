@@ -19,8 +19,6 @@ import zlib
 from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
-from PIL import Image
-from PIL import UnidentifiedImageError
 
 from lottery_jax.errors import UserInputError
 
@@ -175,7 +173,7 @@ def load_tfds(name: str, data_dir: str | None = None,
     raise UserInputError(
         f"cannot load the TFDS builder for {name!r}: {_one_line(e)[:300]}") from None
   try:
-    import tensorflow  # pylint: disable=g-import-not-at-top,unused-import
+    import tensorflow  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   except ImportError as e:
     raise UserInputError(
         f"TFDS data source {name!r} needs tensorflow ({_one_line(e)}); "
@@ -338,6 +336,8 @@ def _group_by_split_and_class(
 
 def _decode(entry: _Entry, source: pathlib.Path) -> np.ndarray:
   """Decodes one image to uint8 (H, W) for grayscale or (H, W, 3) for anything else."""
+  # Only image folders need Pillow; keeps `import lottery_jax.train` light.
+  from PIL import Image, UnidentifiedImageError
   try:
     with Image.open(io.BytesIO(entry.read())) as im:
       im.load()

@@ -57,8 +57,8 @@ def _batch_estimate(params, batch, masks, key, *, loss_fn, num_probes, probe_bat
   """Mean of z * (H z) over num_probes probes with keys split from `key`; tree like params.
 
   Probes go through vmap in blocks of probe_batch (None: blocks of one), the blocks through
-  a scan (unrolled when `unroll`); padding probes (repeated keys) in the last block get weight 0, so the
-  probes, and the estimate, do not depend on probe_batch.
+  a scan (unrolled when `unroll`); padding probes (repeated keys) in the last block get weight
+  0, so the probes, and the estimate, do not depend on probe_batch.
   """
   block = 1 if probe_batch is None else min(probe_batch, num_probes)
   num_blocks = -(-num_probes // block)

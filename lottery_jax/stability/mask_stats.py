@@ -15,13 +15,14 @@ def layerwise_sparsity(masks) -> dict[str, float]:
 
 
 def _prunable_pairs(tree_a, tree_b):
-  """[(name, leaf_a, leaf_b)] over the prunable leaves of two trees of equal structure."""
+  """[(name, leaf_a, leaf_b)] over the prunable leaves of two trees of equal structure (a
+  layer left dense has a 0-d mask as leaf_b and is skipped)."""
   if jax.tree.structure(tree_a) != jax.tree.structure(tree_b):
     raise UserInputError("the two trees do not have the same structure")
   return [(masks_lib.path_name(path), a, b)
           for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(tree_a),
                                   jax.tree.leaves(tree_b))
-          if masks_lib.is_prunable(path, a)]
+          if masks_lib.is_prunable(path, a) and masks_lib.prunable_leaf(b)]
 
 
 def overlap(masks_a, masks_b) -> dict[str, float]:
