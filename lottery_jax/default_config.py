@@ -150,8 +150,10 @@ def base() -> ml_collections.ConfigDict:
   c.stability.hessian_probes = 8      # Rademacher probes per batch.
   c.stability.hessian_batches = 1
   c.stability.hessian_batch_size = 128
-  # Probes / alphas / grid points per vmapped block; 0 evaluates them one after another in a
-  # lax.map (on a CPU, vmapping over parameter copies is several times slower than that).
+  # Probes / alphas / grid points per vmapped block (on a CPU, vmapping over parameter copies
+  # is several times slower than one after another). probe_batch 0: stability.hessian's
+  # default (single probes, 4 per jitted call, on a CPU; blocks of 8 on accelerators);
+  # point_batch 0: points one after another in a lax.map.
   c.stability.probe_batch = 0
   c.stability.point_batch = 0
   c.stability.chunk_size = 500        # Examples per evaluation call.
