@@ -74,9 +74,15 @@ def _add_probes(total, params, batch, masks, key, start, num_probes, *, loss_fn,
     else:
       z = jax.vmap(lambda k: _rademacher_probe(k, params, masks))(keys_K)
       estimates = jax.tree.map(jnp.multiply, z, jax.vmap(hvp_fn)(z))
-    total = jax.tree.map(lambda t, e: t + jnp.tensordot(weights_K.astype(e.dtype), e, axes=1),
-                         total, estimates)
+    total = _add_weighted(total, weights_K, estimates)
   return total
+
+
+def _add_weighted(total, weights_K, estimates_K):
+  """total + sum_k weights_K[k] * estimates_K[k], leaf by leaf (leaves of estimates_K have a
+  leading axis K)."""
+  return jax.tree.map(lambda t, e: t + jnp.tensordot(weights_K.astype(e.dtype), e, axes=1),
+                      total, estimates_K)
 
 
 def default_probe_batch() -> int:
