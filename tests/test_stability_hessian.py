@@ -75,7 +75,8 @@ def test_same_probes_same_estimate_whatever_the_blocking():
 @pytest.mark.parametrize("probe_batch", [1, 7])
 def test_probe_call_is_traced_once_whatever_num_probes(monkeypatch, probe_batch):
   model, params, batches = mlp_problem(num_batches=1)
-  loss_fn = stability.classification_loss(model)  # A fresh static argument: a fresh cache.
+  base = stability.classification_loss(model)
+  loss_fn = lambda p, b: base(p, b)  # A fresh static argument: a fresh jit cache entry.
   draws = []
   original = hessian._rademacher_probe  # pylint: disable=protected-access
 

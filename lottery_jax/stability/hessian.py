@@ -28,12 +28,24 @@ def classification_loss(model, batch_stats=None) -> LossFn:
 
   BatchNorm models (non-empty batch_stats) are run in training mode, normalising with the
   batch's own statistics (the objective that training minimises; the running statistics are
-  not updated), others in evaluation mode.
+  not updated), others in evaluation mode. Without BatchNorm the same function comes back for
+  the same model, so the jitted Hutchinson call compiles once for all of a run's networks.
   """
   train_mode = bool(jax.tree.leaves(batch_stats)) if batch_stats is not None else False
+  if not train_mode:
+    return _evaluation_loss(model)
 
   def loss_fn(params, batch):
-    logits, _ = train_lib._forward(model, params, batch_stats, batch["image"], train=train_mode)  # pylint: disable=protected-access
+    logits, _ = train_lib._forward(model, params, batch_stats, batch["image"], train=True)  # pylint: disable=protected-access
+    return train_lib.cross_entropy(logits, batch["label"])
+
+  return loss_fn
+
+
+@functools.lru_cache(maxsize=32)
+def _evaluation_loss(model) -> LossFn:
+  def loss_fn(params, batch):
+    logits, _ = train_lib._forward(model, params, None, batch["image"], train=False)  # pylint: disable=protected-access
     return train_lib.cross_entropy(logits, batch["label"])
 
   return loss_fn
