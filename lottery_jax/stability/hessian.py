@@ -132,7 +132,7 @@ def hessian_diagonal(loss_fn: LossFn, params, batches: Iterable[Any], key, num_p
       convolutions; 8 on accelerators).
     unroll: blocks per jitted call, in straight-line code (they share one linearisation of
       the gradient); compile time grows with it. None: SINGLE_PROBE_UNROLL (4) when
-      probe_batch is 1 (about 1.5 gradients per probe on ConvNet-3 on a CPU against 2.0 for
+      probe_batch is 1 (1.5-1.7 gradients per probe on ConvNet-3 on a CPU against 2.0 for
       1; bench/README.md), else 1.
 
   Returns:
