@@ -53,7 +53,7 @@ def parse_args(argv=None):
                       help="alphas / grid points vmapped at a time (default: one at a time)")
   parser.add_argument("--probes", type=int, default=4, help="Hutchinson probes")
   parser.add_argument("--probe_batch", type=int, default=None,
-                      help="probes vmapped at a time (default: one at a time)")
+                      help="probes vmapped at a time (default: stability.hessian's)")
   parser.add_argument("--hessian_batch", type=int, default=128,
                       help="images in the batch of the gradient / Hessian")
   parser.add_argument("--rounds", type=int, default=5)

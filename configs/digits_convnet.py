@@ -2,7 +2,8 @@
 
     python -m lottery_jax.main --config=configs/digits_convnet.py --workdir=runs/digits
 
-prints the digits test accuracy (about 99.5%).
+prints the test accuracy of the dense network (about 98%, width 32) and of every producer's
+masks down to 89% sparsity; see default_config.get_config for the settings.
 """
 
 from lottery_jax import default_config

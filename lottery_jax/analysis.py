@@ -16,6 +16,7 @@ import numpy as np
 from lottery_jax import masks as masks_lib
 from lottery_jax import rundir
 from lottery_jax import stability
+from lottery_jax import train_many
 from lottery_jax.errors import UserInputError, unknown_choice
 
 ANALYSES = ("lmc", "landscape", "hessian", "masks")
@@ -30,6 +31,9 @@ def check_stability_config(st) -> None:
       raise unknown_choice("stability analysis", a, ANALYSES)
   if st.replicates < 0:
     raise UserInputError(f"stability.replicates must be >= 0, got {st.replicates}")
+  if str(st.train_pairs_together).lower() not in train_many.CHOICES:
+    raise unknown_choice("stability.train_pairs_together", st.train_pairs_together,
+                         train_many.CHOICES)
   if st.num_alphas < 2 or st.grid_size < 2:
     raise UserInputError(f"stability.num_alphas and grid_size must be >= 2, got "
                          f"{st.num_alphas} and {st.grid_size}")

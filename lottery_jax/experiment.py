@@ -20,6 +20,7 @@ from lottery_jax import report
 from lottery_jax import rundir
 from lottery_jax import train as train_lib
 from lottery_jax import validate
+from lottery_jax import train_many
 from lottery_jax.data import distilled as distilled_lib
 from lottery_jax.stability import budget
 from lottery_jax.data.dataset import Dataset, load_dataset
@@ -105,7 +106,8 @@ def run_lottery(config: ml_collections.ConfigDict, workdir: str) -> dict:
   mesh = parallel.data_mesh()
   num_train = len(data.train_labels)
   real = lottery.make_recipe(model, config.train, num_train, config.data.crop_padding,
-                             config.data.flip, lottery.num_steps_for(config.train, num_train))
+                             config.data.flip, lottery.num_steps_for(config.train, num_train),
+                             together=train_many.together(config.stability.train_pairs_together))
   syn = None
   if distilled is not None:
     num_syn = len(distilled.labels)

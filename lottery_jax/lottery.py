@@ -36,6 +36,7 @@ from lottery_jax import masks as masks_lib
 from lottery_jax import pruning
 from lottery_jax import rundir
 from lottery_jax import train as train_lib
+from lottery_jax import train_many
 from lottery_jax.data import batching
 from lottery_jax.data.dataset import Dataset
 from lottery_jax.data.distilled import DistilledSet
@@ -56,6 +57,7 @@ class Recipe(NamedTuple):
     num_steps: steps of a full run.
     batch_size: examples per step.
     checkpoint_every, log_every: host-loop cadence.
+    multi_step_fn: the step vmapped over copies (train_many), or None: copies one at a time.
   """
   step_fn: Any
   tx: Any
@@ -63,14 +65,17 @@ class Recipe(NamedTuple):
   batch_size: int
   checkpoint_every: int
   log_every: int
+  multi_step_fn: Any = None
 
 
 def make_recipe(model, train_config, num_examples: int, crop_padding: int, flip: bool,
-                num_steps: int, dsa_params: dsa.DsaParams | None = None) -> Recipe:
+                num_steps: int, dsa_params: dsa.DsaParams | None = None,
+                together: bool = False) -> Recipe:
   """A Recipe for `num_steps` steps of train_config's optimizer and schedule.
 
   With `dsa_params`, every example is augmented by its own DSA draw (as the distilled-pruning
-  authors train on distilled data) instead of crop_padding / flip."""
+  authors train on distilled data) instead of crop_padding / flip; `together` adds the step
+  vmapped over copies (crop/flip recipes only)."""
   per_epoch = batching.steps_per_epoch(num_examples, train_config.batch_size)
   schedule = train_lib.make_schedule(
       train_config.schedule, train_config.learning_rate, num_steps,
@@ -79,11 +84,15 @@ def make_recipe(model, train_config, num_examples: int, crop_padding: int, flip:
   tx = train_lib.make_optimizer(train_config.optimizer, schedule, train_config.momentum,
                                 train_config.weight_decay)
   if dsa_params is not None:
+    if together:
+      raise ValueError("training copies together is for crop/flip recipes, not DSA ones")
     step_fn = dsa_train.make_train_step(model, tx, dsa_params, schedule)
   else:
     step_fn = train_lib.make_train_step(model, tx, schedule, crop_padding, flip)
+  multi = (train_many.make_multi_train_step(model, tx, schedule, crop_padding, flip)
+           if together else None)
   return Recipe(step_fn, tx, num_steps, train_config.batch_size,
-                train_config.checkpoint_every, train_config.log_every)
+                train_config.checkpoint_every, train_config.log_every, multi)
 
 
 def num_steps_for(train_config, num_examples: int) -> int:
@@ -146,9 +155,7 @@ class Pipeline:
     network of a linear-mode-connectivity pair) uses fold_in(key, c) of both."""
     state = train_lib.new_state(params, batch_stats, masks, recipe.tx)
     state = state.replace(step=jnp.asarray(start_step, jnp.int32))
-    data_key, train_key = self.keys.data_order, self.keys.augment
-    if copy:
-      data_key, train_key = jax.random.fold_in(data_key, copy), jax.random.fold_in(train_key, copy)
+    data_key, train_key = self._copy_keys(copy)
     return train_lib.fit(
         state, recipe.step_fn, images, labels, num_steps=num_steps or recipe.num_steps,
         batch_size=recipe.batch_size, data_key=data_key, train_key=train_key, mesh=self.mesh,
@@ -156,6 +163,43 @@ class Pipeline:
         checkpoint_every=recipe.checkpoint_every, log_every=recipe.log_every,
         metrics_log=self.metrics_log, desc=desc,
         log_fields={"replicate": self.replicate})
+
+  def _copy_keys(self, copy: int):
+    """(data-order key, augmentation key) of copy c: the replicate's, fold_in(., c) for c > 0."""
+    data_key, train_key = self.keys.data_order, self.keys.augment
+    if copy:
+      data_key, train_key = jax.random.fold_in(data_key, copy), jax.random.fold_in(train_key, copy)
+    return data_key, train_key
+
+  def _train_pair(self, producer: str, r: int, masks) -> None:
+    """Copies 0 and 1 of round r's real training, together (train_many), to their final
+    checkpoints in real/ and real_b/, when the recipe trains copies together, the stability
+    stage will need copy 1 (LMC on this replicate), neither copy has a result and their
+    checkpoints stopped at one step (else each resumes alone in real_stage). Each copy
+    computes what its own `fit` would."""
+    st = self.config.stability
+    if (self.real.multi_step_fn is None or "lmc" not in st.analyses
+        or self.replicate >= st.replicates):
+      return
+    dirs = [os.path.join(self.round_dir(producer, r), d) for d in ("real", "real_b")]
+    if any(os.path.exists(os.path.join(d, "result.json")) for d in dirs):
+      return
+    ckpts = [os.path.join(d, "checkpoints") for d in dirs]
+    if len({ckpt_lib.manager(c).latest_step() for c in ckpts}) > 1:
+      return
+    params, batch_stats, start = (self.rewind_point(producer) if r > 0
+                                  else (self.theta0, self.batch_stats0, 0))
+    states = [train_lib.new_state(params, batch_stats, masks, self.real.tx).replace(
+        step=jnp.asarray(start, jnp.int32)) for _ in range(2)]
+    keys = [self._copy_keys(c) for c in range(2)]
+    name = f"r{self.replicate} {producer if r else 'dense'} round {r} real"
+    train_many.fit_many(
+        states, self.real.multi_step_fn, self.data.train_images, self.data.train_labels,
+        num_steps=self.real.num_steps, batch_size=self.real.batch_size,
+        data_keys=[k[0] for k in keys], train_keys=[k[1] for k in keys], mesh=self.mesh,
+        checkpoint_dirs=ckpts, checkpoint_every=self.real.checkpoint_every,
+        log_every=self.real.log_every, metrics_log=self.metrics_log,
+        descs=[name, f"{name} (copy B)"], log_fields={"replicate": self.replicate})
 
   def _rewind_steps(self) -> int:
     per_epoch = batching.steps_per_epoch(len(self.data.train_labels), self.real.batch_size)
@@ -186,6 +230,8 @@ class Pipeline:
     params, batch_stats, start = (self.rewind_point(producer) if r > 0
                                   else (self.theta0, self.batch_stats0, 0))
     began = time.time()
+    if copy == 0:  # Copy 0's wall time then covers both copies.
+      self._train_pair(producer, r, masks)
     state = self._train(self.real, self.data.train_images, self.data.train_labels, params,
                         batch_stats, masks, stage_dir,
                         desc=f"r{self.replicate} {producer if r else 'dense'} round {r} real"

@@ -39,11 +39,12 @@ class TrainingDiverged(RuntimeError):
   step, the quantity and the last good checkpoint."""
 
 # Metrics of a step that must stay finite, and what each one means in a message.
-_WATCHED = (("loss", "the loss"), ("grad_norm", "the gradient norm"),
+# Step metrics that must stay finite, with how a divergence message names them.
+WATCHED_METRICS = (("loss", "the loss"), ("grad_norm", "the gradient norm"),
             ("update_norm", "the update norm"), ("param_norm", "the parameter norm"))
 
 
-def _all_finite(tree) -> jax.Array:
+def all_finite(tree) -> jax.Array:
   """A bool scalar: every entry of every leaf is finite."""
   leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
             if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
@@ -285,7 +286,7 @@ def fit(state: TrainState, step_fn: Callable, images, labels, *, num_steps: int,
     nonlocal pending
     host = jax.device_get([m for _, m in pending])
     for (s, _), m in zip(pending, host):
-      for key, what in _WATCHED:
+      for key, what in WATCHED_METRICS:
         if key in m and not math.isfinite(float(m[key])):
           raise diverged(s + 1, what, float(m[key]))
     mean = {k: float(np.mean([m[k] for m in host])) for k in host[0]}
@@ -309,7 +310,7 @@ def fit(state: TrainState, step_fn: Callable, images, labels, *, num_steps: int,
       if done % log_every == 0 or save_now or done == num_steps:
         flush(done)
       if save_now:
-        if not bool(_all_finite((state.params, state.batch_stats))):
+        if not bool(all_finite((state.params, state.batch_stats))):
           raise diverged(done, "a parameter or BatchNorm statistic", "not finite")
         ckpt_lib.save(mngr, done, state)
         last_good = done

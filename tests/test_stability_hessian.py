@@ -7,9 +7,10 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from lottery_jax import masks as masks_lib
-from lottery_jax import pruning, stability
+from lottery_jax import pruning, stability, tree
 from lottery_jax import train as train_lib
 from lottery_jax.models import get_model
+from lottery_jax.stability import hessian
 
 
 def mlp_problem(num_batches=2, batch_size=32):
@@ -38,15 +39,56 @@ def test_hutchinson_matches_the_exact_diagonal():
   loss_fn = stability.classification_loss(model)
   exact = exact_diagonal(loss_fn, params, batches)
   diag = stability.hessian_diagonal(loss_fn, params, batches, jax.random.key(1), 2000,
-                                    probe_batch=2000)
+                                    probe_batch=500)
   assert jax.tree.structure(diag) == jax.tree.structure(params)
-  flat = np.asarray(ravel_pytree(diag)[0])
-  assert relative_error(flat, exact) < 0.1
-  # Blocks of 300 vmapped probes (the last one padded) use the very same probes.
-  blocked = stability.hessian_diagonal(loss_fn, params, batches, jax.random.key(1), 2000,
-                                       probe_batch=300)
-  np.testing.assert_allclose(np.asarray(ravel_pytree(blocked)[0]), flat, rtol=1e-4,
-                             atol=1e-6 * np.abs(flat).max())
+  # Stated tolerance: 10% relative (L2) error with 2,000 probes (measured 5.1%).
+  assert relative_error(np.asarray(ravel_pytree(diag)[0]), exact) < 0.1
+
+
+def test_estimate_is_the_mean_of_probes_drawn_from_fold_in_of_the_probe_index():
+  model, params, batches = mlp_problem(num_batches=1)
+  loss_fn = stability.classification_loss(model)
+  key = jax.random.key(5)
+  batch_key = jax.random.fold_in(key, 0)
+
+  @jax.jit
+  def probe(i):
+    z = tree.random_rademacher_like(jax.random.fold_in(batch_key, i), params)
+    return ravel_pytree(z)[0] * ravel_pytree(stability.hvp(loss_fn, params, batches[0], z))[0]
+
+  expected = sum(np.asarray(probe(i)) for i in range(3)) / 3
+  diag = stability.hessian_diagonal(loss_fn, params, batches, key, 3)
+  np.testing.assert_allclose(np.asarray(ravel_pytree(diag)[0]), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_same_probes_same_estimate_whatever_the_blocking():
+  model, params, batches = mlp_problem(num_batches=1)
+  loss_fn = stability.classification_loss(model)
+  estimates = [np.asarray(ravel_pytree(stability.hessian_diagonal(
+      loss_fn, params, batches, jax.random.key(2), 503, probe_batch=b, unroll=u))[0])
+               for b, u in ((1, 1), (7, 3), (500, 1))]  # 503 = 23 x 21 + 20: padded calls.
+  for other in estimates[1:]:
+    np.testing.assert_allclose(other, estimates[0], rtol=1e-4,
+                               atol=1e-6 * np.abs(estimates[0]).max())
+
+
+@pytest.mark.parametrize("probe_batch", [1, 7])
+def test_probe_call_is_traced_once_whatever_num_probes(monkeypatch, probe_batch):
+  model, params, batches = mlp_problem(num_batches=1)
+  base = stability.classification_loss(model)
+  loss_fn = lambda p, b: base(p, b)  # A fresh static argument: a fresh jit cache entry.
+  draws = []
+  original = hessian._rademacher_probe  # pylint: disable=protected-access
+
+  def counting(*args):
+    draws.append(1)  # Runs at trace time only: `unroll` times per trace.
+    return original(*args)
+
+  monkeypatch.setattr(hessian, "_rademacher_probe", counting)
+  for num_probes in (15, 30, 300):
+    stability.hessian_diagonal(loss_fn, params, batches, jax.random.key(3), num_probes,
+                               probe_batch=probe_batch, unroll=2)
+  assert len(draws) == 2
 
 
 def test_masked_estimate_is_exactly_zero_on_pruned_weights():
@@ -55,10 +97,12 @@ def test_masked_estimate_is_exactly_zero_on_pruned_weights():
   loss_fn = stability.classification_loss(model)
   diag = stability.hessian_diagonal(loss_fn, params, batches, jax.random.key(1), 2000, masks=m,
                                     probe_batch=250)
-  for d, keep in zip(jax.tree.leaves(diag), jax.tree.leaves(m)):
-    assert np.all(np.asarray(d)[~np.asarray(keep)] == 0.0)
+  # Masks hold 0-d True on never-pruned leaves (biases): broadcast to the params' shapes.
+  full = jax.tree.map(lambda keep, p: np.broadcast_to(np.asarray(keep), p.shape), m, params)
+  for d, keep in zip(jax.tree.leaves(diag), jax.tree.leaves(full)):
+    assert np.all(np.asarray(d)[~keep] == 0.0)
   # On kept weights it still estimates the true diagonal.
-  kept = np.asarray(ravel_pytree(m)[0])
+  kept = np.asarray(ravel_pytree(full)[0])
   exact = exact_diagonal(loss_fn, params, batches)
   assert relative_error(np.asarray(ravel_pytree(diag)[0])[kept], exact[kept]) < 0.1
 
@@ -86,14 +130,3 @@ def test_summary_covers_kept_prunable_weights_and_table_has_one_row_each():
   assert stability.summary(params)["count"] == 4
   table = stability.markdown_table({"imp": s, "distilled": s})
   assert table.count("\n") == 4 and "| imp |" in table and "±" in table
-
-
-def test_probes_one_at_a_time_equal_vmapped_blocks():
-  model, params, batches = mlp_problem(num_batches=1)
-  loss_fn = stability.classification_loss(model)
-  one_by_one = stability.hessian_diagonal(loss_fn, params, batches, jax.random.key(2), 6)
-  for probe_batch in (4, 6):
-    blocked = stability.hessian_diagonal(loss_fn, params, batches, jax.random.key(2), 6,
-                                         probe_batch=probe_batch)
-    np.testing.assert_allclose(np.asarray(ravel_pytree(blocked)[0]),
-                               np.asarray(ravel_pytree(one_by_one)[0]), rtol=1e-4, atol=1e-7)

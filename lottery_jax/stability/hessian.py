@@ -1,8 +1,9 @@
 """Diagonal of the loss Hessian by Hutchinson's estimator, and its summary table.
 
 diag(H) = E_z[z * (H z)] for z with independent Rademacher (+-1) entries. H z is a
-Hessian-vector product, forward-over-reverse: jax.jvp(jax.grad(f), (params,), (z,))[1], about
-the cost of 2-3 gradients. With masks, z is zero on pruned weights, so the estimate is the
+Hessian-vector product, forward-over-reverse: the gradient is linearised once per jitted call
+(jax.linearize(jax.grad(f), params)) and applied to each probe of the call, 1.5-2 gradients
+per probe. With masks, z is zero on pruned weights, so the estimate is the
 diagonal of the Hessian on the kept weights (pruned weights add no variance) and exactly 0 on
 pruned weights.
 """
@@ -27,12 +28,24 @@ def classification_loss(model, batch_stats=None) -> LossFn:
 
   BatchNorm models (non-empty batch_stats) are run in training mode, normalising with the
   batch's own statistics (the objective that training minimises; the running statistics are
-  not updated), others in evaluation mode.
+  not updated), others in evaluation mode. Without BatchNorm the same function comes back for
+  the same model, so the jitted Hutchinson call compiles once for all of a run's networks.
   """
   train_mode = bool(jax.tree.leaves(batch_stats)) if batch_stats is not None else False
+  if not train_mode:
+    return _evaluation_loss(model)
 
   def loss_fn(params, batch):
-    logits, _ = train_lib._forward(model, params, batch_stats, batch["image"], train=train_mode)  # pylint: disable=protected-access
+    logits, _ = train_lib._forward(model, params, batch_stats, batch["image"], train=True)  # pylint: disable=protected-access
+    return train_lib.cross_entropy(logits, batch["label"])
+
+  return loss_fn
+
+
+@functools.lru_cache(maxsize=32)
+def _evaluation_loss(model) -> LossFn:
+  def loss_fn(params, batch):
+    logits, _ = train_lib._forward(model, params, None, batch["image"], train=False)  # pylint: disable=protected-access
     return train_lib.cross_entropy(logits, batch["label"])
 
   return loss_fn
@@ -43,87 +56,112 @@ def hvp(loss_fn: LossFn, params, batch, direction):
   return jax.jvp(jax.grad(lambda p: loss_fn(p, batch)), (params,), (direction,))[1]
 
 
-def _probe(loss_fn, params, batch, masks, key):
-  """z * (H z) for one Rademacher z drawn from `key` (zero on pruned weights)."""
+def _rademacher_probe(key, params, masks):
+  """A Rademacher tree like params drawn from `key`, zero on pruned weights."""
   z = tree.random_rademacher_like(key, params)
-  if masks is not None:
-    z = masks_lib.apply_masks(z, masks)
-  return jax.tree.map(jnp.multiply, z, hvp(loss_fn, params, batch, z))
+  return z if masks is None else masks_lib.apply_masks(z, masks)
 
 
-@functools.partial(jax.jit,
-                   static_argnames=("loss_fn", "num_probes", "probe_batch", "unroll"))
-def _batch_estimate(params, batch, masks, key, *, loss_fn, num_probes, probe_batch, unroll):
-  """Mean of z * (H z) over num_probes probes with keys split from `key`; tree like params.
+@functools.partial(jax.jit, static_argnames=("loss_fn", "probe_batch", "unroll"))
+def _add_probes(total, params, batch, masks, key, start, num_probes, *, loss_fn, probe_batch,
+                unroll):
+  """total + the sum of z * (H z) over probes start .. start + unroll * probe_batch - 1 (those
+  below num_probes; the others get weight 0).
 
-  Probes go through vmap in blocks of probe_batch (None: blocks of one), the blocks through
-  a scan (unrolled when `unroll`); padding probes (repeated keys) in the last block get weight
-  0, so the probes, and the estimate, do not depend on probe_batch.
+  Probe i uses the key fold_in(key, i), so the probes do not depend on the blocking. start and
+  num_probes are traced: one compilation per (loss_fn, probe_batch, unroll, shapes), whatever
+  num_probes. The gradient is linearised once per call (forward-over-reverse: the primal
+  forward and backward passes are shared by all probes of the call); `unroll` blocks of
+  `probe_batch` probes are applied one after another in straight-line code, each block through
+  vmap (probe_batch 1: no vmap; vmapped probes become grouped convolutions, slow on CPU).
   """
-  block = 1 if probe_batch is None else min(probe_batch, num_probes)
-  num_blocks = -(-num_probes // block)
-  keys = jax.random.split(key, num_probes)
-  pad = num_blocks * block - num_probes
-  keys = jnp.concatenate([keys, keys[:pad]]) if pad else keys
-  keys = keys.reshape(num_blocks, block, *keys.shape[1:])
-  weights = (jnp.arange(num_blocks * block) < num_probes).astype(jnp.float32)
-  weights = weights.reshape(num_blocks, block)
+  _, hvp_fn = jax.linearize(jax.grad(lambda p: loss_fn(p, batch)), params)
+  for u in range(unroll):
+    index_K = start + u * probe_batch + jnp.arange(probe_batch)
+    keys_K = jax.vmap(lambda i: jax.random.fold_in(key, i))(index_K)
+    weights_K = (index_K < num_probes).astype(jnp.float32)
+    if probe_batch == 1:
+      z = _rademacher_probe(keys_K[0], params, masks)
+      estimates = jax.tree.map(lambda a, b: (a * b)[None], z, hvp_fn(z))
+    else:
+      z = jax.vmap(lambda k: _rademacher_probe(k, params, masks))(keys_K)
+      estimates = jax.tree.map(jnp.multiply, z, jax.vmap(hvp_fn)(z))
+    total = _add_weighted(total, weights_K, estimates)
+  return total
 
-  def add_block(total, keys_and_weights):
-    block_keys, block_weights = keys_and_weights
-    estimates = jax.vmap(lambda k: _probe(loss_fn, params, batch, masks, k))(block_keys)
-    return jax.tree.map(
-        lambda t, e: t + jnp.tensordot(block_weights.astype(e.dtype), e, axes=1),
-        total, estimates), None
 
-  zeros = jax.tree.map(jnp.zeros_like, params)
-  total, _ = jax.lax.scan(add_block, zeros, (keys, weights),
-                          unroll=bool(unroll))
-  return tree.scale(total, 1.0 / num_probes)
+def _add_weighted(total, weights_K, estimates_K):
+  """total + sum_k weights_K[k] * estimates_K[k], leaf by leaf (leaves of estimates_K have a
+  leading axis K)."""
+  return jax.tree.map(lambda t, e: t + jnp.tensordot(weights_K.astype(e.dtype), e, axes=1),
+                      total, estimates_K)
+
+
+def default_probe_batch() -> int:
+  """Probes per vmapped block when none is given: 1 on a CPU, 8 on accelerators."""
+  return 1 if jax.default_backend() == "cpu" else 8
+
+
+SINGLE_PROBE_UNROLL = 4  # Single probes per jitted call when unroll is not given.
 
 
 def hessian_diagonal(loss_fn: LossFn, params, batches: Iterable[Any], key, num_probes: int,
-                     masks=None, probe_batch: int | None = None):
+                     masks=None, probe_batch: int | None = None, unroll: int | None = None):
   """Hutchinson estimate of the diagonal of the Hessian of loss_fn, averaged over batches.
+
+  The probes run as a host loop over one jitted call of unroll x probe_batch probes (called
+  ceil(num_probes / (unroll x probe_batch)) times per batch): compile time does not grow with
+  num_probes, and with probe_batch 1 every HVP is straight-line code (XLA:CPU runs backward
+  convolutions inside loop bodies several times slower; bench/analysis_throughput.py).
 
   Args:
     loss_fn: (params, batch) -> scalar loss; a module-level function or one closure reused
-      across calls (it is a static argument of the jitted estimator).
+      across calls (it is a static argument of the jitted call).
     params: where the Hessian is taken.
     batches: a sequence of batches (pytrees, e.g. {'image', 'label'}; equal shapes compile
-      once). Batch i uses probes whose keys are split from fold_in(key, i).
-    key: a jax PRNG key.
+      once). Batch b uses the probes of key fold_in(key, b).
+    key: a jax PRNG key; probe i of batch b is drawn from fold_in(fold_in(key, b), i), so the
+      estimate does not depend on probe_batch or unroll, and n probes are the first n of n + 1.
     num_probes: Rademacher probes per batch.
     masks: bool tree like params; probes are zero on pruned weights, where the estimate is
       exactly 0. None: all weights.
     probe_batch: probes per vmapped block; peak memory ~ probe_batch HVPs, i.e. a backward
-      pass over probe_batch x batch-size examples. None: one probe after another (best for
-      conv nets on a CPU, where vmapped probes become slow grouped convolutions; on
-      accelerators pass e.g. 8-32; for small dense networks, all probes in one block).
+      pass over probe_batch x batch-size examples. For small dense networks, blocks of
+      hundreds are fastest everywhere.
+      None: `default_probe_batch()` (1 on a CPU, where vmapped probes become slow grouped
+      convolutions; 8 on accelerators).
+    unroll: blocks per jitted call, in straight-line code (they share one linearisation of
+      the gradient); compile time grows with it. None: SINGLE_PROBE_UNROLL (4) when
+      probe_batch is 1 (1.5-1.7 gradients per probe on ConvNet-3 on a CPU against 2.0 for
+      1; bench/README.md), else 1.
 
   Returns:
     A tree like params: the mean over batches of mean_z z * (H z).
   """
   if num_probes < 1:
     raise UserInputError(f"num_probes must be at least 1, got {num_probes}")
-  if probe_batch is not None and probe_batch < 1:
-    raise UserInputError(f"probe_batch must be at least 1 or None, got {probe_batch}")
-  # XLA:CPU runs backward convolutions inside loop bodies several times slower than in
-  # straight-line code (one probe: 1.8 gradients unrolled, ~7 in a scan; bench/
-  # analysis_throughput.py), so on CPU the scan over blocks is unrolled; compile time grows
-  # with the number of blocks, so keep num_probes / probe_batch small there.
-  unroll = jax.default_backend() == "cpu"
+  for name, value in (("probe_batch", probe_batch), ("unroll", unroll)):
+    if value is not None and value < 1:
+      raise UserInputError(f"{name} must be at least 1 or None, got {value}")
+  num_probes = int(num_probes)
+  probe_batch = min(int(probe_batch or default_probe_batch()), num_probes)
+  unroll = unroll or (SINGLE_PROBE_UNROLL if probe_batch == 1 else 1)
+  unroll = min(int(unroll), -(-num_probes // probe_batch))
+  per_call = probe_batch * unroll
+  params, masks = jax.device_put((params, masks))
+  zeros = jax.tree.map(jnp.zeros_like, params)
   total, count = None, 0
-  for i, batch in enumerate(batches):
-    estimate = _batch_estimate(params, batch, masks, jax.random.fold_in(key, i),
-                               loss_fn=loss_fn, num_probes=int(num_probes),
-                               probe_batch=None if probe_batch is None else int(probe_batch),
-                               unroll=unroll)
-    total = estimate if total is None else tree.add(total, estimate)
+  for b, batch in enumerate(batches):
+    batch, batch_key = jax.device_put(batch), jax.random.fold_in(key, b)
+    sums = zeros
+    for start in range(0, num_probes, per_call):
+      sums = _add_probes(sums, params, batch, masks, batch_key, start, num_probes,
+                         loss_fn=loss_fn, probe_batch=probe_batch, unroll=unroll)
+    total = sums if total is None else tree.add(total, sums)
     count += 1
   if count == 0:
     raise UserInputError("hessian_diagonal needs at least one batch")
-  diag = tree.scale(total, 1.0 / count)
+  diag = tree.scale(total, 1.0 / (count * num_probes))
   if masks is not None:
     diag = masks_lib.apply_masks(diag, masks)
   return diag

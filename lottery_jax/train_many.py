@@ -1,0 +1,134 @@
+"""Independent trainings in one compiled program: the masked `train.train_step` vmapped over a
+leading copy axis of the state, the batch and the key.
+
+Copy k reads the batches of its own data key and augments with its own train key, exactly as
+`train.fit` would run it alone (batch order a pure function of (data key, epoch)), and its
+masks keep its pruned weights exactly zero; so the K results equal K separate `fit` runs up to
+float rounding. It pays where one small network leaves the device idle (accelerators); on a
+CPU one after another is as fast or faster (bench/paired_training.py, bench/README.md).
+"""
+
+import functools
+import math
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
+
+from lottery_jax import checkpoint as ckpt_lib
+from lottery_jax import parallel
+from lottery_jax import train as train_lib
+from lottery_jax.data.batching import EpochCache
+
+CHOICES = ("auto", "true", "false")
+
+
+def together(choice) -> bool:
+  """Whether to train independent copies together: True / 'true', False / 'false', or 'auto'
+  (True on accelerators, False on a CPU, where bench/paired_training.py measured no gain)."""
+  choice = str(choice).lower()
+  if choice == "auto":
+    return jax.default_backend() != "cpu"
+  return choice == "true"
+
+
+def make_multi_train_step(model, tx, schedule=None, crop_padding=0, flip=False):
+  """`train.train_step` vmapped over a leading copy axis of (state, batch, key), jitted once,
+  state donated. Metrics come back with the copy axis leading."""
+  step = functools.partial(train_lib.train_step, model=model, tx=tx, schedule=schedule,
+                           crop_padding=crop_padding, flip=flip)
+  return jax.jit(jax.vmap(step), donate_argnums=0)
+
+
+def stack(trees: Sequence):
+  """One tree whose leaves have a leading axis of len(trees)."""
+  return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def unstack(tree, num: int) -> list:
+  """The inverse of `stack`: `num` trees."""
+  return [jax.tree.map(lambda x, i=i: x[i], tree) for i in range(num)]
+
+
+def fit_many(states: Sequence[train_lib.TrainState], multi_step_fn, images, labels, *,
+             num_steps: int, batch_size: int, data_keys: Sequence, train_keys: Sequence,
+             mesh=None, checkpoint_dirs: Sequence[str] | None = None,
+             checkpoint_every: int = 1000, log_every: int = 50, metrics_log=None,
+             descs: Sequence[str] | None = None,
+             log_fields: dict | None = None) -> list[train_lib.TrainState]:
+  """Train K states (all at the same step) to `num_steps` together; copy k as `train.fit`
+  with data_keys[k] and train_keys[k] would.
+
+  Checkpoints (optional) go to checkpoint_dirs[k], one per copy, at the same steps as `fit`
+  writes them, so each copy can also be resumed alone by `fit`. A resume here needs every
+  copy's newest checkpoint at the same step (ValueError otherwise: resume them with `fit`).
+  Metrics are read back every `log_every` steps; a NaN or Inf loss in any copy raises
+  train.TrainingDiverged naming the copy and step.
+
+  Returns:
+    the K trained states.
+  """
+  num = len(states)
+  descs = list(descs) if descs is not None else [f"copy {k}" for k in range(num)]
+  if not num == len(data_keys) == len(train_keys) == len(descs):
+    raise ValueError(f"fit_many: {num} states, {len(data_keys)} data keys, "
+                     f"{len(train_keys)} train keys, {len(descs)} descriptions")
+  mesh = parallel.mesh_for_batch(min(batch_size, len(labels)),
+                                 parallel.data_mesh() if mesh is None else mesh)
+  states = [parallel.replicate(s, mesh) for s in states]
+  mngrs = [ckpt_lib.manager(d) for d in checkpoint_dirs] if checkpoint_dirs else []
+  latest = {m.latest_step() for m in mngrs}
+  if len(latest) > 1:
+    raise ValueError(f"fit_many: the copies' newest checkpoints are at different steps "
+                     f"{sorted(latest, key=str)}; resume each with train.fit")
+  if latest and latest != {None}:
+    states = [ckpt_lib.restore_latest(m, s)[0] for m, s in zip(mngrs, states)]
+  starts = {int(s.step) for s in states}
+  if len(starts) != 1:
+    raise ValueError(f"fit_many: the states are at different steps {sorted(starts)}")
+  start = starts.pop()
+  state = stack(states)
+  train_keys = stack(list(train_keys))
+  orders = [EpochCache(k, len(labels), batch_size) for k in data_keys]
+  sharding = NamedSharding(mesh, PartitionSpec(None, "data"))
+  pending = []
+
+  def flush(step):
+    nonlocal pending
+    host = jax.device_get([m for _, m in pending])
+    for (s, _), m in zip(pending, host):
+      for k in range(num):
+        for key, what in train_lib.WATCHED_METRICS:
+          if key in m and not math.isfinite(float(m[key][k])):
+            raise train_lib.TrainingDiverged(
+                f"{descs[k]}: training diverged at step {s + 1}: {what} is "
+                f"{float(m[key][k])}; lower the learning rate")
+    for k in range(num):
+      mean = {name: float(np.mean([m[name][k] for m in host])) for name in host[0]}
+      if metrics_log is not None:
+        metrics_log.write(event="train", stage=descs[k], step=step, **mean,
+                          **(log_fields or {}))
+    pending = []
+
+  for step in range(start, num_steps):
+    idx = [order.indices(step) for order in orders]
+    batch = jax.device_put({"image": np.stack([images[i] for i in idx]),
+                            "label": np.stack([labels[i] for i in idx])}, sharding)
+    state, metrics = multi_step_fn(state, batch, train_keys)
+    pending.append((step, metrics))
+    done = step + 1
+    save_now = bool(mngrs) and (done % checkpoint_every == 0 or done == num_steps)
+    if done % log_every == 0 or save_now or done == num_steps:
+      flush(done)
+    if save_now:
+      if not bool(train_lib.all_finite((state.params, state.batch_stats))):
+        raise train_lib.TrainingDiverged(
+            f"{', '.join(descs)}: training diverged by step {done}: a parameter or BatchNorm "
+            "statistic is not finite; lower the learning rate")
+      for m, s in zip(mngrs, unstack(state, num)):
+        ckpt_lib.save(m, done, s)
+  if pending:
+    flush(num_steps)
+  return unstack(state, num)
