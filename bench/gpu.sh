@@ -15,6 +15,11 @@
 #   3. analysis  bench/analysis_throughput.py at accelerator size (LMC, landscape, Hutchinson) (60)
 #   4. cli       python -m lottery_jax.main, dense ConvNet-3 on CIFAR-10 for 5 epochs (975
 #                steps), with data loading, checkpoints and evaluation: the end-to-end path (90)
+#   5. paired    bench/paired_training.py: an LMC pair trained together (vmapped) against one
+#                after another, batch 256 (what stability.train_pairs_together=auto picks) (60)
+#   6. hutch     bench/hutchinson_mlp.py and analysis_throughput.py with the default probe
+#                blocking (2,000 probes on a small MLP; ConvNet-3 probe cost)          (60)
+# PARTS="step pruning analysis cli paired hutch" (the default) chooses which parts run.
 # DATA must hold cifar10-jpeg.tar.gz and cifar10_ipc10_mtt.npz (../shared/data/README.md).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -27,8 +32,11 @@ export PYTHONUNBUFFERED=1
 export XLA_PYTHON_CLIENT_MEM_FRACTION=${XLA_PYTHON_CLIENT_MEM_FRACTION:-0.4}
 export TQDM_MININTERVAL=${TQDM_MININTERVAL:-5}
 
+PARTS=${PARTS:-"step pruning analysis cli paired hutch"}
+
 part() {  # part NAME LIMIT COMMAND...: run with a time limit, log to $OUT/NAME.log
   local name=$1 limit=$2; shift 2
+  case " $PARTS " in *" $name "*) ;; *) return 0 ;; esac
   echo "=== $name (limit ${limit}s): $*"
   local began=$SECONDS
   timeout --signal=INT --kill-after=10 "$limit" "$@" >"$OUT/$name.log" 2>&1
@@ -53,9 +61,12 @@ part cli 90 $PY -m lottery_jax.main --config=configs/cifar10_convnet.py \
   --config.data.source="$DATA/cifar10-jpeg.tar.gz" --config.lottery.producers='()' \
   --config.stability.analyses='()' --config.lottery.replicates=1 \
   --config.train.num_steps=975 --workdir="$(mktemp -d)/cli_run"
+part paired 60 $PY bench/paired_training.py --batch_size 256 --steps 20 --rounds 5
+part hutch 60 bash -c "$PY bench/hutchinson_mlp.py && $PY bench/analysis_throughput.py \
+  --num_images 2000 --points 8 --chunk_size 1000 --probes 32 --hessian_batch 256"
 
 echo
 echo "=== summary"
-grep -h -E "^(machine|python|torch|ratio|lottery_jax |torch |torch.compile |imp |distilled |schedules|\| |cifar10)" \
-  "$OUT"/machine.log "$OUT"/step.log "$OUT"/pruning.log "$OUT"/analysis.log "$OUT"/cli.log 2>/dev/null
+grep -h -E "^(machine|python|torch|ratio|lottery_jax |torch |torch.compile |imp |distilled |schedules|\| |cifar10|together|sequential|default)" \
+  "$OUT"/*.log 2>/dev/null
 grep -h -E "^cifar10" "$OUT"/cli.log 2>/dev/null | tail -n 1 || true

@@ -170,8 +170,8 @@ def base() -> ml_collections.ConfigDict:
   c.stability.memory_budget_gb = 0.0
   c.stability.bn_examples = 2000      # BatchNorm models: statistics recomputed on these.
   # The two networks of an LMC pair (same init and mask, two data orders) trained in one
-  # vmapped program: 'true', 'false' or 'auto' (true on accelerators, false on a CPU, where
-  # it measured no gain; bench/README.md).
+  # vmapped program: 'true', 'false' or 'auto' (false: slower on a CPU and on an H200 for
+  # ConvNet-3; bench/README.md).
   c.stability.train_pairs_together = "auto"
   return c
 

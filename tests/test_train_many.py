@@ -78,7 +78,7 @@ def test_paired_training_equals_sequential_training(tmp_path):
 def test_together_choice():
   assert train_many.together(True) and train_many.together("true")
   assert not train_many.together(False) and not train_many.together("False")
-  assert train_many.together("auto") == (jax.default_backend() != "cpu")
+  assert not train_many.together("auto")  # Slower on CPU and H200 (bench/README.md).
 
 
 def test_pipeline_trains_lmc_pairs_together_with_the_same_result(tmp_path):
