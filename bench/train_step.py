@@ -23,13 +23,24 @@ and metrics; torch on the CPU is synchronous.
   python bench/train_step.py                          # batch 256, 5 rounds of 4 steps, 2-4 min
   python bench/train_step.py --no-torch_compile       # eager torch only
   python bench/train_step.py --torch_layout both      # NCHW and channels_last
+  python bench/train_step.py --xla_flags="--xla_cpu_experimental_ynn_fusion_type=-reduce"
+  python bench/train_step.py --sweep_xla_options      # every XLA:CPU variant below, ~1 min each
+
+XLA_FLAGS must be set before jax initialises, so `--sweep_xla_options` runs each variant of
+XLA_VARIANTS in its own subprocess (a fresh jax) that times lottery_jax against eager torch
+interleaved, as above, and reports its ratio; variants that compare XLA:CPU options are only
+compared through these ratios (the machines are shared and noisy). The script applies
+lottery_jax.xla_defaults (the CPU defaults `python -m lottery_jax.main` uses) unless
+`--no-xla_defaults`; a flag given by --xla_flags or the environment's XLA_FLAGS wins.
 """
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 
@@ -67,29 +78,67 @@ def parse_args(argv=None):
                       help="where torch runs (auto: cuda when torch sees a GPU, else cpu); "
                       "JAX runs on its default backend")
   parser.add_argument("--seed", type=int, default=0)
-  return parser.parse_args(argv)
+  parser.add_argument("--xla_flags", default="",
+                      help="extra XLA_FLAGS for this process (appended to the environment's)")
+  parser.add_argument("--xla_defaults", action=argparse.BooleanOptionalAction, default=True,
+                      help="apply lottery_jax.xla_defaults (as lottery_jax.main does)")
+  parser.add_argument("--sweep_xla_options", action="store_true",
+                      help="time each variant of XLA_VARIANTS in a subprocess against eager "
+                      "torch (torch.compile off), print the ratios side by side")
+  parser.add_argument("--variants", default=",".join(XLA_VARIANTS),
+                      help="comma-separated names from XLA_VARIANTS for --sweep_xla_options")
+  parser.add_argument("--sweep_repeats", type=int, default=1,
+                      help="run the list of variants this many times (A B C A B C ...)")
+  parser.add_argument("--result_line", action="store_true", help=argparse.SUPPRESS)
+  args = parser.parse_args(argv)
+  unknown = [v for v in args.variants.split(",") if v not in XLA_VARIANTS]
+  if unknown:
+    parser.error(f"unknown --variants {', '.join(unknown)}; valid: {', '.join(XLA_VARIANTS)}")
+  return args
+
+
+_YNN = "--xla_cpu_experimental_ynn_fusion_type="
+# name -> (XLA_FLAGS, apply lottery_jax.xla_defaults). jaxlib 0.10's default YNN fusion types
+# are individual_convolution, reduce and individual_dot; the oneDNN / XNNPACK / thunk-runtime
+# flags compile this step to the same HLO as the default (checked on jax 0.10.2).
+XLA_VARIANTS = {
+    "jax-default": ("", False),
+    "lottery_jax": ("", True),
+    "onednn": ("--xla_cpu_use_onednn=true", False),
+    "onednn-custom-call": ("--xla_cpu_experimental_onednn_custom_call=true", False),
+    "xnnpack": ("--xla_cpu_use_xnnpack=true", False),
+    "xnn-graph-greedy": (("--xla_cpu_experimental_xnn_graph_fusion_mode="
+                          "XNN_GRAPH_FUSION_MODE_GREEDY"), False),
+    "no-thunk-runtime": ("--xla_cpu_use_thunk_runtime=false", False),
+    "ynn-no-conv": (_YNN + "-individual_convolution", False),
+    "ynn-no-reduce": (_YNN + "-reduce", False),
+    "ynn-no-conv-no-reduce": (_YNN + "-individual_convolution,-reduce", False),
+    "ynn-off": (_YNN + "-individual_convolution,-reduce,-individual_dot", False),
+}
 
 
 ARGS = parse_args() if __name__ == "__main__" else None
-if ARGS is not None and ARGS.threads == 1:
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if ARGS is not None:
   # Must be set before jax initialises its CPU backend.
-  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                             + " --xla_cpu_multi_thread_eigen=false").strip()
+  extra = ARGS.xla_flags + (" --xla_cpu_multi_thread_eigen=false" if ARGS.threads == 1 else "")
+  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + extra).strip()
+  if ARGS.xla_defaults and not ARGS.sweep_xla_options:
+    from lottery_jax import xla_defaults  # pylint: disable=g-import-not-at-top
+    xla_defaults.apply()
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import jax
 import jax.numpy as jnp
+import machine  # bench/machine.py, beside this script
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lottery_jax import masks as masks_lib
-from lottery_jax import pruning
-from lottery_jax import train
+from lottery_jax import pruning, train
 from lottery_jax.models import get_model
 
-import machine  # bench/machine.py, beside this script
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 
@@ -258,6 +307,7 @@ def main(args):
   print(f"batch {args.batch_size}, {args.rounds} rounds x {args.steps} steps per framework, "
         f"warm-up {args.warmup} steps, torch layout {args.torch_layout}, "
         f"date {datetime.date.today().isoformat()}, load average {load_average()}")
+  print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
 
   jax_run, jax_holder, params, masks, (images, labels), jax_loss = make_jax_side(
       args.batch_size, args.seed)
@@ -315,14 +365,59 @@ def main(args):
   for name, v in rates.items():
     print(f"{name:<{width}} {medians[name]:12.1f} {1e3 * args.batch_size / medians[name]:8.0f} "
           f"{min(v):10.1f} {max(v):10.1f}")
+  ratios = {}
   if "lottery_jax" in medians:
     print()
     for name in medians:
       if name != "lottery_jax":
         paired = statistics.median(a / b for a, b in zip(rates["lottery_jax"], rates[name]))
+        ratios[name] = paired
         print(f"ratio (lottery_jax / {name}): {medians['lottery_jax'] / medians[name]:.2f}x "
               f"(median of per-round ratios {paired:.2f}x)")
+  if args.result_line:
+    print("RESULT " + json.dumps({"medians": medians, "ratios": ratios,
+                                  "load": load_average()}))
+
+
+def sweep(args):
+  """Each variant of XLA_VARIANTS in a fresh subprocess against eager torch; ratios."""
+  names = args.variants.split(",") * args.sweep_repeats
+  print("\n".join(machine_description(args.threads)))
+  print(f"sweep of {len(names)} runs, batch {args.batch_size}, {args.rounds} rounds x "
+        f"{args.steps} steps, date {datetime.date.today().isoformat()}, load average "
+        f"{load_average()}, environment XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+  results = []
+  for name in names:
+    flags, defaults = XLA_VARIANTS[name]
+    command = [sys.executable, os.path.abspath(__file__), "--result_line", "--no-torch_compile",
+               f"--batch_size={args.batch_size}", f"--steps={args.steps}",
+               f"--rounds={args.rounds}", f"--warmup={args.warmup}",
+               f"--threads={args.threads}", f"--torch_layout={args.torch_layout}",
+               f"--seed={args.seed}", f"--xla_flags={flags}",
+               "--xla_defaults" if defaults else "--no-xla_defaults"]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    lines = [l for l in done.stdout.splitlines() if l.startswith("RESULT ")]
+    if done.returncode or not lines:
+      sys.exit(f"variant {name} failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
+    result = json.loads(lines[-1][len("RESULT "):])
+    flag_line = [l for l in done.stdout.splitlines() if l.startswith("XLA_FLAGS=")]
+    results.append((name, flag_line[0] if flag_line else "", result))
+    torch_name = next(iter(result["ratios"]))
+    print(f"{name}: lottery_jax {result['medians']['lottery_jax']:.1f} img/s, "
+          f"{torch_name} {result['medians'][torch_name]:.1f} img/s, ratio "
+          f"{result['ratios'][torch_name]:.2f}x, load {result['load']}; {flag_line[0]}",
+          flush=True)
+  print()
+  print(f"{'variant':<24} {'jax img/s':>9} {'torch img/s':>11} {'ratio':>6}  load")
+  for name, _, result in results:
+    torch_name = next(iter(result["ratios"]))
+    print(f"{name:<24} {result['medians']['lottery_jax']:9.1f} "
+          f"{result['medians'][torch_name]:11.1f} {result['ratios'][torch_name]:5.2f}x  "
+          f"{result['load']}")
 
 
 if __name__ == "__main__":
-  main(ARGS)
+  if ARGS.sweep_xla_options:
+    sweep(ARGS)
+  else:
+    main(ARGS)

@@ -5,6 +5,11 @@
 Bad input ends with one line on stderr naming the problem and the valid choices, exit 2.
 """
 
+# XLA:CPU defaults first: XLA reads XLA_FLAGS once, when jax initialises (the user's flags win).
+from lottery_jax import xla_defaults  # pylint: disable=g-bad-import-order
+
+xla_defaults.apply()
+
 import importlib.util
 import logging as std_logging
 import os

@@ -1,11 +1,14 @@
 """Model shapes and parameter counts."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from lottery_jax import masks, models
 from lottery_jax.errors import UserInputError
+from lottery_jax.models import convnet
 
 
 def _params(name, shape=(32, 32, 3), **options):
@@ -57,3 +60,15 @@ def test_unknown_option_and_bad_norm_are_user_errors():
     models.get_model("resnet18", 10, depth=3)
   with pytest.raises(UserInputError, match="model.norm"):
     models.get_model("convnet", 10, norm="layer")
+
+
+@pytest.mark.parametrize("shape", [(3, 8, 8, 5), (2, 7, 9, 4)])
+def test_avg_pool_2x2_equals_flax_avg_pool_with_its_gradient(shape):
+  """Same values and gradients as nn.avg_pool (2x2, stride 2, VALID), odd sizes too."""
+  x = jax.random.normal(jax.random.key(0), shape)
+  r = jax.random.normal(jax.random.key(1), (shape[0], shape[1] // 2, shape[2] // 2, shape[3]))
+  old = lambda x: jnp.sum(nn.avg_pool(x, (2, 2), strides=(2, 2)) * r)
+  new = lambda x: jnp.sum(convnet.avg_pool_2x2(x) * r)
+  np.testing.assert_allclose(convnet.avg_pool_2x2(x), nn.avg_pool(x, (2, 2), strides=(2, 2)),
+                             rtol=1e-6, atol=1e-7)
+  np.testing.assert_allclose(jax.grad(new)(x), jax.grad(old)(x), rtol=1e-6, atol=1e-7)
