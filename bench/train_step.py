@@ -396,11 +396,11 @@ def sweep(args):
                f"--seed={args.seed}", f"--xla_flags={flags}",
                "--xla_defaults" if defaults else "--no-xla_defaults"]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
-    lines = [l for l in done.stdout.splitlines() if l.startswith("RESULT ")]
+    lines = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
     if done.returncode or not lines:
       sys.exit(f"variant {name} failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
     result = json.loads(lines[-1][len("RESULT "):])
-    flag_line = [l for l in done.stdout.splitlines() if l.startswith("XLA_FLAGS=")]
+    flag_line = [x for x in done.stdout.splitlines() if x.startswith("XLA_FLAGS=")]
     results.append((name, flag_line[0] if flag_line else "", result))
     torch_name = next(iter(result["ratios"]))
     print(f"{name}: lottery_jax {result['medians']['lottery_jax']:.1f} img/s, "

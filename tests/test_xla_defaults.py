@@ -34,3 +34,10 @@ def test_applying_twice_changes_nothing():
   environ = {}
   once = xla_defaults.apply(environ)
   assert xla_defaults.apply(environ) == once
+
+
+def test_an_old_jaxlib_gets_no_flag_it_would_abort_on():
+  environ = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+  assert xla_defaults.apply(environ, jaxlib_version=(0, 4)) == (
+      "--xla_force_host_platform_device_count=4")
+  assert xla_defaults.apply({}, jaxlib_version=(0, 10)) == " ".join(_expected_defaults())
