@@ -12,8 +12,9 @@ configs/cifar10_convnet.py: roughly 1-2 hours per replicate on one modern GPU (e
 from lottery_jax import default_config
 
 
-def get_config():
+def get_config(arg=None):
   c = default_config.cifar_base("cifar100")
   c.distilled.source = "random_subset"
+  default_config.variant(c, arg)
   c.lock()
   return c

@@ -29,12 +29,13 @@ CPU smoke run (one round of each producer; about 5 minutes on 2 cores):
 from lottery_jax import default_config
 
 
-def get_config():
+def get_config(arg=None):
   c = default_config.cifar_base("cifar10")
   c.distilled.source = "../shared/data/cifar10_ipc10_mtt.npz"
   # The MTT set lives in ZCA space (eps 0.1): the real data must be whitened the same way
   # (checked when the set is loaded; a mismatch is refused).
   c.data.preprocess = "zca"
   c.data.zca_eps = 0.1
+  default_config.variant(c, arg)
   c.lock()
   return c

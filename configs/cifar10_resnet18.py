@@ -16,7 +16,7 @@ import ml_collections
 from lottery_jax import default_config
 
 
-def get_config():
+def get_config(arg=None):
   c = default_config.cifar_base("cifar10")
   c.distilled.source = "../shared/data/cifar10_ipc10_mtt.npz"
   # The MTT set lives in ZCA space (eps 0.1): the real data must be whitened the same way
@@ -25,5 +25,6 @@ def get_config():
   c.data.zca_eps = 0.1
   c.model.name = "resnet18"
   c.model.options = ml_collections.ConfigDict(dict(width=64))
+  default_config.variant(c, arg)
   c.lock()
   return c

@@ -233,3 +233,39 @@ def cifar_base(source: str) -> ml_collections.ConfigDict:
   c.stability.probe_batch = 8         # Vectorise on accelerators.
   c.stability.point_batch = 16
   return c
+
+
+def cpu_smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Shrinks a CIFAR config to a CPU smoke run of every stage (minutes on 2 cores): ConvNet
+  width 32, 20 real and 10 distilled steps, one round of each producer, one replicate; LMC on
+  1,000 train examples (and the whole test split) at 11 alphas, a 5x5 landscape on 256
+  examples, 4 Hutchinson probes on 128. It checks the pipeline, not the science."""
+  c.model.options.width = 32
+  c.train.num_steps = 20
+  c.train.log_every = 10
+  c.distilled.train.num_steps = 10
+  c.lottery.rounds = 1
+  c.lottery.hybrid_syn_rounds = 1
+  c.lottery.replicates = 1
+  c.stability.replicates = 1
+  c.stability.detail_rounds = (1,)
+  c.stability.num_alphas = 11
+  c.stability.lmc_examples = 1000
+  c.stability.grid_size = 5
+  c.stability.grid_examples = 256
+  c.stability.hessian_probes = 4
+  c.stability.hessian_batches = 1
+  c.stability.hessian_batch_size = 128
+  c.stability.point_batch = 0
+  c.stability.probe_batch = 0
+  return c
+
+
+def variant(c: ml_collections.ConfigDict, arg: str | None) -> ml_collections.ConfigDict:
+  """`configs/X.py:<arg>`: '' (the config as written) or 'smoke' (cpu_smoke); ValueError
+  naming the valid variants otherwise."""
+  if arg in (None, ""):
+    return c
+  if arg == "smoke":
+    return cpu_smoke(c)
+  raise ValueError(f"unknown config variant {arg!r}; valid: 'smoke' (or none)")

@@ -33,26 +33,29 @@ def _first_line(e: BaseException) -> str:
   return text.splitlines()[0] if text else type(e).__name__
 
 
-def _config_path(argv) -> str:
+def _config_path(argv) -> tuple[str, str | None]:
+  """(config file, variant) of --config=FILE[:VARIANT]."""
+  value = DEFAULT_CONFIG
   for i, arg in enumerate(argv):
     if arg.startswith("--config="):
-      return arg.split("=", 1)[1]
-    if arg == "--config" and i + 1 < len(argv):
-      return argv[i + 1]
-  return DEFAULT_CONFIG
+      value = arg.split("=", 1)[1]
+    elif arg == "--config" and i + 1 < len(argv):
+      value = argv[i + 1]
+  path, _, variant = value.partition(":")
+  return (path, variant) if variant else (value, None)
 
 
 def _explain_config_error(argv, error: BaseException) -> str:
   """One line saying which config file or --config.<field> override is wrong, and why."""
-  path = _config_path(argv)
+  path, variant = _config_path(argv)
   if not os.path.isfile(path):
     return f"config file not found: {path} (configs live in configs/*.py)"
   try:
     spec = importlib.util.spec_from_file_location("_lottery_jax_config", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    config = module.get_config()
-  except Exception as e:  # A broken config file: say so in one line.
+    config = module.get_config(variant) if variant else module.get_config()
+  except Exception as e:  # A broken config file or variant: say so in one line.
     return f"config file {path} does not load: {_first_line(e)}"
   for arg in argv:
     if not arg.startswith("--config."):
@@ -85,7 +88,8 @@ def _parse_flags(argv):
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
-    _fail(_first_line(e))
+    _fail(_explain_config_error(argv, e) if str(e).startswith("flag --config")
+          else _first_line(e))
   except Exception as e:  # Bad config overrides and files surface as many types.
     _fail(_explain_config_error(argv, e))
 

@@ -1,0 +1,52 @@
+"""Every config file and its variants load, lock and pass validation; a bad variant is one line."""
+
+import importlib.util
+import inspect
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from lottery_jax import default_config, validate
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+CONFIG_FILES = sorted((ROOT / "configs").glob("*.py"))
+
+
+def _module(path):
+  spec = importlib.util.spec_from_file_location(path.stem, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def _variants(get_config):
+  return (None, "smoke") if inspect.signature(get_config).parameters else (None,)
+
+
+@pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: p.stem)
+def test_every_config_and_variant_loads_and_validates(path):
+  get_config = _module(path).get_config
+  for arg in _variants(get_config):
+    c = get_config(arg) if arg else get_config()
+    assert c.is_locked, (path.stem, arg)
+    validate.check(c)
+    if arg == "smoke":
+      assert c.lottery.rounds == 1 and c.lottery.replicates == 1
+      assert c.model.options.width == 32 and c.stability.lmc_examples == 1000
+
+
+def test_the_quickstart_config_validates():
+  validate.check(default_config.get_config())
+
+
+def test_a_bad_variant_is_one_line_and_exit_2(tmp_path):
+  done = subprocess.run(
+      [sys.executable, "-m", "lottery_jax.main", "--config=configs/cifar10_convnet.py:fast",
+       f"--workdir={tmp_path / 'run'}"], cwd=ROOT, capture_output=True, text=True, check=False)
+  assert done.returncode == 2
+  assert done.stderr.strip().splitlines() == [
+      "lottery_jax: error: config file configs/cifar10_convnet.py does not load: unknown config "
+      "variant 'fast'; valid: 'smoke' (or none)"]
+  assert not (tmp_path / "run").exists()
