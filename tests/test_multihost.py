@@ -27,9 +27,19 @@ STABILITY = ["--config.stability.num_alphas=3", "--config.stability.lmc_examples
              "--config.stability.hessian_batch_size=64"]
 
 
-def _env(devices: int) -> dict:
+@pytest.fixture(scope="module")
+def compile_cache(tmp_path_factory):
+  """One persistent compilation cache for every process of this module (the processes compile
+  the same programs; most of a tiny run's time is compilation)."""
+  return tmp_path_factory.mktemp("jax_cache")
+
+
+def _env(devices: int, cache) -> dict:
   return dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT),
-              XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+              XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+              JAX_COMPILATION_CACHE_DIR=str(cache),
+              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+              JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
 
 
 def _free_port() -> int:
@@ -38,13 +48,13 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-def _launch(workdir, args, num_processes: int = 2) -> list[subprocess.Popen]:
+def _launch(workdir, args, cache, num_processes: int = 2) -> list[subprocess.Popen]:
   """`num_processes` processes of one run, 2 devices each, on a fresh localhost port."""
   address = f"127.0.0.1:{_free_port()}"
   return [subprocess.Popen(
       [sys.executable, "-m", "lottery_jax.main", f"--workdir={workdir}", *args,
        f"--coordinator_address={address}", f"--num_processes={num_processes}",
-       f"--process_id={i}"], cwd=ROOT, env=_env(2), stdout=subprocess.PIPE,
+       f"--process_id={i}"], cwd=ROOT, env=_env(2, cache), stdout=subprocess.PIPE,
       stderr=subprocess.PIPE, text=True) for i in range(num_processes)]
 
 
@@ -81,15 +91,25 @@ def _train_records(workdir) -> list[tuple]:
   return [(r["stage"], r["step"]) for r in map(json.loads, lines) if r["event"] == "train"]
 
 
-def test_two_processes_match_one_process_with_four_devices(tmp_path):
-  one, two = tmp_path / "one", tmp_path / "two"
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, compile_cache):
+  """(one, two): the same tiny config with every stability analysis, run by one process with 4
+  devices and by two processes with 2 devices each; two's (stdout, stderr) per process."""
+  root = tmp_path_factory.mktemp("runs")
+  one, two = root / "one", root / "two"
   ref = subprocess.run([sys.executable, "-m", "lottery_jax.main", f"--workdir={one}", *TINY,
-                        *STABILITY], cwd=ROOT, env=_env(4), capture_output=True, text=True,
-                       timeout=300)
+                        *STABILITY], cwd=ROOT, env=_env(4, compile_cache), capture_output=True,
+                       text=True, timeout=300)
   assert ref.returncode == 0, ref.stderr[-3000:]
-  (rc0, out0, err0), (rc1, out1, err1) = _finish(_launch(two, [*TINY, *STABILITY]))
-  assert rc0 == 0, err0[-3000:]
-  assert rc1 == 0, err1[-3000:]
+  outputs = []
+  for rc, out, err in _finish(_launch(two, [*TINY, *STABILITY], compile_cache)):
+    assert rc == 0, err[-3000:]
+    outputs.append((out, err))
+  return one, two, outputs
+
+
+def test_two_processes_match_one_process_with_four_devices(runs):
+  one, two, ((out0, _), (out1, _)) = runs
   # Process 0 alone prints the summary and writes metrics: no line twice.
   assert "test accuracy" in out0 and "test accuracy" not in out1
   assert _train_records(two) == _train_records(one)
@@ -117,13 +137,11 @@ def test_two_processes_match_one_process_with_four_devices(tmp_path):
   assert (two / "report.md").exists() and (two / "figures" / "landscape_imp_round1.png").exists()
 
 
-def test_killing_both_processes_then_relaunching_resumes(tmp_path):
+def test_killing_both_processes_then_relaunching_resumes(runs, tmp_path, compile_cache):
   args = [*TINY, "--config.stability.analyses=()"]
-  straight, killed = tmp_path / "straight", tmp_path / "killed"
-  for rc, _, err in _finish(_launch(straight, args)):
-    assert rc == 0, err[-3000:]
-
-  procs = _launch(killed, args)
+  _, straight, _ = runs  # The same training; the stability analyses only add to it.
+  killed = tmp_path / "killed"
+  procs = _launch(killed, args, compile_cache)
   ckpts = killed / "replicate_0" / "imp" / "round_1" / "real" / "checkpoints"
   deadline = time.time() + 240
   while time.time() < deadline and not (ckpts / "10").exists():
@@ -139,7 +157,7 @@ def test_killing_both_processes_then_relaunching_resumes(tmp_path):
   assert not (killed / "results.json").exists()
   assert not (ckpts / "20").exists()
 
-  (rc0, _, err0), (rc1, _, err1) = _finish(_launch(killed, args))
+  (rc0, _, err0), (rc1, _, err1) = _finish(_launch(killed, args, compile_cache))
   assert rc0 == 0, err0[-3000:]
   assert rc1 == 0, err1[-3000:]
   assert "resumed from checkpoint" in err0
