@@ -55,15 +55,19 @@ def check_distributed_flags(coordinator_address: str | None, num_processes: int 
   return num_processes > 1
 
 
+# JAX's cluster environments that start a run without flags: Cloud TPU VM slices and SLURM.
+_AUTO_CLUSTERS = ("GceTpuCluster", "GkeTpuCluster", "SlurmCluster")
+
+
 def _cluster_detected() -> bool:
-  """Whether JAX's own cluster detection (Cloud TPU VM pods, SLURM, Open MPI, Kubernetes)
-  finds an environment; LOTTERY_JAX_DISTRIBUTED=0/1 overrides it."""
+  """Whether JAX's own detection finds a Cloud TPU VM slice or a SLURM job step;
+  LOTTERY_JAX_DISTRIBUTED=0/1 overrides it."""
   forced = os.environ.get(AUTO_ENV)
   if forced in ("0", "1"):
     return forced == "1"
   try:  # JAX's detectors are not public API; without them a run is single-process.
     from jax._src import clusters  # pylint: disable=g-import-not-at-top
-    return any(not env.opt_in_only_method and env.is_env_present()
+    return any(env.__name__ in _AUTO_CLUSTERS and env.is_env_present()
                for env in clusters.ClusterEnv._cluster_types)  # pylint: disable=protected-access
   except Exception:  # pylint: disable=broad-except
     return False
