@@ -155,8 +155,8 @@ def mesh_for_batch(batch_size: int, mesh: Mesh) -> Mesh:
   processes = sorted({d.process_index for d in devices})
   if len(processes) == 1:
     return data_mesh(devices[:math.gcd(batch_size, n)])
-  per_process = n // len(processes)
-  keep = math.gcd(batch_size // len(processes), per_process) if batch_size % len(processes) == 0 else 0
+  per_process, split = n // len(processes), batch_size % len(processes) == 0
+  keep = math.gcd(batch_size // len(processes), per_process) if split else 0
   if keep == 0:
     raise UserInputError(f"a batch of {batch_size} examples does not split evenly over "
                          f"{len(processes)} processes; use a batch size divisible by "
