@@ -185,3 +185,16 @@ def test_inconsistent_flags_exit_2_in_one_line_before_any_work(tmp_path):
       "--coordinator_address=HOST:PORT, --num_processes=N and --process_id=I (0 <= I < N) in "
       "every process")]
   assert not (tmp_path / "run").exists()
+
+
+def test_processes_other_than_0_write_nothing(tmp_path, monkeypatch):
+  import jax.numpy as jnp
+  from lottery_jax import checkpoint, rundir
+  monkeypatch.setattr(parallel.jax, "process_index", lambda: 1)
+  rundir.write_json(str(tmp_path / "a.json"), {"x": 1})
+  checkpoint.save_npz_tree(str(tmp_path / "m.npz"), {"w": jnp.ones(2, bool)})
+  rundir.MetricsLog(str(tmp_path / "metrics.jsonl")).write(event="train")
+  assert list(tmp_path.iterdir()) == []
+  monkeypatch.setattr(parallel.jax, "process_index", lambda: 0)
+  rundir.write_json(str(tmp_path / "a.json"), {"x": 1})
+  assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
