@@ -14,6 +14,7 @@ import jax
 import numpy as np
 
 from lottery_jax import masks as masks_lib
+from lottery_jax import parallel
 from lottery_jax import rundir
 from lottery_jax import stability
 from lottery_jax import train_many
@@ -58,7 +59,7 @@ def _subset(images, labels, n: int):
 def lmc_stage(pipeline, producer: str, r: int) -> dict:
   """Train copy B of round r's mask, evaluate the straight path A -> B on train and test."""
   path = os.path.join(pipeline.round_dir(producer, r), "lmc.json")
-  if os.path.exists(path):
+  if parallel.exists(path):
     return rundir.read_json(path)
   st = pipeline.config.stability
   m = pipeline.mask(producer, r)[0]
@@ -85,7 +86,10 @@ def landscape_stage(pipeline, producer: str, r: int, figure_path: str) -> dict:
   path = os.path.join(pipeline.round_dir(producer, r), "landscape.npz")
   st = pipeline.config.stability
   m = pipeline.mask(producer, r)[0]
-  if not os.path.exists(path):
+  if parallel.exists(path):
+    with np.load(path) as f:
+      losses, coords_a, coords_b = f["losses"], f["coords_a"], f["coords_b"]
+  else:
     a, _ = pipeline.real_stage(producer, r, m)
     b, _ = pipeline.real_stage(producer, r, m, copy=1)
     key = jax.random.fold_in(jax.random.fold_in(jax.random.key(pipeline.config.seeds.probes),
@@ -99,14 +103,14 @@ def landscape_stage(pipeline, producer: str, r: int, figure_path: str) -> dict:
                                    batch_stats=a.batch_stats, bn_images=bn,
                                    point_batch=st.point_batch or None, chunk_size=st.chunk_size,
                                    mesh=pipeline.mesh)
-    tmp = f"{path}.tmp{os.getpid()}.npz"
-    np.savez(tmp, losses=losses, coords_a=coords_a, coords_b=coords_b)
-    os.replace(tmp, path)
-  with np.load(path) as f:
-    losses, coords_a, coords_b = f["losses"], f["coords_a"], f["coords_b"]
-  stability.plot_landscape(losses, coords_a, coords_b, figure_path,
-                           title=f"{producer}, {100 * masks_lib.sparsity(m):.0f}% sparse: "
-                                 "train loss")
+    if parallel.is_writer():
+      tmp = f"{path}.tmp{os.getpid()}.npz"
+      np.savez(tmp, losses=losses, coords_a=coords_a, coords_b=coords_b)
+      os.replace(tmp, path)
+  if parallel.is_writer():
+    stability.plot_landscape(losses, coords_a, coords_b, figure_path,
+                             title=f"{producer}, {100 * masks_lib.sparsity(m):.0f}% sparse: "
+                                   "train loss")
   return {"round": r, "sparsity": masks_lib.sparsity(m), "min_loss": float(losses.min()),
           "max_loss": float(losses.max()), "grid_size": int(losses.shape[0])}
 
@@ -114,7 +118,7 @@ def landscape_stage(pipeline, producer: str, r: int, figure_path: str) -> dict:
 def hessian_stage(pipeline, producer: str, r: int) -> dict:
   """Hutchinson diagonal at copy A of round r's mask, on real training batches."""
   path = os.path.join(pipeline.round_dir(producer, r), "hessian.json")
-  if os.path.exists(path):
+  if parallel.exists(path):
     return rundir.read_json(path)
   st = pipeline.config.stability
   m = pipeline.mask(producer, r)[0]
@@ -149,7 +153,7 @@ def mask_statistics(pipeline, producers, rounds: int, figure_path: str) -> dict:
       out["overlap_with_imp"][producer] = [
           dict(stability.overlap(pipeline.mask(producer, r)[0], pipeline.mask("imp", r)[0]),
                round=r) for r in range(1, rounds + 1)]
-  if rounds > 0:
+  if rounds > 0 and parallel.is_writer():
     stability.plot_magnitude_histograms(magnitudes, figure_path)
   return out
 

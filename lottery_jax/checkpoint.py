@@ -78,8 +78,11 @@ def _placed_like(restored, like):
 
 def save_npz_tree(path: str, tree) -> None:
   """Save a pytree of arrays (a mask, say) as an .npz keyed by 'Conv_0/kernel'-style paths,
-  atomically; readable with plain numpy."""
+  atomically; readable with plain numpy. Process 0 only (see parallel.is_writer)."""
+  from lottery_jax import parallel
   from lottery_jax.masks import path_name
+  if not parallel.is_writer():
+    return
   flat = {path_name(p): np.asarray(x) for p, x in jax.tree_util.tree_leaves_with_path(tree)}
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   tmp = f"{path}.tmp{os.getpid()}.npz"

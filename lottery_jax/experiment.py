@@ -26,7 +26,7 @@ from lottery_jax.stability import budget
 from lottery_jax.data.dataset import Dataset, load_dataset
 from lottery_jax.data.subset import random_class_subset
 from lottery_jax.distill import dsa
-from lottery_jax.errors import unknown_choice
+from lottery_jax.errors import UserInputError, unknown_choice
 
 
 def default_workdir(config: ml_collections.ConfigDict) -> str:
@@ -81,6 +81,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if config.experiment not in EXPERIMENTS:
     raise unknown_choice("experiment", config.experiment, EXPERIMENTS)
   if config.experiment == "distill":
+    if parallel.is_multiprocess():
+      raise UserInputError("experiment 'distill' runs in one process; start it without "
+                           "--num_processes (one host), then use its .npz in a lottery run")
     from lottery_jax.distill import run as distill_run  # Only distillation needs it.
     return distill_run.run(config, workdir)
   return run_lottery(config, workdir)
@@ -92,8 +95,7 @@ def run_lottery(config: ml_collections.ConfigDict, workdir: str) -> dict:
   budget.configure(config.stability.memory_budget_gb)
   results = rundir.finished_results(workdir, config)
   if results is not None:  # Finished: only rebuild the report.
-    report.write(results, workdir)
-    print(report.terminal_summary(results, workdir))
+    _report(results, workdir)
     return results
 
   began = time.time()
@@ -144,6 +146,12 @@ def run_lottery(config: ml_collections.ConfigDict, workdir: str) -> dict:
   }
   rundir.write_json(os.path.join(workdir, "results.json"), results)
   metrics_log.write(event="done", wall_time_s=results["wall_time_s"])
-  report.write(results, workdir)
-  print(report.terminal_summary(results, workdir))
+  _report(results, workdir)
   return results
+
+
+def _report(results: dict, workdir: str) -> None:
+  """report.md and figures, and the terminal summary: process 0 only."""
+  if parallel.is_writer():
+    report.write(results, workdir)
+    print(report.terminal_summary(results, workdir))

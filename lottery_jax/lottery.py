@@ -18,7 +18,9 @@ On disk, per replicate `replicate_<s>/`:
   <producer>/round_<r>/mask.npz, real/, distilled/
 Each stage writes `result.json` when done and is skipped when it exists; training stages also
 resume from their newest checkpoint, so a killed run picks up where it stopped. Hybrid rounds
-up to `syn_rounds` are the distilled producer's rounds and share its directories.
+up to `syn_rounds` are the distilled producer's rounds and share its directories. With several
+processes, every process runs every stage (process 0 writes the files) and a stage is skipped
+when process 0 sees its file (parallel.exists), so all processes make the same jitted calls.
 """
 
 import math
@@ -33,6 +35,7 @@ import numpy as np
 
 from lottery_jax import checkpoint as ckpt_lib
 from lottery_jax import masks as masks_lib
+from lottery_jax import parallel
 from lottery_jax import pruning
 from lottery_jax import rundir
 from lottery_jax import train as train_lib
@@ -237,7 +240,7 @@ class Pipeline:
                         desc=f"r{self.replicate} {producer if r else 'dense'} round {r} real"
                         + (" (copy B)" if copy else ""), start_step=start, copy=copy)
     result_path = os.path.join(stage_dir, "result.json")
-    if os.path.exists(result_path):
+    if parallel.exists(result_path):
       return state, rundir.read_json(result_path)
     test = train_lib.evaluate(self.eval_step, state.params, state.batch_stats,
                               self.data.test_images, self.data.test_labels,
@@ -260,7 +263,7 @@ class Pipeline:
                         self.batch_stats0, masks, stage_dir,
                         desc=f"r{self.replicate} distilled round {r}")
     result_path = os.path.join(stage_dir, "result.json")
-    if os.path.exists(result_path):
+    if parallel.exists(result_path):
       return state, rundir.read_json(result_path)
     result = {"round": r, "train_steps": self.syn.num_steps,
               "examples": self.syn.num_steps * min(self.syn.batch_size,
@@ -276,7 +279,7 @@ class Pipeline:
       return self.ones, {"examples": 0, "production_time_s": 0.0}
     mask_path = os.path.join(self.round_dir(producer, r), "mask.npz")
     used_path = os.path.join(self.round_dir(producer, r), "mask.json")
-    if os.path.exists(mask_path) and os.path.exists(used_path):
+    if parallel.agreed(os.path.exists(mask_path) and os.path.exists(used_path)):
       return ckpt_lib.load_npz_tree(mask_path, self.ones), rundir.read_json(used_path)
     previous = self.mask(producer, r - 1)[0]
     lot = self.config.lottery

@@ -1,6 +1,7 @@
 """Command line: parse flags, load the config, dispatch. Nothing else lives here.
 
     python -m lottery_jax.main [--config=configs/X.py] [--config.a.b=value] [--workdir=DIR]
+        [--coordinator_address=HOST:PORT --num_processes=N --process_id=I]
 
 Bad input ends with one line on stderr naming the problem and the valid choices, exit 2.
 """
@@ -81,6 +82,12 @@ def _define_flags(argv):
     _fail(_explain_config_error(argv, e))
   workdir = flags.DEFINE_string(
       "workdir", None, "Run directory (default: runs/<data>-<model>-<config hash>).")
+  flags.DEFINE_string("coordinator_address", None,
+                      "Multi-process runs: HOST:PORT of process 0's coordinator (every process "
+                      "gives the same). Without the three flags, Cloud TPU pod slices and SLURM "
+                      "jobs are detected; otherwise the run is one process.")
+  flags.DEFINE_integer("num_processes", None, "Multi-process runs: number of processes.")
+  flags.DEFINE_integer("process_id", None, "Multi-process runs: this process's index, 0..N-1.")
   return config, workdir
 
 
@@ -97,11 +104,12 @@ def _parse_flags(argv):
 def _run(argv, config_flag, workdir_flag):
   if len(argv) > 1:
     _fail(f"unexpected arguments {argv[1:]}; flags are --config, --config.<field>=value, "
-          "--workdir")
+          "--workdir, --coordinator_address, --num_processes, --process_id")
   if not flags.FLAGS["verbosity"].present:  # Orbax logs every checkpoint step at INFO.
     logging.set_verbosity(logging.WARNING)
   std_logging.getLogger("lottery_jax").setLevel(std_logging.INFO)
   # Imported here so that `--help` and flag errors answer before JAX starts.
+  _start_processes()
   from lottery_jax import experiment
   try:
     config = config_flag.value
@@ -109,6 +117,21 @@ def _run(argv, config_flag, workdir_flag):
   except Exception as e:
     _fail(_explain_config_error(sys.argv, e))
   execute(config, workdir_flag.value or experiment.default_workdir(config))
+
+
+def _start_processes():
+  """Join the other processes of a multi-process run (see parallel.initialize) before
+  anything touches JAX; inconsistent flags end in one line, exit 2."""
+  from lottery_jax import parallel
+  from lottery_jax.errors import UserInputError
+  f = flags.FLAGS
+  try:
+    parallel.initialize(f.coordinator_address, f.num_processes, f.process_id)
+  except UserInputError as e:
+    _fail(str(e))
+  except (RuntimeError, ValueError) as e:  # Coordinator unreachable, timeouts.
+    _fail(f"cannot join the other processes at {f.coordinator_address}: {_first_line(e)}; "
+          "start every process with the same --coordinator_address and --num_processes")
 
 
 def execute(config, workdir: str):

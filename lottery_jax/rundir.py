@@ -2,7 +2,9 @@
 input files), a lock (refusing a second process), metrics.jsonl, results.json.
 
 Files are written atomically (temporary file + rename), so a killed run never leaves half a
-result behind, and nothing already written is overwritten by a run that is refused.
+result behind, and nothing already written is overwritten by a run that is refused. In a
+multi-process run only process 0 claims the directory, takes the lock and writes these files
+(`write_json` and `MetricsLog.write` do nothing in the others).
 """
 
 import fcntl
@@ -15,11 +17,14 @@ from typing import Any
 
 import ml_collections
 
+from lottery_jax import parallel
 from lottery_jax.errors import UserInputError
 
 
 def write_json(path: str, obj: Any) -> None:
-  """Write `obj` as indented JSON to `path` atomically."""
+  """Write `obj` as indented JSON to `path` atomically (process 0 only)."""
+  if not parallel.is_writer():
+    return
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   tmp = f"{path}.tmp{os.getpid()}"
   try:
@@ -95,6 +100,24 @@ def config_to_dict(config: ml_collections.ConfigDict) -> dict:
 
 
 def claim(workdir: str, config: ml_collections.ConfigDict, inputs: dict | None = None) -> None:
+  """Make `workdir` this config's run directory, held by this process (`_claim`). With several
+  processes, process 0 claims it and the others learn whether it succeeded (every process
+  raises a UserInputError when it did not; process 0's names the reason)."""
+  if not parallel.is_multiprocess():
+    _claim(workdir, config, inputs)
+    return
+  refusal = None
+  if parallel.is_writer():
+    try:
+      _claim(workdir, config, inputs)
+    except (UserInputError, OSError) as e:
+      refusal = e
+  if not parallel.agreed(refusal is None):
+    raise refusal or UserInputError(f"process 0 refused work dir {workdir}; its error line "
+                                    "says why")
+
+
+def _claim(workdir: str, config: ml_collections.ConfigDict, inputs: dict | None) -> None:
   """Make `workdir` this config's run directory, held by this process.
 
   A new or empty directory gets config.json; one holding the same config is resumed; one
@@ -137,7 +160,7 @@ def finished_results(workdir: str, config: ml_collections.ConfigDict):
   """results.json of a finished run of `config` in `workdir` (refusing a different config
   there, as `claim`), or None when the run has not finished."""
   path = os.path.join(workdir, "results.json")
-  if not os.path.exists(path):
+  if not parallel.exists(path):
     return None
   config_path = os.path.join(workdir, "config.json")
   if os.path.exists(config_path) and read_json(config_path) != config_to_dict(config):
@@ -161,6 +184,9 @@ class MetricsLog:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
 
   def write(self, **record) -> None:
+    """Append `record` (with the time) as one line; process 0 only."""
+    if not parallel.is_writer():
+      return
     record.setdefault("time", time.time())
     with open(self.path, "a") as f:
       f.write(json.dumps(record, default=_jsonable, sort_keys=True) + "\n")

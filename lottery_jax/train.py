@@ -220,6 +220,7 @@ def evaluate(eval_step, params, batch_stats, images, labels, batch_size: int = 1
   n = len(labels)
   batch_size = min(batch_size, n)
   batch_size += -batch_size % mesh.devices.size
+  params, batch_stats = parallel.replicate((params, batch_stats), mesh)
   loss_sum = correct_sum = 0.0
   for start in range(0, n, batch_size):
     x = np.asarray(images[start:start + batch_size])
@@ -257,7 +258,8 @@ def fit(state: TrainState, step_fn: Callable, images, labels, *, num_steps: int,
     metrics_log: a rundir.MetricsLog (optional); `log_fields` are added to each record.
 
   Returns:
-    the trained state (replicated on the mesh).
+    the trained state (replicated on the mesh; with several processes, host-local arrays,
+    the same in every process).
   """
   mesh = parallel.mesh_for_batch(min(batch_size, len(labels)),
                                  parallel.data_mesh() if mesh is None else mesh)
@@ -274,7 +276,7 @@ def fit(state: TrainState, step_fn: Callable, images, labels, *, num_steps: int,
   order = EpochCache(data_key, len(labels), batch_size)
   pending = []  # (step, metrics on device) not yet checked on the host.
   bar = tqdm(total=num_steps, initial=start, desc=desc, dynamic_ncols=True, leave=False,
-             disable=None, file=sys.stderr)
+             disable=None if parallel.is_writer() else True, file=sys.stderr)
 
   def diverged(step, what, value):
     where = (f"last good checkpoint: step {last_good} in {checkpoint_dir}"
@@ -293,15 +295,15 @@ def fit(state: TrainState, step_fn: Callable, images, labels, *, num_steps: int,
     pending = []
     if metrics_log is not None:
       metrics_log.write(event="train", stage=desc, step=step, **mean, **(log_fields or {}))
-    if bar.disable:
+    if bar.disable and parallel.is_writer():
       log.info("%s step %d/%d: loss %.4f accuracy %.4f", desc, step, num_steps,
                    mean["loss"], mean["accuracy"])
     bar.set_postfix(loss=f"{mean['loss']:.4f}", acc=f"{mean['accuracy']:.3f}")
 
   try:
     for step in range(start, num_steps):
-      idx = order.indices(step)
-      batch = parallel.shard_batch({"image": images[idx], "label": labels[idx]}, mesh)
+      batch = parallel.gather_batch({"image": images, "label": labels}, order.indices(step),
+                                    mesh)
       state, metrics = step_fn(state, batch, train_key)
       pending.append((step, metrics))
       done = step + 1
@@ -316,4 +318,4 @@ def fit(state: TrainState, step_fn: Callable, images, labels, *, num_steps: int,
         last_good = done
   finally:
     bar.close()
-  return state
+  return parallel.to_host_local(state)

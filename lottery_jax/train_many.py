@@ -21,6 +21,7 @@ from lottery_jax import checkpoint as ckpt_lib
 from lottery_jax import parallel
 from lottery_jax import train as train_lib
 from lottery_jax.data.batching import EpochCache
+from lottery_jax.errors import UserInputError
 
 CHOICES = ("auto", "true", "false")
 
@@ -35,6 +36,9 @@ def together(choice) -> bool:
   choice = str(choice).lower()
   if choice == "auto":
     return False
+  if choice == "true" and jax.process_count() > 1:
+    raise UserInputError("stability.train_pairs_together=true trains on one process's devices; "
+                         "use 'auto' or 'false' in a multi-process run")
   return choice == "true"
 
 

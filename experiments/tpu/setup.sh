@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Create the TPU slice (unless it exists), copy this checkout to every worker, install the
+# project with JAX for TPU in a virtual environment, and mount $BUCKET at $MOUNT on every
+# worker with gcsfuse (run directories must be visible to all workers: orbax writes each
+# checkpoint from every process and reads it back from every process on resume).
+#
+#   TPU_NAME=lt ZONE=us-central2-b BUCKET=gs://my-bucket experiments/tpu/setup.sh
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=experiments/tpu/common.sh
+source "$HERE/common.sh"
+ROOT="$(cd "$HERE/../.." && pwd)"
+
+if ! gcloud compute tpus tpu-vm describe "$TPU_NAME" --zone="$ZONE" --project="$PROJECT" \
+    >/dev/null 2>&1; then
+  gcloud compute tpus tpu-vm create "$TPU_NAME" --zone="$ZONE" --project="$PROJECT" \
+    --accelerator-type="$ACCELERATOR_TYPE" --version="$RUNTIME_VERSION" \
+    ${SPOT:+--spot}
+fi
+
+# The committed tree of this checkout (no run directories, caches or virtual environments).
+archive="$(mktemp --suffix=.tar.gz)"
+trap 'rm -f "$archive"' EXIT
+git -C "$ROOT" archive --format=tar.gz --prefix="$REMOTE_DIR/" -o "$archive" HEAD
+gcloud compute tpus tpu-vm scp "$archive" "$TPU_NAME:lottery_jax.tar.gz" --zone="$ZONE" \
+  --project="$PROJECT" --worker=all
+
+on_all_workers "set -e
+rm -rf ~/$REMOTE_DIR && tar -xzf ~/lottery_jax.tar.gz -C ~
+python3 -m venv $VENV
+$VENV/bin/pip install -q -U pip
+$VENV/bin/pip install -q -U 'jax[tpu]'
+$VENV/bin/pip install -q -e ~/$REMOTE_DIR'[tfds]'
+if ! command -v gcsfuse >/dev/null; then
+  echo \"deb [signed-by=/usr/share/keyrings/cloud.google.asc] https://packages.cloud.google.com/apt gcsfuse-\$(lsb_release -c -s) main\" | sudo tee /etc/apt/sources.list.d/gcsfuse.list >/dev/null
+  curl -fsSL https://packages.cloud.google.com/apt/doc/apt-key.gpg | sudo tee /usr/share/keyrings/cloud.google.asc >/dev/null
+  sudo apt-get update -q && sudo apt-get install -y -q gcsfuse
+fi
+sudo mkdir -p $MOUNT && sudo chown \$USER $MOUNT
+mountpoint -q $MOUNT || gcsfuse --implicit-dirs ${BUCKET#gs://} $MOUNT
+$VENV/bin/python -c 'import jax; print(jax.process_index(), jax.local_device_count(), jax.device_count())'"
+echo "ready: $TPU_NAME ($ACCELERATOR_TYPE); runs go to $BUCKET/runs (mounted at $MOUNT/runs)"
