@@ -22,7 +22,8 @@ from lottery_jax.errors import UserInputError
 from lottery_jax.typing import Array, KeyPath, Masks, Params, PrunablePredicate
 
 __all__ = [
-    "MaskedState", "apply_masks", "count", "dense_layers_predicate", "init_masks",
+    "MaskedState", "apply_masks", "check_structure", "count", "dense_layers_predicate",
+    "init_masks",
     "is_prunable", "layer_names", "layerwise_sparsity", "masked_optimizer", "overlap",
     "path_name", "prunable_leaf", "prunable_tree", "sparsity", "validate",
 ]
@@ -104,8 +105,26 @@ def prunable_leaf(mask: Array) -> bool:
   return np.ndim(mask) > 0
 
 
+def check_structure(masks: Masks, params: Params) -> None:
+  """UserInputError naming the leaves that only one of the two trees has, unless `masks` has
+  the tree structure of `params` (static: works under jit)."""
+  if jax.tree.structure(masks) == jax.tree.structure(params):
+    return
+  names = lambda tree: {path_name(p) for p, _ in jax.tree_util.tree_leaves_with_path(tree)}
+  in_masks, in_params = names(masks), names(params)
+  listed = lambda xs: ", ".join(sorted(xs)[:4]) + (f" (+{len(xs) - 4} more)" if len(xs) > 4 else "")
+  parts = ([f"masks have {listed(in_masks - in_params)} that params lack"]
+           if in_masks - in_params else [])
+  parts += ([f"params have {listed(in_params - in_masks)} that masks lack"]
+            if in_params - in_masks else [])
+  raise UserInputError("mask tree does not mirror the params tree: " + (
+      "; ".join(parts) if parts else
+      "same leaf names, different containers or nesting (build masks with init_masks(params))"))
+
+
 def apply_masks(params: Params, masks: Masks) -> Params:
   """Params with pruned weights set to exactly zero."""
+  check_structure(masks, params)
   return jax.tree.map(lambda p, m: jnp.where(m, p, jnp.zeros_like(p)), params, masks)
 
 
@@ -145,10 +164,7 @@ def overlap(masks_a: Masks, masks_b: Masks) -> float:
 def validate(masks: Masks, params: Params) -> None:
   """Raise UserInputError unless `masks` mirrors `params` with bool leaves, each of the param's
   shape or a 0-d True. Under jit only the structure, shapes and dtypes are checked."""
-  if jax.tree.structure(masks) != jax.tree.structure(params):
-    raise UserInputError("mask tree does not mirror the params tree "
-                         f"(mask leaves {len(jax.tree.leaves(masks))}, "
-                         f"param leaves {len(jax.tree.leaves(params))})")
+  check_structure(masks, params)
   for (path, m), p in zip(jax.tree_util.tree_leaves_with_path(masks), jax.tree.leaves(params)):
     if jnp.result_type(m) != jnp.bool_:
       raise UserInputError(f"mask {path_name(path)} has dtype {jnp.result_type(m)}, not bool")

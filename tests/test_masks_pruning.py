@@ -282,3 +282,20 @@ def test_traced_count_equals_numpy_rounding(fraction):
   got = jax.jit(lambda x: jax.vmap(lambda v: pruning._num_to_prune_traced(fraction, v))(x))(r)
   want = np.floor(fraction * r.astype(np.float64) + 0.5).astype(np.int64)
   np.testing.assert_array_equal(np.asarray(got, np.int64), want)
+
+
+def test_mismatched_mask_trees_name_the_leaves_that_differ():
+  params = {"Dense_0": {"kernel": jnp.ones((3, 2)), "bias": jnp.ones(2)}}
+  renamed = {"Dense_1": {"kernel": jnp.ones((3, 2), bool), "bias": jnp.ones((), bool)}}
+  # Same number of leaves, other names: the message names both sides, not two equal counts.
+  with pytest.raises(UserInputError, match=r"masks have Dense_1/bias, Dense_1/kernel that "
+                     r"params lack; params have Dense_0/bias, Dense_0/kernel that masks lack"):
+    masks.apply_masks(params, renamed)
+  missing = {"Dense_0": {"kernel": jnp.ones((3, 2), bool)}}
+  with pytest.raises(UserInputError, match=r"params have Dense_0/bias that masks lack$"):
+    pruning.prune(params, missing, 0.2)
+  # A list of params masked by a tuple: the same leaf names, other containers (under jit).
+  listed = {"Dense_0": [jnp.ones((3, 2)), jnp.ones(2)]}
+  as_tuple = {"Dense_0": (jnp.ones((3, 2), bool), jnp.ones((), bool))}
+  with pytest.raises(UserInputError, match="same leaf names, different containers or nesting"):
+    jax.jit(masks.apply_masks)(listed, as_tuple)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from lottery_jax import masks, models, pruning
+from lottery_jax import checkpoint as ckpt_lib
 from lottery_jax import train as train_lib
 from lottery_jax.errors import UserInputError
 
@@ -138,3 +139,24 @@ def test_nan_loss_stops_with_step_and_last_good_checkpoint(tmp_path):
   with pytest.raises(train_lib.TrainingDiverged,
                      match=r"at step 6: the loss is nan; last good checkpoint: step 4"):
     _fit(state, nan_from_step_5, tmp_path / "c")
+
+
+def test_nan_parameters_with_a_finite_loss_stop_and_are_never_checkpointed(tmp_path):
+  model, state, tx = tiny_setup("sgd")
+  step = train_lib.make_train_step(model, tx)
+
+  def params_nan_from_step_6(state, batch, key):
+    # The step's own loss stays finite; only the parameters (and their norm) turn NaN.
+    state, metrics = step(state, batch, key)
+    bad = state.step >= 6
+    params = jax.tree.map(lambda p: jnp.where(bad, jnp.nan, p), state.params)
+    norm = jnp.where(bad, jnp.nan, metrics["param_norm"])
+    return state.replace(params=params), dict(metrics, param_norm=norm)
+
+  with pytest.raises(train_lib.TrainingDiverged,
+                     match=r"at step 6: the parameter norm is nan; last good checkpoint: step 4"):
+    _fit(state, params_nan_from_step_6, tmp_path / "d", num_steps=8)
+  mngr = ckpt_lib.manager(str(tmp_path / "d"))
+  assert mngr.latest_step() == 4
+  restored, _ = ckpt_lib.restore_latest(mngr, tiny_setup("sgd")[1])
+  assert bool(train_lib.all_finite(restored.params))
