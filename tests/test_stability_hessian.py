@@ -120,13 +120,16 @@ def test_hvp_equals_the_exact_hessian_times_the_direction():
 
 def test_summary_covers_kept_prunable_weights_and_table_has_one_row_each():
   params = {"Dense_0": {"kernel": jnp.array([[1.0, -2.0], [3.0, 4.0]]),
-                        "bias": jnp.array([100.0, 100.0])}}
+                        "bias": jnp.array([100.0, 100.0])},
+            "Dense_1": {"kernel": jnp.array([[50.0]])}}
+  # Biases are never pruned (0-d mask); Dense_1 is a layer left dense (lottery.dense_layers).
   m = {"Dense_0": {"kernel": jnp.array([[True, True], [True, False]]),
-                   "bias": jnp.array([True, True])}}
+                   "bias": jnp.array(True)},
+       "Dense_1": {"kernel": jnp.array(True)}}
   s = stability.summary(params, m)
   assert (s["min"], s["max"], s["count"]) == (-2.0, 3.0, 3)
   assert s["mean"] == pytest.approx(2.0 / 3) and s["mean_abs"] == pytest.approx(2.0)
   assert s["std"] == pytest.approx(np.std([1.0, -2.0, 3.0]))
-  assert stability.summary(params)["count"] == 4
+  assert stability.summary(params)["count"] == 5  # Without masks: every kernel.
   table = stability.markdown_table({"imp": s, "distilled": s})
   assert table.count("\n") == 4 and "| imp |" in table and "±" in table

@@ -168,16 +168,20 @@ def hessian_diagonal(loss_fn: LossFn, params, batches: Iterable[Any], key, num_p
 
 
 def summary(diag_tree, masks=None) -> dict[str, float]:
-  """Statistics of a Hessian diagonal over the kept weights of prunable layers (conv and dense
-  kernels; biases and normalisation parameters are left out, pruned weights too when `masks`
-  is given): {'min', 'max', 'mean', 'std', 'mean_abs', 'count'}."""
+  """Statistics of a Hessian diagonal over the kept weights of prunable layers: with `masks`,
+  the leaves the masks mark prunable (layers left dense by `lottery.dense_layers` are not),
+  pruned weights left out; without, conv and dense kernels. Biases and normalisation
+  parameters are never counted. Returns {'min', 'max', 'mean', 'std', 'mean_abs', 'count'}."""
   values = []
   mask_leaves = (jax.tree.leaves(masks) if masks is not None
                  else [None] * len(jax.tree.leaves(diag_tree)))
   for (path, d), m in zip(jax.tree_util.tree_leaves_with_path(diag_tree), mask_leaves):
-    if masks_lib.is_prunable(path, d):
-      d = np.asarray(d, np.float64)
-      values.append(d[np.asarray(m, bool)] if m is not None else d.ravel())
+    d = np.asarray(d, np.float64)
+    if m is not None:
+      if masks_lib.prunable_leaf(m):
+        values.append(d[np.asarray(m, bool)])
+    elif masks_lib.is_prunable(path, d):
+      values.append(d.ravel())
   flat = np.concatenate(values) if values else np.zeros(0)
   if flat.size == 0:
     raise UserInputError("no kept prunable weight to summarise")
