@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
+from lottery_jax import atomic
 from lottery_jax.errors import UserInputError
 
 
@@ -84,15 +85,7 @@ def save_npz_tree(path: str, tree) -> None:
   if not parallel.is_writer():
     return
   flat = {path_name(p): np.asarray(x) for p, x in jax.tree_util.tree_leaves_with_path(tree)}
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  tmp = f"{path}.tmp{os.getpid()}.npz"
-  try:
-    np.savez(tmp, **flat)
-    os.replace(tmp, path)
-  except BaseException:  # Disk full, Ctrl-C: no half-written temporary file left behind.
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  atomic.write_npz(path, **flat)
 
 
 def load_npz_tree(path: str, like_tree):

@@ -7,6 +7,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from lottery_jax import atomic  # noqa: E402
+
 COLORS = {"dense": "black", "imp": "tab:blue", "distilled": "tab:orange", "hybrid": "tab:green",
           "random": "tab:gray"}
 LABELS = {"dense": "dense", "imp": "IMP (real data)", "distilled": "distilled pruning",
@@ -170,10 +172,7 @@ def write(results, workdir: str) -> None:
   accuracy_figure(results, os.path.join(figures, "accuracy_vs_sparsity.png"))
   data_points_figure(results, os.path.join(figures, "data_points_vs_sparsity.png"))
   stability_figures(results, figures)
-  tmp = os.path.join(workdir, f"report.md.tmp{os.getpid()}")
-  with open(tmp, "w") as f:
-    f.write(markdown(results))
-  os.replace(tmp, os.path.join(workdir, "report.md"))
+  atomic.write_text(os.path.join(workdir, "report.md"), markdown(results))
 
 
 def terminal_summary(results, workdir: str) -> str:

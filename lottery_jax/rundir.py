@@ -17,6 +17,7 @@ from typing import Any
 
 import ml_collections
 
+from lottery_jax import atomic
 from lottery_jax import parallel
 from lottery_jax.errors import UserInputError
 
@@ -25,17 +26,7 @@ def write_json(path: str, obj: Any) -> None:
   """Write `obj` as indented JSON to `path` atomically (process 0 only)."""
   if not parallel.is_writer():
     return
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  tmp = f"{path}.tmp{os.getpid()}"
-  try:
-    with open(tmp, "w") as f:
-      json.dump(obj, f, indent=2, sort_keys=True, default=_jsonable)
-      f.write("\n")
-    os.replace(tmp, path)
-  except BaseException:  # Disk full, Ctrl-C: leave no half-written temporary file behind.
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  atomic.write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
 
 
 def read_json(path: str) -> Any:

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from lottery_jax.data.sources import write_npz_atomic
+from lottery_jax import atomic
 from lottery_jax.errors import UserInputError
 
 _KEYS = ("images", "labels", "metadata")
@@ -186,7 +186,7 @@ def save_distilled(path: str | os.PathLike, images_NHWC: np.ndarray, labels: np.
   images_NHWC = np.asarray(images_NHWC, dtype=np.float32)
   if images_NHWC.ndim != 4:
     raise UserInputError(f"distilled images must be NHWC, got shape {images_NHWC.shape}")
-  write_npz_atomic(
+  atomic.write_npz(
       pathlib.Path(path).expanduser(),
       images=np.ascontiguousarray(images_NHWC.transpose(0, 3, 1, 2)),
       labels=np.asarray(labels, dtype=np.int64),

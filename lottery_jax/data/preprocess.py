@@ -19,7 +19,7 @@ import numpy as np
 
 from lottery_jax.data.sources import default_cache_dir
 from lottery_jax.data.sources import RawDataset
-from lottery_jax.data.sources import write_npz_atomic
+from lottery_jax import atomic
 from lottery_jax.errors import unknown_choice
 from lottery_jax.errors import UserInputError
 
@@ -168,7 +168,7 @@ def fit_zca_cached(images_NHWC: np.ndarray, eps: float,
       _log.warning("ignoring unreadable ZCA cache %s (%s); refitting", cache_file, e)
   z = fit_zca(images_NHWC, eps)
   try:
-    write_npz_atomic(cache_file, mean_D=z.mean_D, whiten_DxD=z.whiten_DxD)
+    atomic.write_npz(cache_file, mean_D=z.mean_D, whiten_DxD=z.whiten_DxD)
   except OSError as e:
     _log.warning("could not write ZCA cache %s: %s", cache_file, e)
   return z

@@ -14,12 +14,12 @@ import os
 import pathlib
 import re
 import tarfile
-import tempfile
 import zlib
 from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 
+from lottery_jax import atomic
 from lottery_jax.errors import UserInputError
 
 _log = logging.getLogger(__name__)
@@ -74,24 +74,6 @@ def default_cache_dir() -> pathlib.Path:
   if env:
     return pathlib.Path(env).expanduser()
   return pathlib.Path.home() / ".cache" / "lottery_jax"
-
-
-def write_npz_atomic(path: str | os.PathLike, **arrays) -> None:
-  """Writes `arrays` to the .npz file `path` via a temporary file and `os.replace`.
-
-  Readers never see a half-written file; the parent directory is created if needed.
-  """
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      np.savez(f, **arrays)
-    os.chmod(tmp, 0o644)  # mkstemp makes the file owner-only.
-    os.replace(tmp, path)
-  except BaseException:
-    pathlib.Path(tmp).unlink(missing_ok=True)
-    raise
 
 
 def _fingerprint(*arrays: np.ndarray) -> str:
@@ -448,7 +430,7 @@ def load_image_folder(path: str | os.PathLike,
   if arrays is None:
     arrays = _decode_folder(path)
     try:
-      write_npz_atomic(cache_file, **arrays)
+      atomic.write_npz(cache_file, **arrays)
     except OSError as e:
       _log.warning("could not write cache %s: %s", cache_file, _one_line(e))
   return _raw_from_uint8(_stem(path), arrays["train_images"], arrays["train_labels"],
