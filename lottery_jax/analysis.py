@@ -13,12 +13,13 @@ import os
 import jax
 import numpy as np
 
+from lottery_jax import atomic
 from lottery_jax import masks as masks_lib
 from lottery_jax import parallel
 from lottery_jax import rundir
 from lottery_jax import stability
 from lottery_jax import train_many
-from lottery_jax.errors import UserInputError, unknown_choice
+from lottery_jax.errors import unknown_choice
 
 ANALYSES = ("lmc", "landscape", "hessian", "masks")
 
@@ -26,18 +27,14 @@ log = logging.getLogger(__name__)
 
 
 def check_stability_config(st) -> None:
-  """UserInputError for unknown analyses or a bad number of replicates, alphas or grid."""
+  """UserInputError for unknown analyses or pair-training choice (validate.check_stability
+  checks the sizes)."""
   for a in st.analyses:
     if a not in ANALYSES:
       raise unknown_choice("stability analysis", a, ANALYSES)
-  if st.replicates < 0:
-    raise UserInputError(f"stability.replicates must be >= 0, got {st.replicates}")
   if str(st.train_pairs_together).lower() not in train_many.CHOICES:
     raise unknown_choice("stability.train_pairs_together", st.train_pairs_together,
                          train_many.CHOICES)
-  if st.num_alphas < 2 or st.grid_size < 2:
-    raise UserInputError(f"stability.num_alphas and grid_size must be >= 2, got "
-                         f"{st.num_alphas} and {st.grid_size}")
 
 
 def detail_targets(st, lottery_config) -> tuple[list[str], list[int]]:
@@ -104,9 +101,7 @@ def landscape_stage(pipeline, producer: str, r: int, figure_path: str) -> dict:
                                    point_batch=st.point_batch or None, chunk_size=st.chunk_size,
                                    mesh=pipeline.mesh)
     if parallel.is_writer():
-      tmp = f"{path}.tmp{os.getpid()}.npz"
-      np.savez(tmp, losses=losses, coords_a=coords_a, coords_b=coords_b)
-      os.replace(tmp, path)
+      atomic.write_npz(path, losses=losses, coords_a=coords_a, coords_b=coords_b)
   if parallel.is_writer():
     stability.plot_landscape(losses, coords_a, coords_b, figure_path,
                              title=f"{producer}, {100 * masks_lib.sparsity(m):.0f}% sparse: "

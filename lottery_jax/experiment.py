@@ -25,7 +25,6 @@ from lottery_jax.data import distilled as distilled_lib
 from lottery_jax.stability import budget
 from lottery_jax.data.dataset import Dataset, load_dataset
 from lottery_jax.data.subset import random_class_subset
-from lottery_jax.distill import dsa
 from lottery_jax.errors import UserInputError, unknown_choice
 
 
@@ -40,13 +39,6 @@ def default_workdir(config: ml_collections.ConfigDict) -> str:
 def check_config(config: ml_collections.ConfigDict) -> None:
   """Raise UserInputError for any bad config field before anything is written."""
   validate.check(config)
-
-
-def distilled_dsa_params(config):
-  """The DSA settings distilled pruning trains with, or None for plain crop/flip."""
-  if config.distilled.augment != "dsa":
-    return None
-  return dsa.params_from_config(config.distilled.dsa)
 
 
 def load_distilled_set(config, data: Dataset):
@@ -116,7 +108,7 @@ def run_lottery(config: ml_collections.ConfigDict, workdir: str) -> dict:
     syn = lottery.make_recipe(model, config.distilled.train, num_syn,
                               config.distilled.crop_padding, config.distilled.flip,
                               lottery.num_steps_for(config.distilled.train, num_syn),
-                              dsa_params=distilled_dsa_params(config))
+                              dsa_params=lottery.distilled_dsa_params(config.distilled))
   eval_step = train_lib.make_eval_step(model)
 
   per_replicate, pipelines = [], []

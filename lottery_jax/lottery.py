@@ -98,6 +98,15 @@ def make_recipe(model, train_config, num_examples: int, crop_padding: int, flip:
                 train_config.checkpoint_every, train_config.log_every, multi)
 
 
+def distilled_dsa_params(distilled_config) -> dsa.DsaParams | None:
+  """The DSA settings of config.distilled (augment 'dsa'), or None for plain crop/flip; a
+  UserInputError for another augment or an unknown DSA op."""
+  augment = distilled_config.augment
+  if augment not in DISTILLED_AUGMENTATIONS:
+    raise unknown_choice("distilled.augment", augment, DISTILLED_AUGMENTATIONS)
+  return dsa.params_from_config(distilled_config.dsa) if augment == "dsa" else None
+
+
 def num_steps_for(train_config, num_examples: int) -> int:
   """train.num_steps if > 0, else ceil(epochs x full batches per epoch)."""
   if train_config.num_steps > 0:
@@ -321,16 +330,14 @@ class Pipeline:
 
 
 def check_lottery_config(lot: ml_collections.ConfigDict) -> None:
-  """UserInputError for unknown producers, bad fraction, rounds or references."""
+  """UserInputError for unknown producers, scope or reference, a bad fraction, or hybrid rounds
+  beyond lottery.rounds (validate.check_lottery checks the counts' types and ranges first)."""
   for p in lot.producers:
     if p not in PRODUCERS:
       raise unknown_choice("lottery producer", p, PRODUCERS)
   pruning.check_fraction(lot.fraction)
   if lot.scope not in pruning.SCOPES:
     raise unknown_choice("lottery.scope", lot.scope, pruning.SCOPES)
-  if lot.rounds < 0 or lot.replicates < 1:
-    raise UserInputError(f"lottery.rounds must be >= 0 and lottery.replicates >= 1, got "
-                         f"{lot.rounds} and {lot.replicates}")
   if lot.random_reference not in RANDOM_REFERENCES:
     raise unknown_choice("lottery.random_reference", lot.random_reference, RANDOM_REFERENCES)
   if "hybrid" in lot.producers and not 0 <= lot.hybrid_syn_rounds <= lot.rounds:

@@ -113,7 +113,7 @@ def check_stability(config) -> None:
   from lottery_jax import analysis
   st = config.stability
   analysis.check_stability_config(st)
-  for name in ("lmc_examples", "grid_examples", "probe_batch", "point_batch"):
+  for name in ("replicates", "lmc_examples", "grid_examples", "probe_batch", "point_batch"):
     check_int(config, f"stability.{name}", 0)
   for name in ("num_alphas", "grid_size", "hessian_probes", "hessian_batches",
                "hessian_batch_size", "chunk_size", "bn_examples"):
@@ -128,12 +128,12 @@ def check_stability(config) -> None:
 
 def check_lottery(config) -> None:
   from lottery_jax import lottery, models
-  lottery.check_lottery_config(config.lottery)
-  lottery.check_dense_layers(models.get_model(config.model.name, 10, **config.model.options),
-                             config.lottery.dense_layers)
   check_int(config, "lottery.rounds", 0)
   check_int(config, "lottery.replicates", 1)
   check_int(config, "lottery.hybrid_syn_rounds", 0)
+  lottery.check_lottery_config(config.lottery)
+  lottery.check_dense_layers(models.get_model(config.model.name, 10, **config.model.options),
+                             config.lottery.dense_layers)
   check_real(config, "lottery.rewind_epochs", 0.0)
   check_recipe(config, "train")
   check_recipe(config, "distilled.train")
@@ -143,12 +143,7 @@ def check_lottery(config) -> None:
   check_int(config, "distilled.images_per_class", 1)
   check_int(config, "distilled.crop_padding", 0)
   check_bool(config, "distilled.flip")
-  if config.distilled.augment not in lottery.DISTILLED_AUGMENTATIONS:
-    raise unknown_choice("distilled.augment", config.distilled.augment,
-                         lottery.DISTILLED_AUGMENTATIONS)
-  if config.distilled.augment == "dsa":
-    from lottery_jax.distill import dsa
-    dsa.params_from_config(config.distilled.dsa)  # Names an unknown DSA op.
+  lottery.distilled_dsa_params(config.distilled)  # Names a bad augment or DSA op.
   check_stability(config)
 
 

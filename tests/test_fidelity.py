@@ -52,10 +52,10 @@ def test_dsa_recipe_trains_on_each_examples_own_dsa_draw():
 
 def test_distilled_augment_choice_is_checked_and_mapped():
   c = default_config.base()
-  assert experiment.distilled_dsa_params(c) is None  # The quickstart: plain crop/flip.
+  assert lottery.distilled_dsa_params(c.distilled) is None  # The quickstart: plain crop/flip.
   c.distilled.augment = "dsa"
   c.distilled.dsa.strategy = "crop_scale"
-  assert experiment.distilled_dsa_params(c).strategy == ("crop", "scale")
+  assert lottery.distilled_dsa_params(c.distilled).strategy == ("crop", "scale")
   c.distilled.augment = "mixup"
   with pytest.raises(UserInputError,
                      match="distilled.augment 'mixup'; valid choices: 'crop_flip', 'dsa'"):
