@@ -23,8 +23,7 @@ from lottery_jax.typing import Array, KeyPath, Masks, Params, PrunablePredicate
 
 __all__ = [
     "MaskedState", "apply_masks", "check_structure", "count", "dense_layers_predicate",
-    "init_masks",
-    "is_prunable", "layer_names", "layerwise_sparsity", "masked_optimizer", "overlap",
+    "init_masks", "is_prunable", "layer_names", "layerwise_sparsity", "masked_optimizer", "overlap",
     "path_name", "prunable_leaf", "prunable_tree", "sparsity", "validate",
 ]
 

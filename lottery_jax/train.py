@@ -38,10 +38,18 @@ class TrainingDiverged(RuntimeError):
   """The loss, gradients or parameters became NaN or Inf; the message names the stage, the
   step, the quantity and the last good checkpoint."""
 
-# Metrics of a step that must stay finite, and what each one means in a message.
 # Step metrics that must stay finite, with how a divergence message names them.
 WATCHED_METRICS = (("loss", "the loss"), ("grad_norm", "the gradient norm"),
-            ("update_norm", "the update norm"), ("param_norm", "the parameter norm"))
+                   ("update_norm", "the update norm"), ("param_norm", "the parameter norm"))
+
+
+def non_finite_metric(metrics) -> tuple[str, float] | None:
+  """(name, value) of the first watched metric of one step's host metrics that is NaN or
+  Inf, or None when all are finite."""
+  for key, what in WATCHED_METRICS:
+    if key in metrics and not math.isfinite(float(metrics[key])):
+      return what, float(metrics[key])
+  return None
 
 
 def all_finite(tree) -> jax.Array:
@@ -288,9 +296,9 @@ def fit(state: TrainState, step_fn: Callable, images, labels, *, num_steps: int,
     nonlocal pending
     host = jax.device_get([m for _, m in pending])
     for (s, _), m in zip(pending, host):
-      for key, what in WATCHED_METRICS:
-        if key in m and not math.isfinite(float(m[key])):
-          raise diverged(s + 1, what, float(m[key]))
+      bad = non_finite_metric(m)
+      if bad is not None:
+        raise diverged(s + 1, *bad)
     mean = {k: float(np.mean([m[k] for m in host])) for k in host[0]}
     pending = []
     if metrics_log is not None:

@@ -4,12 +4,12 @@ leading copy axis of the state, the batch and the key.
 Copy k reads the batches of its own data key and augments with its own train key, exactly as
 `train.fit` would run it alone (batch order a pure function of (data key, epoch)), and its
 masks keep its pruned weights exactly zero; so the K results equal K separate `fit` runs up to
-float rounding. It pays where one small network leaves the device idle (accelerators); on a
-CPU one after another is as fast or faster (bench/paired_training.py, bench/README.md).
+float rounding. Whether it pays depends on model and device: for ConvNet-3 it was slower than
+one after another on a CPU (0.37x) and on an H200 (0.54x); bench/paired_training.py measures
+it (bench/README.md).
 """
 
 import functools
-import math
 from typing import Sequence
 
 import jax
@@ -72,8 +72,9 @@ def fit_many(states: Sequence[train_lib.TrainState], multi_step_fn, images, labe
   Checkpoints (optional) go to checkpoint_dirs[k], one per copy, at the same steps as `fit`
   writes them, so each copy can also be resumed alone by `fit`. A resume here needs every
   copy's newest checkpoint at the same step (ValueError otherwise: resume them with `fit`).
-  Metrics are read back every `log_every` steps; a NaN or Inf loss in any copy raises
-  train.TrainingDiverged naming the copy and step.
+  Metrics are read back every `log_every` steps (always at the last step); a NaN or Inf
+  watched metric (train.WATCHED_METRICS) in any copy raises train.TrainingDiverged naming the
+  copy and step, and a checkpoint is saved only when every copy's parameters are finite.
 
   Returns:
     the K trained states.
@@ -108,11 +109,11 @@ def fit_many(states: Sequence[train_lib.TrainState], multi_step_fn, images, labe
     host = jax.device_get([m for _, m in pending])
     for (s, _), m in zip(pending, host):
       for k in range(num):
-        for key, what in train_lib.WATCHED_METRICS:
-          if key in m and not math.isfinite(float(m[key][k])):
-            raise train_lib.TrainingDiverged(
-                f"{descs[k]}: training diverged at step {s + 1}: {what} is "
-                f"{float(m[key][k])}; lower the learning rate")
+        bad = train_lib.non_finite_metric({name: v[k] for name, v in m.items()})
+        if bad is not None:
+          raise train_lib.TrainingDiverged(
+              f"{descs[k]}: training diverged at step {s + 1}: {bad[0]} is {bad[1]}; lower "
+              "the learning rate")
     for k in range(num):
       mean = {name: float(np.mean([m[name][k] for m in host])) for name in host[0]}
       if metrics_log is not None:
@@ -137,6 +138,4 @@ def fit_many(states: Sequence[train_lib.TrainState], multi_step_fn, images, labe
             "statistic is not finite; lower the learning rate")
       for m, s in zip(mngrs, unstack(state, num)):
         ckpt_lib.save(m, done, s)
-  if pending:
-    flush(num_steps)
   return unstack(state, num)
