@@ -5,11 +5,11 @@ CIFAR-10 train set), ConvNet-3, R rounds, measured side by side in one run.
     python bench/pruning_cost.py --scale=1                # the paper's schedules (accelerator)
 
 Each round of each producer trains from theta_0 with the current mask and prunes 20% of the
-remaining weights by global magnitude, exactly as lottery_jax.lottery does (no evaluation
-training). Both schedules are shortened by the same `--scale` (IMP: 100 epochs = 19,500 steps
-at batch 256; distilled: 1,000 steps at batch 100), so the wall-time ratio is that of the full
-schedules up to fixed per-round costs; the examples-processed ratio is exact. Compilation is
-done before timing.
+remaining weights by global magnitude with the library's IMP loop (lottery_jax.imp.imp_masks;
+no evaluation training). Both schedules are shortened by the same `--scale` (IMP: 100 epochs =
+19,500 steps at batch 256; distilled: 1,000 steps at batch 100), so the wall-time ratio is
+that of the full schedules up to fixed per-round costs; the examples-processed ratio is exact.
+Compilation is done before timing.
 """
 
 import argparse
@@ -22,7 +22,7 @@ import jax
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from lottery_jax import default_config, lottery, masks, models, pruning  # noqa: E402
+from lottery_jax import default_config, imp, masks, models  # noqa: E402
 from lottery_jax import train as train_lib  # noqa: E402
 from lottery_jax.data.dataset import load_dataset  # noqa: E402
 from lottery_jax.data.distilled import load_distilled  # noqa: E402
@@ -31,17 +31,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def produce(recipe, images, labels, theta0, stats0, rounds, name):
-  """R rounds of train -> prune -> rewind; returns (seconds, examples processed, sparsity)."""
-  m = masks.init_masks(theta0)
-  examples, began = 0, time.perf_counter()
-  for r in range(rounds):
-    state = train_lib.new_state(theta0, stats0, m, recipe.tx)
-    state = train_lib.fit(state, recipe.step_fn, images, labels, num_steps=recipe.num_steps,
-                          batch_size=recipe.batch_size, data_key=jax.random.key(r),
-                          train_key=jax.random.key(100 + r), log_every=10**9, desc=name)
-    m = pruning.prune(state.params, m, 0.2)
-    examples += recipe.num_steps * min(recipe.batch_size, len(labels))
+  """R rounds of train -> prune -> rewind (imp.imp_masks, every round on the same data order
+  from seeds data_order=0 and augment=0); returns (seconds, examples processed, sparsity)."""
+  data_key, train_key = jax.random.key(0), jax.random.key(0)
+
+  def train_fn(rewind, m):
+    state = train_lib.new_state(rewind.params, rewind.batch_stats, m, recipe.tx)
+    return train_lib.fit(state, recipe.step_fn, images, labels, num_steps=recipe.num_steps,
+                         batch_size=recipe.batch_size, data_key=data_key, train_key=train_key,
+                         log_every=10**9, desc=name)
+
+  began = time.perf_counter()
+  m = imp.imp_masks(masks.init_masks(theta0), train_fn, imp.magnitude_prune_fn(0.2),
+                    imp.RewindPoint(theta0, stats0), rounds)[-1]
   jax.block_until_ready(m)
+  examples = rounds * recipe.num_steps * min(recipe.batch_size, len(labels))
   return time.perf_counter() - began, examples, masks.sparsity(m)
 
 
@@ -62,12 +66,12 @@ def main():
                        num_classes=data.num_classes)
   model = models.get_model("convnet", data.num_classes)
   theta0, stats0 = train_lib.init_variables(model, jax.random.key(0), data.image_shape)
-  full_real = lottery.num_steps_for(config.train, len(data.train_labels))
-  full_syn = lottery.num_steps_for(config.distilled.train, len(syn.labels))
+  full_real = imp.num_steps_for(config.train, len(data.train_labels))
+  full_syn = imp.num_steps_for(config.distilled.train, len(syn.labels))
   real_steps = max(1, round(args.scale * full_real))
   syn_steps = max(1, round(args.scale * full_syn))
-  real = lottery.make_recipe(model, config.train, len(data.train_labels), 4, True, real_steps)
-  dist = lottery.make_recipe(model, config.distilled.train, len(syn.labels), 4, True, syn_steps)
+  real = imp.make_recipe(model, config.train, len(data.train_labels), 4, True, real_steps)
+  dist = imp.make_recipe(model, config.distilled.train, len(syn.labels), 4, True, syn_steps)
 
   # Compile both steps before timing.
   produce(real._replace(num_steps=1), data.train_images, data.train_labels, theta0, stats0, 1,

@@ -23,7 +23,7 @@ from lottery_jax import default_config
 
 
 def get_config():
-  c = default_config.base()
+  c = default_config.distill_base()
   c.experiment = "distill"
   c.data.source = "cifar10"
   c.data.preprocess = "zca"

@@ -16,7 +16,7 @@ from lottery_jax import default_config
 
 
 def get_config():
-  c = default_config.base()
+  c = default_config.distill_base()
   c.experiment = "distill"
   c.data.source = "../shared/data/cifar10-jpeg.tar.gz"
   c.data.preprocess = "zca"  # What the set's metadata declares; checked on load.

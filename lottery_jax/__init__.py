@@ -16,8 +16,8 @@ import importlib
 __version__ = "0.1.0"  # Keep in step with pyproject.toml (tests/test_examples.py checks).
 
 __all__ = [
-    "analysis", "checkpoint", "data", "default_config", "distill", "errors", "experiment",
-    "lottery", "main", "masks", "models", "parallel", "pruning", "report", "rundir",
+    "atomic", "checkpoint", "config_blocks", "data", "default_config", "distill", "errors", "imp",
+    "main", "masks", "models", "parallel", "pruning", "report", "rundir", "runners",
     "stability", "train", "tree", "typing",
 ]
 

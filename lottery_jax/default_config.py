@@ -1,199 +1,67 @@
-"""The quickstart config: ConvNet-3 on the bundled scikit-learn digits, minutes on a CPU.
+"""Experiment bases and the quickstart config: ConvNet-3 on the bundled scikit-learn digits,
+minutes on a CPU.
 
     python -m lottery_jax.main
 
 trains ConvNet-3 (width 32) on 1,437 real 8x8 digits, prunes it with IMP, distilled and
 random pruning to 89% sparsity, runs the stability analyses and prints the test accuracies on
-the 360 held-out digits (see `get_config`). Every other config starts from `base()` (width
-128, 3 rounds of 20%) and changes a few fields.
+the 360 held-out digits (see `get_config`). Every config starts from the base of its
+experiment, `lottery_base()` (width 128, 3 rounds of 20%) or `distill_base()`, built from
+the blocks of lottery_jax.config_blocks, and changes a few fields; `variant` applies the
+named variants of `configs/X.py:<variant>`.
 """
 
 import ml_collections
 
-
-def train_config(**overrides) -> ml_collections.ConfigDict:
-  """One training recipe: optimizer, schedule, length, batch, logging/checkpoint cadence."""
-  t = ml_collections.ConfigDict()
-  t.optimizer = "adam"      # 'sgd', 'adam' (L2 decay added to the gradient) or 'adamw'.
-  t.learning_rate = 8e-4
-  t.momentum = 0.9          # SGD only.
-  t.weight_decay = 8e-4
-  t.schedule = "step"       # 'constant', 'step' or 'cosine'.
-  t.decay_at = (0.5, 0.65, 0.8)  # 'step': fractions of the run where the lr is multiplied...
-  t.decay_factor = 0.15          # ... by this.
-  t.warmup_epochs = 0.0
-  t.epochs = 100.0
-  t.num_steps = 0           # If > 0, overrides epochs (a short schedule for smoke runs).
-  t.batch_size = 256
-  t.eval_batch_size = 1000
-  t.log_every = 50
-  t.checkpoint_every = 500
-  t.update(overrides)
-  return t
+from lottery_jax import config_blocks
+# Recipe helpers the config files use.
+from lottery_jax.config_blocks import distilled_recipe, dsa_config, train_config  # noqa: F401
 
 
-def distilled_recipe(**overrides) -> ml_collections.ConfigDict:
-  """The distilled-training recipe (the authors' public code, DESIGN.md): SGD, lr 0.01,
-  momentum 0.9, weight decay 5e-4, lr x0.1 at half-way; `overrides` change any field
-  (epochs, batch size, cadences)."""
-  recipe = dict(optimizer="sgd", learning_rate=0.01, momentum=0.9, weight_decay=5e-4,
-                schedule="step", decay_at=(0.5,), decay_factor=0.1)
-  recipe.update(overrides)
-  return train_config(**recipe)
-
-
-def dsa_config() -> ml_collections.ConfigDict:
-  """Differentiable siamese augmentation (lottery_jax.distill.dsa.DsaParams, DSA defaults)."""
-  return ml_collections.ConfigDict(dict(
-      strategy="color_crop_cutout_flip_scale_rotate", crop=0.125, cutout=0.5, scale=1.2,
-      rotate=15.0, brightness=1.0, saturation=2.0, contrast=0.5, flip=0.5, single_op=True))
-
-
-def distill_config() -> ml_collections.ConfigDict:
-  """Making a distilled set and evaluating it; the quickstart's (digits) values. Each method
-  has its own block, so `--config.distill.method=idc` alone switches to IDC's settings."""
-  d = ml_collections.ConfigDict()
-  d.method = "dm"             # 'dm' (distribution matching), 'idc' (gradient matching with
-                              # multi-formation) or 'published' (evaluate distilled.source).
-  d.images_per_class = 10     # Stored images per class (the storage budget).
-  d.init = "real"             # Initial images: 'real' (random real images) or 'noise'.
-  d.checkpoint_every = 200
-  d.log_every = 50
-  d.dsa = dsa_config()
-  # The images are optimised by SGD with momentum; iterations = image updates.
-  d.dm = ml_collections.ConfigDict(dict(
-      iterations=300, learning_rate=1.0, momentum=0.5,
-      per_class_real=64,      # Real images per class embedded per iteration.
-      layers="head"))         # Embeddings matched: 'head' (DM) or 'blocks' (every block).
-  d.idc = ml_collections.ConfigDict(dict(
-      iterations=200, learning_rate=0.005, momentum=0.5,
-      per_class_real=64,      # Real images per class whose gradient is matched.
-      factor=2,               # Each stored image decodes into factor^2 training images.
-      metric="l1",            # Gradient distance: 'l1', 'mse' or 'cos'.
-      match_dense=False,      # Match the classifier's gradient too (IDC: conv layers only).
-      net_steps=10,           # SGD steps of the matching network per iteration ...
-      net_batch=128,          # ... on random real batches of this size,
-      net_learning_rate=0.01,
-      reinit_every=50,        # and a fresh network every this many iterations.
-      clip=True))             # Keep the images within the real data's per-channel range.
-  # Evaluation: fresh networks trained on the set with the distilled-training recipe and DSA,
-  # against class-balanced random real subsets of images_per_class images per class.
-  # 1,000 epochs as DESIGN.md: at 300, digits subsets of 10 per class are far from converged
-  # (random subsets 92.1% after 300 epochs, 96.9% after 1,000; 3 seeds each).
-  d.eval_seeds = 3
-  d.eval_train = distilled_recipe(epochs=1000.0, batch_size=256, log_every=100,
-                                  checkpoint_every=500)
-  d.random_baseline = True
-  return d
-
-def base() -> ml_collections.ConfigDict:
-  """All fields every experiment has, with the quickstart's values. Unlocked."""
+def lottery_base() -> ml_collections.ConfigDict:
+  """The lottery experiment (dense training, mask producers, stability analyses) with the
+  quickstart's values, unlocked. `distill` holds the settings of a distillation made in the
+  run (distilled.source 'dm' or 'idc')."""
   c = ml_collections.ConfigDict()
-  c.experiment = "lottery"  # 'lottery' (dense + mask producers) or 'distill' (make a set).
-
-  # Named seeds: every random operation derives its key from one of these.
-  c.seeds = ml_collections.ConfigDict(dict(init=0, data_order=0, augment=0, pruning=0,
-                                           distill=0, probes=0))
-
-  c.data = ml_collections.ConfigDict()
-  c.data.source = "digits"        # 'digits', a TFDS name, or a folder / .tar.gz of class folders.
-  c.data.data_dir = ""            # TFDS data dir ('' = TFDS default).
-  c.data.manual_dir = ""          # TFDS manual dir.
-  c.data.cache_dir = ""           # Decoded-image and ZCA cache ('' = ~/.cache/lottery_jax).
-  c.data.preprocess = "standardize"  # 'standardize' (train mean/std), 'zca' or 'none'.
-  c.data.zca_eps = 0.1
-  c.data.crop_padding = 0         # Random crop after zero padding by this many pixels (0 = off).
-  c.data.flip = False             # Random horizontal flips.
-  # A class-balanced train subset: the first train_examples // classes images of every class
-  # in the source's order (0 = the whole train split). Preprocessing (mean/std, ZCA) is still
-  # fitted on the whole train split, so a distilled set made from it stays in the same space.
-  c.data.train_examples = 0
-
-  c.model = ml_collections.ConfigDict()
-  c.model.name = "convnet"        # See lottery_jax.models.MODELS.
-  c.model.options = ml_collections.ConfigDict(dict(width=128, depth=3, norm="instance",
-                                                   pooling="avg", weight_init="torch"))
-
+  c.experiment = "lottery"
+  c.seeds = config_blocks.seeds()
+  c.data = config_blocks.data()
+  c.model = config_blocks.model()
   # Training on real data (the authors' public recipe; the quickstart uses a higher lr).
   c.train = train_config(optimizer="adam", learning_rate=0.01, weight_decay=8e-4,
                          schedule="step", epochs=20.0, batch_size=128)
+  c.lottery = config_blocks.lottery()
+  c.distilled = config_blocks.distilled()
+  c.distill = config_blocks.distillation()
+  c.stability = config_blocks.stability()
+  return c
 
-  # Mask producers (see lottery_jax.lottery). An empty tuple trains the dense network only.
-  c.lottery = ml_collections.ConfigDict()
-  c.lottery.producers = ("imp", "distilled", "random")  # Of imp, distilled, hybrid, random.
-  c.lottery.rounds = 3
-  c.lottery.fraction = 0.2        # Share of the remaining prunable weights removed per round.
-  c.lottery.scope = "global"      # 'global' or 'layerwise' magnitude pruning.
-  c.lottery.dense_layers = ()     # Modules never pruned, e.g. ('Dense_0',): ConvNet's output.
-  c.lottery.replicates = 2        # Whole pipeline repeated with fold_in(seed, replicate).
-  c.lottery.rewind_epochs = 0.0   # IMP rewinds to theta_k, k = this many epochs (0: theta_0).
-  c.lottery.hybrid_syn_rounds = 2  # Hybrid: distilled rounds before IMP takes over.
-  c.lottery.random_reference = "imp"  # Random masks match IMP's layerwise sparsity, or 'global'.
 
-  # The distilled set and its training recipe (the inner loop of distilled pruning).
-  c.distilled = ml_collections.ConfigDict()
-  c.distilled.source = "random_subset"  # A distilled .npz, or a class-balanced real subset.
-  c.distilled.images_per_class = 10     # For 'random_subset'.
-  # How distilled pruning augments the distilled set: 'dsa' (every example its own DSA draw,
-  # settings in distilled.dsa; the authors' choice, and the CIFAR configs') or 'crop_flip'
-  # (distilled.crop_padding / distilled.flip; all off on digits).
-  c.distilled.augment = "crop_flip"
-  c.distilled.dsa = dsa_config()
-  c.distilled.crop_padding = 0
-  c.distilled.flip = False
-  # 25 epochs (25 steps on 100 images) keeps the distilled producer's data points >10x below
-  # IMP's on digits, where the real train set is only 1,437 images.
-  c.distilled.train = distilled_recipe(learning_rate=0.05, epochs=25.0, batch_size=512)
-
-  # Dataset distillation (config.experiment = 'distill'; see lottery_jax.distill.run).
-  c.distill = distill_config()
-
-  # Stability analyses after the pruning stage (see lottery_jax.analysis); () skips them.
-  c.stability = ml_collections.ConfigDict()
-  c.stability.analyses = ("lmc", "landscape", "hessian", "masks")
-  c.stability.replicates = 1          # Analyse the first min(this, lottery.replicates).
-  c.stability.num_alphas = 31         # Interpolation points of linear mode connectivity.
-  # Whose masks get an LMC pair (a second network on a second data order) and a barrier:
-  # 'dense' and any of lottery.producers; those the run does not make are left out.
-  c.stability.lmc_producers = ("dense", "imp", "distilled", "hybrid", "random")
-  c.stability.lmc_examples = 0        # Train examples for LMC (0 = the whole train split).
-  c.stability.detail_producers = ("imp", "distilled")  # Landscapes and Hessians for these...
-  c.stability.detail_rounds = (1, 3)                   # ... at these rounds.
-  c.stability.grid_size = 21          # Landscape grid: grid_size^2 points.
-  c.stability.grid_examples = 128     # Train examples the landscape loss is computed on.
-  c.stability.filter_normalize = False
-  c.stability.hessian_probes = 8      # Rademacher probes per batch.
-  c.stability.hessian_batches = 1
-  c.stability.hessian_batch_size = 128
-  # Probes / alphas / grid points per vmapped block (on a CPU, vmapping over parameter copies
-  # is several times slower than one after another). probe_batch 0: stability.hessian's
-  # default (single probes, 4 per jitted call, on a CPU; blocks of 8 on accelerators);
-  # point_batch 0: points one after another in a lax.map.
-  c.stability.probe_batch = 0
-  c.stability.point_batch = 0
-  c.stability.chunk_size = 500        # Examples per evaluation call.
-  # Peak memory of one sweep call in GiB: point_batch, then chunk_size, shrink to fit it
-  # (estimated from the model's activations). 0: 4 GiB on a CPU, half the accelerator's memory.
-  c.stability.memory_budget_gb = 0.0
-  c.stability.bn_examples = 2000      # BatchNorm models: statistics recomputed on these.
-  # The two networks of an LMC pair (same init and mask, two data orders) trained in one
-  # vmapped program: 'true', 'false' or 'auto' (false: slower on a CPU and on an H200 for
-  # ConvNet-3; bench/README.md).
-  c.stability.train_pairs_together = "auto"
+def distill_base() -> ml_collections.ConfigDict:
+  """The distill experiment (make or take a distilled set, evaluate it against random real
+  subsets) with the digits values, unlocked. distilled.source names the set that method
+  'published' evaluates."""
+  c = ml_collections.ConfigDict()
+  c.experiment = "distill"
+  c.seeds = config_blocks.seeds()
+  c.data = config_blocks.data()
+  c.model = config_blocks.model()
+  c.distill = config_blocks.distill_config()
+  c.distilled = ml_collections.ConfigDict(dict(source=""))  # A .npz for method 'published'.
   return c
 
 
 def get_config() -> ml_collections.ConfigDict:
   """Quickstart: `python -m lottery_jax.main`, 1 min 38 s on 2 idle CPU cores (2026-11-26).
 
-  base() shrunk so that every part of the report appears within minutes on a CPU and the
+  lottery_base() shrunk so that every part of the report appears within minutes on a CPU and the
   producers separate: ConvNet-3 of width 32 (19,338 params; dense test accuracy about 98%),
   20 epochs of real training (220 steps), 5 rounds pruning 36% of the remaining weights each
   (= two rounds of 20%; lottery.fraction) to 89% sparsity, 2 replicates; stability on
   replicate 0: LMC with 21 alphas for every round, landscapes (15 x 15 grid) and Hessian
   tables (8 probes) at rounds 2 and 5 (59% and 89% sparse), mask statistics.
   """
-  c = base()
+  c = lottery_base()
   c.model.options.width = 32
   c.lottery.rounds = 5
   c.lottery.fraction = 0.36
@@ -217,7 +85,7 @@ def cifar_base(source: str) -> ml_collections.ConfigDict:
   landscapes and Hessians at rounds 4 and 10 (59.0% and 89.3%, the paper's 60% / 90%);
   4 replicates (Fig. 2 averages 4 seeds), all of them in the LMC analysis.
   """
-  c = base()
+  c = lottery_base()
   c.data.source = source
   c.train = train_config(optimizer="adam", learning_rate=8e-4, weight_decay=8e-4,
                          schedule="step", decay_at=(0.5, 0.65, 0.8), decay_factor=0.15,

@@ -110,13 +110,18 @@ def _run(argv, config_flag, workdir_flag):
   std_logging.getLogger("lottery_jax").setLevel(std_logging.INFO)
   # Imported here so that `--help` and flag errors answer before JAX starts.
   _start_processes()
-  from lottery_jax import experiment
+  from lottery_jax import runners
+  from lottery_jax.errors import UserInputError
   try:
     config = config_flag.value
     config.to_dict()  # A config that failed to load is a placeholder that raises here.
   except Exception as e:
     _fail(_explain_config_error(sys.argv, e))
-  execute(config, workdir_flag.value or experiment.default_workdir(config))
+  try:
+    workdir = workdir_flag.value or runners.default_workdir(config)
+  except UserInputError as e:  # An unknown experiment.
+    _fail(str(e))
+  execute(config, workdir)
 
 
 def _start_processes():
@@ -136,14 +141,14 @@ def _start_processes():
 
 def execute(config, workdir: str):
   """Validate `config` and `workdir`, then run; every failure ends in `_fail` (one line)."""
-  from lottery_jax import experiment
+  from lottery_jax import runners
   from lottery_jax import validate
   from lottery_jax.errors import UserInputError
   from lottery_jax.train import TrainingDiverged
   try:
     validate.check(config)
     validate.check_workdir(workdir)
-    experiment.run(config, workdir)
+    runners.run(config, workdir)
   except UserInputError as e:
     _fail(str(e))
   except TrainingDiverged as e:

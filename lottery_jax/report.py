@@ -105,8 +105,8 @@ def stability_markdown(results) -> list[str]:
                      f"{r['train_loss_barrier']:.4f} | {r['train_loss_midpoint_barrier']:.4f} | "
                      f"{100 * r['test_error_barrier']:.2f} |")
     lines += ["", "![LMC curves](figures/lmc_curves.png)", ""]
-    from lottery_jax import analysis
-    if analysis.barrier_vs_accuracy_points(results):
+    from lottery_jax.runners import stability as stability_runner
+    if stability_runner.barrier_vs_accuracy_points(results):
       lines += ["Distilled over IMP at each sparsity (paper Fig. 6): ratio of midpoint train-loss "
                 "barriers against ratio of test accuracies, marker size showing the dataset "
                 "compression ratio (real train examples / distilled images):", "",
@@ -150,7 +150,8 @@ def stability_markdown(results) -> list[str]:
 
 def stability_figures(results, figures: str) -> None:
   """LMC curves (train loss and test error) and the barrier-vs-accuracy figure."""
-  from lottery_jax import analysis, stability
+  from lottery_jax import stability
+  from lottery_jax.runners import stability as stability_runner
   lmc = (results.get("stability") or {}).get("lmc")
   if not lmc:
     return
@@ -160,7 +161,7 @@ def stability_figures(results, figures: str) -> None:
               for p, recs in lmc.items() if p != "dense"}
     if curves:
       stability.plot_lmc_curves(curves, os.path.join(figures, name), ylabel=label)
-  points = analysis.barrier_vs_accuracy_points(results)
+  points = stability_runner.barrier_vs_accuracy_points(results)
   if points:
     stability.plot_barrier_vs_accuracy(points, os.path.join(figures, "barrier_vs_accuracy.png"))
 

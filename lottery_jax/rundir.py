@@ -13,7 +13,7 @@ import json
 import os
 import socket
 import time
-from typing import Any
+from typing import Any, Callable
 
 import ml_collections
 
@@ -90,17 +90,23 @@ def config_to_dict(config: ml_collections.ConfigDict) -> dict:
   return json.loads(json.dumps(config.to_dict(), default=_jsonable))
 
 
-def claim(workdir: str, config: ml_collections.ConfigDict, inputs: dict | None = None) -> None:
+def whole(config: dict) -> dict:
+  """The identity that covers every field (for experiments that read them all)."""
+  return config
+
+
+def claim(workdir: str, config: ml_collections.ConfigDict, inputs: dict | None = None,
+          identity: Callable[[dict], dict] = whole) -> None:
   """Make `workdir` this config's run directory, held by this process (`_claim`). With several
   processes, process 0 claims it and the others learn whether it succeeded (every process
   raises a UserInputError when it did not; process 0's names the reason)."""
   if not parallel.is_multiprocess():
-    _claim(workdir, config, inputs)
+    _claim(workdir, config, inputs, identity)
     return
   refusal = None
   if parallel.is_writer():
     try:
-      _claim(workdir, config, inputs)
+      _claim(workdir, config, inputs, identity)
     except (UserInputError, OSError) as e:
       refusal = e
   if not parallel.agreed(refusal is None):
@@ -108,11 +114,14 @@ def claim(workdir: str, config: ml_collections.ConfigDict, inputs: dict | None =
                                     "says why")
 
 
-def _claim(workdir: str, config: ml_collections.ConfigDict, inputs: dict | None) -> None:
+def _claim(workdir: str, config: ml_collections.ConfigDict, inputs: dict | None,
+           identity: Callable[[dict], dict]) -> None:
   """Make `workdir` this config's run directory, held by this process.
 
-  A new or empty directory gets config.json; one holding the same config is resumed; one
-  holding a different config is refused with a UserInputError naming the differing keys.
+  A new or empty directory gets config.json (the whole config); one holding a config of the
+  same identity (`identity(config dict)`: the fields the experiment reads) is resumed, and
+  config.json stays as first written; one holding a config of another identity is refused
+  with a UserInputError naming the differing keys.
   `inputs` ({name: content hash}) are recorded in inputs.json on the first claim; a resume
   whose inputs differ is refused. The lock (see `lock`) is taken only once the directory is
   known to be this config's, so a refused run changes nothing.
@@ -120,9 +129,9 @@ def _claim(workdir: str, config: ml_collections.ConfigDict, inputs: dict | None)
   path = os.path.join(workdir, "config.json")
   wanted = config_to_dict(config)
   if os.path.exists(path):
-    existing = read_json(path)
-    if existing != wanted:
-      diff = sorted(_diff_keys(existing, wanted))
+    existing = identity(read_json(path))
+    if existing != identity(wanted):
+      diff = sorted(_diff_keys(existing, identity(wanted)))
       shown = ", ".join(diff[:5]) + (" ..." if len(diff) > 5 else "")
       raise UserInputError(f"work dir {workdir} holds a run of a different config "
                            f"(differs in {shown}); use another --workdir or the same config")
@@ -147,15 +156,17 @@ def _pin_inputs(workdir: str, inputs: dict) -> None:
           "restore the original file or use another --workdir")
 
 
-def finished_results(workdir: str, config: ml_collections.ConfigDict):
-  """results.json of a finished run of `config` in `workdir` (refusing a different config
-  there, as `claim`), or None when the run has not finished."""
+def finished_results(workdir: str, config: ml_collections.ConfigDict,
+                     identity: Callable[[dict], dict] = whole):
+  """results.json of a finished run of `config` in `workdir` (refusing a config of another
+  identity there, as `claim`), or None when the run has not finished."""
   path = os.path.join(workdir, "results.json")
   if not parallel.exists(path):
     return None
   config_path = os.path.join(workdir, "config.json")
-  if os.path.exists(config_path) and read_json(config_path) != config_to_dict(config):
-    claim(workdir, config)  # Raises, naming the differing keys.
+  if (os.path.exists(config_path)
+      and identity(read_json(config_path)) != identity(config_to_dict(config))):
+    claim(workdir, config, identity=identity)  # Raises, naming the differing keys.
   return read_json(path)
 
 
@@ -181,3 +192,17 @@ class MetricsLog:
     record.setdefault("time", time.time())
     with open(self.path, "a") as f:
       f.write(json.dumps(record, default=_jsonable, sort_keys=True) + "\n")
+
+
+def cached(path: str, compute: Callable[[], Any], read: Callable[[str], Any] = read_json,
+           write: Callable[[str, Any], None] = write_json) -> Any:
+  """The stage output stored at `path` (`read(path)`), or `compute()`, stored with
+  `write(path, value)` (process 0 only) and returned: a stage whose output exists is skipped,
+  so a killed run resumes. Every process takes the same branch (process 0's view of `path`,
+  parallel.exists), so all make the same jitted calls. Write the file at `path` last when a
+  stage writes several."""
+  if parallel.exists(path):
+    return read(path)
+  value = compute()
+  write(path, value)
+  return value

@@ -111,10 +111,11 @@ def check_data(config) -> None:
 
 
 def check_stability(config) -> None:
-  """Sizes of the stability analyses (analysis.check_stability_config checks the rest)."""
-  from lottery_jax import analysis
+  """Sizes of the stability analyses (runners.stability.check_stability_config checks the
+  rest)."""
+  from lottery_jax.runners import stability
   st = config.stability
-  analysis.check_stability_config(st)
+  stability.check_stability_config(st)
   for name in ("replicates", "lmc_examples", "grid_examples", "probe_batch", "point_batch"):
     check_int(config, f"stability.{name}", 0)
   for name in ("num_alphas", "grid_size", "hessian_probes", "hessian_batches",
@@ -129,12 +130,12 @@ def check_stability(config) -> None:
 
 
 def check_lottery(config) -> None:
-  from lottery_jax import lottery, models
+  from lottery_jax import imp, models
   check_int(config, "lottery.rounds", 0)
   check_int(config, "lottery.replicates", 1)
   check_int(config, "lottery.hybrid_syn_rounds", 0)
-  lottery.check_lottery_config(config.lottery)
-  lottery.check_dense_layers(models.get_model(config.model.name, 10, **config.model.options),
+  imp.check_lottery_config(config.lottery)
+  imp.check_dense_layers(models.get_model(config.model.name, 10, **config.model.options),
                              config.lottery.dense_layers)
   check_real(config, "lottery.rewind_epochs", 0.0)
   check_recipe(config, "train")
@@ -145,13 +146,13 @@ def check_lottery(config) -> None:
   check_int(config, "distilled.images_per_class", 1)
   check_int(config, "distilled.crop_padding", 0)
   check_bool(config, "distilled.flip")
-  lottery.distilled_dsa_params(config.distilled)  # Names a bad augment or DSA op.
+  imp.distilled_dsa_params(config.distilled)  # Names a bad augment or DSA op.
   check_stability(config)
 
 
 def check_distill(config) -> None:
-  from lottery_jax.distill import run as distill_run
-  distill_run.check_distill_config(config)
+  from lottery_jax.runners import distill
+  distill.check_distill_config(config)
   d = config.distill
   check_int(config, "distill.images_per_class", 1)
   check_int(config, "distill.checkpoint_every", 1)

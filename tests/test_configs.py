@@ -61,11 +61,54 @@ def test_a_bad_variant_is_one_line_and_exit_2(tmp_path):
 
 
 def test_lmc_producers_selects_who_gets_a_pair_and_refuses_unknown_names():
-  from lottery_jax import analysis
+  from lottery_jax.runners import stability
   from lottery_jax.errors import UserInputError
-  c = default_config.base()
+  c = default_config.lottery_base()
   c.stability.lmc_producers = ("dense", "distilled", "hybrid")  # hybrid is not made here.
-  assert analysis.lmc_targets(c.stability, c.lottery) == ("dense", "distilled")
+  assert stability.lmc_targets(c.stability, c.lottery) == ("dense", "distilled")
   c.stability.lmc_producers = ("dense", "imp", "magnitude")
   with pytest.raises(UserInputError, match="magnitude"):
     validate.check(c)
+
+
+def _quickstart(**overrides):
+  c = default_config.get_config()
+  with c.unlocked():
+    for path, value in overrides.items():
+      *parents, leaf = path.split(".")
+      node = c
+      for p in parents:
+        node = node[p]
+      node[leaf] = value
+  return c
+
+
+def test_a_lottery_runs_identity_covers_only_the_fields_it_reads(tmp_path):
+  from lottery_jax import rundir, runners
+  from lottery_jax.errors import UserInputError
+  base = _quickstart(**{"distilled.source": "random_subset"})
+  unread = _quickstart(**{"distilled.source": "random_subset", "distill.dm.iterations": 5,
+                          "distill.images_per_class": 3})
+  read = _quickstart(**{"distilled.source": "random_subset", "lottery.rounds": 2})
+  assert runners.default_workdir(unread) == runners.default_workdir(base)
+  assert runners.default_workdir(read) != runners.default_workdir(base)
+  # Without a producer that trains on it, the distilled set's fields are not read either.
+  no_distilled = dict(**{"lottery.producers": ("imp", "random")})
+  assert runners.default_workdir(_quickstart(**no_distilled)) == runners.default_workdir(
+      _quickstart(**no_distilled, **{"distilled.train.learning_rate": 0.5}))
+  workdir = str(tmp_path / "run")
+  identity = runners.get("lottery").identity
+  rundir.claim(workdir, base, identity=identity)
+  rundir.claim(workdir, unread, identity=identity)  # Resumed, not refused.
+  with pytest.raises(UserInputError, match=r"different config \(differs in lottery.rounds\)"):
+    rundir.claim(workdir, read, identity=identity)
+
+
+def test_a_distill_runs_identity_leaves_out_the_other_method():
+  from lottery_jax import runners
+  c = default_config.distill_base()
+  other = default_config.distill_base()
+  other.distill.idc.iterations = 7
+  assert runners.default_workdir(c) == runners.default_workdir(other)
+  other.distill.dm.iterations = 7
+  assert runners.default_workdir(c) != runners.default_workdir(other)

@@ -10,7 +10,9 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from lottery_jax import analysis, default_config, experiment, lottery, masks, models
+from lottery_jax import default_config, imp, masks, models, validate
+from lottery_jax.runners import lottery as lottery_runner
+from lottery_jax.runners import stability as stability_runner
 from lottery_jax import train as train_lib
 from lottery_jax.distill import dsa
 from lottery_jax.errors import UserInputError
@@ -30,8 +32,8 @@ def test_dsa_recipe_trains_on_each_examples_own_dsa_draw():
   params, stats = train_lib.init_variables(model, jax.random.key(0), (8, 8, 3))
   dsa_params = dsa.params_from_config(default_config.dsa_config())
   recipe = default_config.distilled_recipe(epochs=1.0, batch_size=16)
-  with_dsa = lottery.make_recipe(model, recipe, 16, 0, False, 5, dsa_params=dsa_params)
-  plain = lottery.make_recipe(model, recipe, 16, 0, False, 5)
+  with_dsa = imp.make_recipe(model, recipe, 16, 0, False, 5, dsa_params=dsa_params)
+  plain = imp.make_recipe(model, recipe, 16, 0, False, 5)
   rng = np.random.default_rng(0)
   batch = {"image": jnp.asarray(rng.standard_normal((16, 8, 8, 3), np.float32)),
            "label": jnp.asarray(rng.integers(0, 10, 16).astype(np.int32))}
@@ -51,15 +53,15 @@ def test_dsa_recipe_trains_on_each_examples_own_dsa_draw():
 
 
 def test_distilled_augment_choice_is_checked_and_mapped():
-  c = default_config.base()
-  assert lottery.distilled_dsa_params(c.distilled) is None  # The quickstart: plain crop/flip.
+  c = default_config.lottery_base()
+  assert imp.distilled_dsa_params(c.distilled) is None  # The quickstart: plain crop/flip.
   c.distilled.augment = "dsa"
   c.distilled.dsa.strategy = "crop_scale"
-  assert lottery.distilled_dsa_params(c.distilled).strategy == ("crop", "scale")
+  assert imp.distilled_dsa_params(c.distilled).strategy == ("crop", "scale")
   c.distilled.augment = "mixup"
   with pytest.raises(UserInputError,
                      match="distilled.augment 'mixup'; valid choices: 'crop_flip', 'dsa'"):
-    experiment.check_config(c)
+    validate.check(c)
 
 
 def test_cifar_configs_follow_the_paper():
@@ -93,7 +95,7 @@ def test_fig6_points_use_midpoint_barriers_and_the_dataset_compression_ratio():
           "distilled": [{"accuracy_mean": a, "data_points_used": d}
                         for a, d in ((0.8, 0), (0.76, 10**4), (0.7, 2 * 10**4))]},
   }
-  points = analysis.barrier_vs_accuracy_points(results)
+  points = stability_runner.barrier_vs_accuracy_points(results)
   # Round 2's IMP midpoint barrier is 0: no ratio, left out (its max barrier would give one).
   assert len(points) == 1
   assert points[0]["barrier_ratio"] == pytest.approx(0.1 / 0.4)
@@ -102,7 +104,7 @@ def test_fig6_points_use_midpoint_barriers_and_the_dataset_compression_ratio():
 
 
 def test_imp_rewinds_to_the_dense_networks_theta_k(tmp_path):
-  c = default_config.base()
+  c = default_config.lottery_base()
   c.model.options.width = 8
   c.train.num_steps = 40
   c.train.batch_size = 64         # 1,437 digits: 22 steps per epoch.
@@ -114,7 +116,7 @@ def test_imp_rewinds_to_the_dense_networks_theta_k(tmp_path):
   c.stability.analyses = ()
   c.lock()
   workdir = tmp_path / "run"
-  results = experiment.run(c, str(workdir))
+  results = lottery_runner.run(c, str(workdir))
   rep = workdir / "replicate_0"
   restore = lambda d, step: ocp.CheckpointManager(str(d)).restore(
       step, args=ocp.args.StandardRestore())

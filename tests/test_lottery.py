@@ -12,14 +12,14 @@ import time
 import numpy as np
 import pytest
 
-from lottery_jax import default_config, experiment
+from lottery_jax import default_config, runners
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ROUNDS = 3
 
 
 def small_config(**lottery_overrides):
-  c = default_config.base()
+  c = default_config.lottery_base()
   c.model.options.width = 8
   c.train.num_steps = 60
   c.train.batch_size = 64
@@ -53,7 +53,7 @@ def load_masks(workdir, producer, r):
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
   workdir = tmp_path_factory.mktemp("lottery") / "run"
-  results = experiment.run(small_config(), str(workdir))
+  results = runners.run(small_config(), str(workdir))
   return workdir, results
 
 
@@ -120,14 +120,14 @@ def test_rerun_of_a_finished_experiment_trains_nothing(finished_run, monkeypatch
   workdir, results = finished_run
   from lottery_jax import train
   monkeypatch.setattr(train, "fit", lambda *a, **k: pytest.fail("trained again"))
-  assert experiment.run(small_config(), str(workdir)) == json.loads(
+  assert runners.run(small_config(), str(workdir)) == json.loads(
       (workdir / "results.json").read_text())
 
 
 def _launch(workdir):
-  code = ("import sys; from lottery_jax import experiment; "
+  code = ("import sys; from lottery_jax import runners; "
           "sys.path.insert(0, 'tests'); import test_lottery as t; "
-          f"experiment.run(t.small_config(), {str(workdir)!r})")
+          f"runners.run(t.small_config(), {str(workdir)!r})")
   env = dict(os.environ, JAX_PLATFORMS="cpu")
   return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -154,7 +154,7 @@ def test_sigkill_between_and_inside_rounds_resumes_identically(finished_run, tmp
   # Between rounds: distilled round 2's mask is written, its real training not started.
   _kill_when(_launch(workdir), lambda: (rep / "distilled" / "round_2" / "mask.json").exists())
   assert not (workdir / "results.json").exists()
-  resumed = experiment.run(small_config(), str(workdir))
+  resumed = runners.run(small_config(), str(workdir))
   for producer in ("imp", "distilled", "hybrid", "random"):
     for r in range(1, ROUNDS + 1):
       a, b = load_masks(reference, producer, r), load_masks(workdir, producer, r)

@@ -18,7 +18,8 @@ from PIL import Image
 from cli_runner import ROOT, run_cli
 from lottery_jax import checkpoint as ckpt_lib
 from lottery_jax import default_config
-from lottery_jax import experiment
+from lottery_jax import runners
+from lottery_jax.runners import lottery as lottery_runner
 from lottery_jax import main as main_lib
 from lottery_jax import rundir
 from lottery_jax.data import distilled as distilled_lib
@@ -32,7 +33,8 @@ SMALL = ["--config.model.options.width=16", "--config.train.batch_size=64",
 
 
 def _config(**overrides):
-  config = default_config.base()
+  config = (default_config.distill_base() if overrides.pop("experiment", "") == "distill"
+            else default_config.lottery_base())
   for path, value in overrides.items():
     *parents, leaf = path.split(".")
     node = config
@@ -102,7 +104,7 @@ def test_keyboard_interrupt_and_disk_full_are_one_line(tmp_path, capsys, monkeyp
   def interrupted(config, workdir):
     raise KeyboardInterrupt
 
-  monkeypatch.setattr(experiment, "run", interrupted)
+  monkeypatch.setattr(runners, "run", interrupted)
   line = _one_line_exit(capsys, 130, main_lib.execute, _config(), str(tmp_path / "run"))
   assert "interrupted" in line and "resumes" in line
 
@@ -115,7 +117,7 @@ def test_keyboard_interrupt_and_disk_full_are_one_line(tmp_path, capsys, monkeyp
   def full(config, workdir):
     ckpt_lib.save(FullDisk(), 10, {"x": np.zeros(3)})
 
-  monkeypatch.setattr(experiment, "run", full)
+  monkeypatch.setattr(runners, "run", full)
   line = _one_line_exit(capsys, 2, main_lib.execute, _config(), str(tmp_path / "run"))
   assert line.startswith("lottery_jax: error: disk full") and "ckpt/10" in line
 
@@ -176,9 +178,9 @@ def test_input_hashes_follow_the_distilled_files_content(tmp_path):
   path = tmp_path / "set.npz"
   config = _config(**{"distilled.source": str(path)})
   _save_set(path, data, labels=np.repeat(np.arange(10), 2))
-  before = experiment.input_hashes(config, data)
+  before = lottery_runner.input_hashes(config, data)
   _save_set(path, data, labels=np.repeat(np.arange(10), 2), seed=1)
-  after = experiment.input_hashes(config, data)
+  after = lottery_runner.input_hashes(config, data)
   assert before["data"] == after["data"] == data.fingerprint
   assert before["distilled"] != after["distilled"]
 
@@ -221,7 +223,7 @@ def test_bad_distilled_sets_are_refused(tmp_path, digits, case, expected):
   else:
     path.write_text("images,labels\n1,2\n")
   with pytest.raises(UserInputError, match=expected):
-    experiment.load_distilled_set(_config(**{"distilled.source": str(path)}), digits)
+    lottery_runner.load_distilled_set(_config(**{"distilled.source": str(path)}), digits)
 
 
 def _png(value=0):

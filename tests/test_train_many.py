@@ -82,10 +82,10 @@ def test_together_choice():
 
 
 def test_pipeline_trains_lmc_pairs_together_with_the_same_result(tmp_path):
-  from lottery_jax import default_config, experiment, rundir
+  from lottery_jax import default_config, runners, rundir
 
   def run(together):
-    c = default_config.base()
+    c = default_config.lottery_base()
     c.model.options.width = 4
     c.train.num_steps = 6
     c.train.batch_size = 64
@@ -96,7 +96,7 @@ def test_pipeline_trains_lmc_pairs_together_with_the_same_result(tmp_path):
     c.stability.train_pairs_together = together
     c.lock()
     workdir = tmp_path / together
-    return experiment.run(c, str(workdir)), workdir
+    return runners.run(c, str(workdir)), workdir
 
   (seq, seq_dir), (tog, tog_dir) = run("false"), run("true")
   for sub in ("real", "real_b"):

@@ -15,7 +15,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from lottery_jax import lottery
+from lottery_jax import imp
 from lottery_jax import masks as masks_lib
 from lottery_jax import rundir
 from lottery_jax import train as train_lib
@@ -35,7 +35,7 @@ class Trainer:
   def __init__(self, model: nn.Module, recipe: ml_collections.ConfigDict,
                dsa_params: dsa.DsaParams, num_examples: int):
     self.model, self.recipe = model, recipe
-    self.num_steps = lottery.num_steps_for(recipe, num_examples)
+    self.num_steps = imp.num_steps_for(recipe, num_examples)
     per_epoch = batching.steps_per_epoch(num_examples, recipe.batch_size)
     schedule = train_lib.make_schedule(
         recipe.schedule, recipe.learning_rate, self.num_steps,
@@ -121,9 +121,4 @@ def _keys_dict(seeds, s):
 
 def _cached_seed(directory: str, s: int, compute) -> dict:
   """The result in <directory>/seed_<s>.json, computing and writing it if absent."""
-  path = os.path.join(directory, f"seed_{s}.json")
-  if os.path.exists(path):
-    return rundir.read_json(path)
-  result = compute()
-  rundir.write_json(path, result)
-  return result
+  return rundir.cached(os.path.join(directory, f"seed_{s}.json"), compute)

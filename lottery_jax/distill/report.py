@@ -1,4 +1,4 @@
-"""Figures and report.md of a distillation run (see lottery_jax.distill.run)."""
+"""Figures and report.md of a distillation run (see lottery_jax.runners.distill)."""
 
 import os
 

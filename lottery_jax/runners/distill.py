@@ -16,6 +16,8 @@ Run directory:
   results.json, report.md, metrics.jsonl, config.json
 """
 
+import copy
+import json
 import logging
 import os
 import time
@@ -82,6 +84,18 @@ def check_distill_config(config: ml_collections.ConfigDict) -> None:
                            d.eval_train.weight_decay)
 
 
+def identity(config: dict) -> dict:
+  """The fields of a distill config (as a dict) that its results depend on: the chosen
+  method's block but not the other's, and distilled.source only for 'published'."""
+  c = copy.deepcopy(config)
+  for method in ("dm", "idc"):
+    if method != c["distill"]["method"]:
+      c["distill"].pop(method, None)
+  if c["distill"]["method"] != "published":
+    c.pop("distilled", None)
+  return c
+
+
 def _preprocessing_metadata(data: Dataset) -> dict:
   """The `preprocessing` entry of the .npz metadata, in the published files' vocabulary."""
   p = data.preprocessing
@@ -112,17 +126,20 @@ def data_range(data: Dataset):
           tuple(float(v) for v in data.train_images.max(axis=axes)))
 
 
-def make_distilled_set(config, data: Dataset, model, workdir: str, metrics_log):
-  """Run (or resume) DM or IDC; returns (training images NHWC, labels, metadata)."""
-  d = config.distill
+def make_distilled_set(d, method: str, seed: int, model_config, data: Dataset, model,
+                       workdir: str, metrics_log):
+  """Run (or resume, from <workdir>/distill/checkpoints) `method` ('dm' or 'idc') with the
+  settings `d` (config_blocks.distillation) and the key of seeds.distill `seed`; returns
+  (training images NHWC, labels, metadata). `model_config` (config.model) is recorded in the
+  metadata."""
   dsa_params = dsa.params_from_config(d.dsa)
-  init_key, distill_key = jax.random.split(jax.random.key(config.seeds.distill))
+  init_key, distill_key = jax.random.split(jax.random.key(seed))
   real = classwise.build(data.train_images, data.train_labels, data.num_classes)
-  m = d[d.method]
+  m = d[method]
   tx = optax.sgd(m.learning_rate, momentum=m.momentum or None)
-  factor = d.idc.factor if d.method == "idc" else 1
+  factor = d.idc.factor if method == "idc" else 1
   start, labels = _initial_images(data, d, init_key, d.images_per_class * factor**2)
-  if d.method == "dm":
+  if method == "dm":
     step_fn = dm.make_step(model, tx, dsa_params, m.per_class_real, real.largest_class,
                            m.layers)
     state = dm.init_state(start, tx)
@@ -142,18 +159,18 @@ def make_distilled_set(config, data: Dataset, model, workdir: str, metrics_log):
                    checkpoint_dir=os.path.join(os.path.abspath(workdir), "distill",
                                                "checkpoints"),
                    checkpoint_every=d.checkpoint_every, log_every=d.log_every,
-                   metrics_log=metrics_log, desc=f"distill ({d.method})")
+                   metrics_log=metrics_log, desc=f"distill ({method})")
   images = np.asarray(idc.decode(state.images, factor) if factor > 1 else state.images)
   metadata = {
-      "name": f"{data.name}_ipc{d.images_per_class}_{d.method}",
+      "name": f"{data.name}_ipc{d.images_per_class}_{method}",
       "method": {"dm": "distribution matching (Zhao & Bilen 2023)",
-                 "idc": "gradient matching with multi-formation (IDC, Kim et al. 2022)"}[d.method],
-      "method_key": d.method, "source_dataset": data.name,
+                 "idc": "gradient matching with multi-formation (IDC, Kim et al. 2022)"}[method],
+      "method_key": method, "source_dataset": data.name,
       "images_per_class": int(d.images_per_class),
       "training_images_per_class": int(d.images_per_class * factor**2),
       "multi_formation_factor": int(factor), "iterations": int(m.iterations),
-      "settings": {f"distill.{d.method}": m.to_dict()},
-      "model": {"name": config.model.name, **config.model.options.to_dict()},
+      "settings": {f"distill.{method}": m.to_dict()},
+      "model": {"name": model_config.name, **model_config.options.to_dict()},
       "dsa_strategy": "_".join(dsa_params.strategy), "init": d.init,
       "preprocessing": _preprocessing_metadata(data), "layout": "NCHW float32",
       "wall_time_s_this_session": time.time() - began,
@@ -161,17 +178,48 @@ def make_distilled_set(config, data: Dataset, model, workdir: str, metrics_log):
   return images, labels, metadata
 
 
-def _check_against_data(d, data: Dataset) -> None:
-  """UserInputError when a class has fewer real images than a matching batch or the
-  starting images need."""
+def check_against_data(d, method: str, data: Dataset) -> None:
+  """UserInputError when a class has fewer real images than a matching batch of `method` or
+  the starting images need."""
   smallest = int(np.bincount(data.train_labels, minlength=data.num_classes).min())
-  factor = d.idc.factor if d.method == "idc" else 1
-  for name, need in ((f"distill.{d.method}.per_class_real", d[d.method].per_class_real),
+  factor = d.idc.factor if method == "idc" else 1
+  for name, need in ((f"distill.{method}.per_class_real", d[method].per_class_real),
                      ("distill.images_per_class x idc.factor^2 (real starting images)",
                       d.images_per_class * factor**2 if d.init == "real" else 0)):
     if need > smallest:
       raise UserInputError(f"{name}={need} exceeds the smallest class of {data.name} "
                            f"({smallest} training images)")
+
+
+def distilled_set(d, method: str, seed: int, model_config, data: Dataset, model, workdir: str,
+                  metrics_log) -> distilled_lib.DistilledSet:
+  """The set `make_distilled_set` makes, saved as <workdir>/distilled.npz (the published
+  layout) with its figure <workdir>/figures/distilled.png, or read back from there; checked
+  against the real data's preprocessing."""
+  path = os.path.join(workdir, "distilled.npz")
+  load = lambda p: distilled_lib.load_distilled(p, image_shape_HWC=data.image_shape,
+                                                num_classes=data.num_classes)
+
+  def make():
+    images, labels, metadata = make_distilled_set(d, method, seed, model_config, data, model,
+                                                  workdir, metrics_log)
+    return distilled_lib.DistilledSet(np.asarray(images, np.float32),
+                                      np.asarray(labels, np.int32),
+                                      json.loads(json.dumps(metadata)))  # As read back.
+
+  write = lambda p, s: distilled_lib.save_distilled(p, s.images, s.labels, s.metadata)
+  distilled = rundir.cached(path, make, read=load, write=write)
+  distilled_lib.check_preprocessing(distilled.metadata, data.preprocessing, path)
+  plot_set(distilled, workdir)
+  return distilled
+
+
+def plot_set(distilled: distilled_lib.DistilledSet, workdir: str) -> None:
+  """<workdir>/figures/distilled.png: the images, one row per class."""
+  figures = os.path.join(workdir, "figures")
+  os.makedirs(figures, exist_ok=True)
+  report.plot_grid(distilled.images, distilled.labels, os.path.join(figures, "distilled.png"),
+                   title=distilled.metadata.get("name", "distilled set"))
 
 
 def load_published(config) -> tuple[Dataset, distilled_lib.DistilledSet]:
@@ -194,7 +242,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Make (or load) the distilled set, save it with a figure, evaluate it; results.json."""
   check_distill_config(config)
   d = config.distill
-  results = rundir.finished_results(workdir, config)
+  results = rundir.finished_results(workdir, config, identity)
   if results is not None:  # Finished: only rebuild the report.
     report.write(results, workdir)
     print(report.terminal_summary(results, workdir))
@@ -204,25 +252,18 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     data, distilled = load_published(config)
   else:
     data, distilled = load_dataset(config.data), None
-    _check_against_data(d, data)
+    check_against_data(d, d.method, data)
   inputs = {"data": data.fingerprint}
   if distilled is not None:
     inputs["distilled"] = rundir.file_sha256(config.distilled.source)
-  rundir.claim(workdir, config, inputs=inputs)
+  rundir.claim(workdir, config, inputs=inputs, identity=identity)
   metrics_log = rundir.MetricsLog(os.path.join(workdir, "metrics.jsonl"))
   model = models.get_model(config.model.name, data.num_classes, **config.model.options)
-  set_path = os.path.join(workdir, "distilled.npz")
   if distilled is None:
-    if not os.path.exists(set_path):
-      images, labels, metadata = make_distilled_set(config, data, model, workdir, metrics_log)
-      distilled_lib.save_distilled(set_path, images, labels, metadata)
-    distilled = distilled_lib.load_distilled(set_path, image_shape_HWC=data.image_shape,
-                                             num_classes=data.num_classes)
-    distilled_lib.check_preprocessing(distilled.metadata, data.preprocessing, set_path)
-  figures = os.path.join(workdir, "figures")
-  os.makedirs(figures, exist_ok=True)
-  report.plot_grid(distilled.images, distilled.labels, os.path.join(figures, "distilled.png"),
-                   title=distilled.metadata.get("name", d.method))
+    distilled = distilled_set(d, d.method, config.seeds.distill, config.model, data, model,
+                              workdir, metrics_log)
+  else:
+    plot_set(distilled, workdir)
 
   dsa_params = dsa.params_from_config(d.dsa)
   common = dict(model=model, recipe=d.eval_train, dsa_params=dsa_params, seeds=config.seeds,

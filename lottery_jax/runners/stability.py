@@ -1,10 +1,10 @@
-"""The stability stage: linear mode connectivity for every round's mask, landscapes and
-Hessian diagonals at chosen rounds, mask statistics. Runs after the pruning stage, on the
-replicates `config.stability.replicates` says, each analysis saved as it finishes and skipped
-when its file exists.
+"""The stability stage of the lottery experiment: linear mode connectivity for every round's
+mask, landscapes and Hessian diagonals at chosen rounds, mask statistics. Runs after the
+pruning stage, on the replicates `config.stability.replicates` says, each analysis saved as it
+finishes and skipped when its file exists (rundir.cached).
 
-Per round directory (see lottery.py): real_b/ (copy B: same init and mask, second data order),
-lmc.json, landscape.npz, hessian.json.
+Per round directory (see runners/replicate.py): real_b/ (the second network of the LMC pair:
+same init and mask, second data order), lmc.json, landscape.npz, hessian.json.
 """
 
 import logging
@@ -63,138 +63,154 @@ def _subset(images, labels, n: int):
   return (images, labels) if n <= 0 or n >= len(labels) else (images[:n], labels[:n])
 
 
-def lmc_stage(pipeline, producer: str, r: int) -> dict:
-  """Train copy B of round r's mask, evaluate the straight path A -> B on train and test."""
-  path = os.path.join(pipeline.round_dir(producer, r), "lmc.json")
-  if parallel.exists(path):
-    return rundir.read_json(path)
-  st = pipeline.config.stability
-  m = pipeline.mask(producer, r)[0]
-  a, _ = pipeline.real_stage(producer, r, m)
-  b, _ = pipeline.real_stage(producer, r, m, copy=1)
-  alphas = stability.default_alphas(st.num_alphas)
-  data = pipeline.data
-  out = {"round": r, "sparsity": masks_lib.sparsity(m), "alphas": alphas.tolist()}
-  bn = data.train_images[:st.bn_examples] if jax.tree.leaves(a.batch_stats) else None
-  for split, (x, y) in {"train": _subset(data.train_images, data.train_labels, st.lmc_examples),
-                        "test": (data.test_images, data.test_labels)}.items():
-    metrics = stability.path_metrics(
-        pipeline.model, a.params, b.params, alphas, x, y, batch_stats_a=a.batch_stats,
-        batch_stats_b=b.batch_stats, chunk_size=st.chunk_size, alpha_batch=st.point_batch or None,
-        bn_images=bn, mesh=pipeline.mesh)
-    out[split] = {"loss": metrics["loss_A"].tolist(), "accuracy": metrics["accuracy_A"].tolist(),
-                  "barriers": stability.path_barriers(metrics)}
-  rundir.write_json(path, out)
-  return out
+def lmc_stage(rep, st, producer: str, r: int) -> dict:
+  """Train the second network of round r's LMC pair, evaluate the straight path between the
+  two on train and test (stability config `st`)."""
+
+  def compute():
+    m, a = rep.trained(producer, r)
+    _, b = rep.trained(producer, r, second=True)
+    alphas = stability.default_alphas(st.num_alphas)
+    data = rep.setup.data
+    out = {"round": r, "sparsity": masks_lib.sparsity(m), "alphas": alphas.tolist()}
+    bn = data.train_images[:st.bn_examples] if jax.tree.leaves(a.batch_stats) else None
+    for split, (x, y) in {"train": _subset(data.train_images, data.train_labels,
+                                           st.lmc_examples),
+                          "test": (data.test_images, data.test_labels)}.items():
+      metrics = stability.path_metrics(
+          rep.setup.model, a.params, b.params, alphas, x, y, batch_stats_a=a.batch_stats,
+          batch_stats_b=b.batch_stats, chunk_size=st.chunk_size,
+          alpha_batch=st.point_batch or None, bn_images=bn, mesh=rep.setup.mesh)
+      out[split] = {"loss": metrics["loss_A"].tolist(),
+                    "accuracy": metrics["accuracy_A"].tolist(),
+                    "barriers": stability.path_barriers(metrics)}
+    return out
+
+  return rundir.cached(os.path.join(rep.round_dir(producer, r), "lmc.json"), compute)
 
 
-def landscape_stage(pipeline, producer: str, r: int, figure_path: str) -> dict:
-  """Loss on the plane through copies A and B of round r's mask (grid_size^2 points)."""
-  path = os.path.join(pipeline.round_dir(producer, r), "landscape.npz")
-  st = pipeline.config.stability
-  m = pipeline.mask(producer, r)[0]
-  if parallel.exists(path):
-    with np.load(path) as f:
-      losses, coords_a, coords_b = f["losses"], f["coords_a"], f["coords_b"]
-  else:
-    a, _ = pipeline.real_stage(producer, r, m)
-    b, _ = pipeline.real_stage(producer, r, m, copy=1)
-    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(pipeline.config.seeds.probes),
-                                                pipeline.replicate), r)
+def landscape_stage(rep, st, probes_seed: int, producer: str, r: int,
+                    figure_path: str) -> dict:
+  """Loss on the plane through the two networks of round r's LMC pair (grid_size^2 points)."""
+  m = rep.mask(producer, r)[0]
+
+  def compute():
+    _, a = rep.trained(producer, r)
+    _, b = rep.trained(producer, r, second=True)
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(probes_seed), rep.index), r)
     u, v = stability.plane_directions(a.params, b.params, m, key,
                                       filter_normalize=st.filter_normalize)
     coords_a, coords_b = stability.default_coords(st.grid_size)
-    x, y = _subset(pipeline.data.train_images, pipeline.data.train_labels, st.grid_examples)
-    bn = pipeline.data.train_images[:st.bn_examples] if jax.tree.leaves(a.batch_stats) else None
-    losses = stability.grid_losses(pipeline.model, a.params, u, v, coords_a, coords_b, x, y,
+    data = rep.setup.data
+    x, y = _subset(data.train_images, data.train_labels, st.grid_examples)
+    bn = data.train_images[:st.bn_examples] if jax.tree.leaves(a.batch_stats) else None
+    losses = stability.grid_losses(rep.setup.model, a.params, u, v, coords_a, coords_b, x, y,
                                    batch_stats=a.batch_stats, bn_images=bn,
                                    point_batch=st.point_batch or None, chunk_size=st.chunk_size,
-                                   mesh=pipeline.mesh)
+                                   mesh=rep.setup.mesh)
+    return {"losses": losses, "coords_a": coords_a, "coords_b": coords_b}
+
+  def read(path):
+    with np.load(path) as f:
+      return {k: f[k] for k in ("losses", "coords_a", "coords_b")}
+
+  def write(path, value):
     if parallel.is_writer():
-      atomic.write_npz(path, losses=losses, coords_a=coords_a, coords_b=coords_b)
+      atomic.write_npz(path, **value)
+
+  grid = rundir.cached(os.path.join(rep.round_dir(producer, r), "landscape.npz"), compute,
+                       read=read, write=write)
+  losses = grid["losses"]
   if parallel.is_writer():
-    stability.plot_landscape(losses, coords_a, coords_b, figure_path,
+    stability.plot_landscape(losses, grid["coords_a"], grid["coords_b"], figure_path,
                              title=f"{producer}, {100 * masks_lib.sparsity(m):.0f}% sparse: "
                                    "train loss")
   return {"round": r, "sparsity": masks_lib.sparsity(m), "min_loss": float(losses.min()),
           "max_loss": float(losses.max()), "grid_size": int(losses.shape[0])}
 
 
-def hessian_stage(pipeline, producer: str, r: int) -> dict:
-  """Hutchinson diagonal at copy A of round r's mask, on real training batches."""
-  path = os.path.join(pipeline.round_dir(producer, r), "hessian.json")
-  if parallel.exists(path):
-    return rundir.read_json(path)
-  st = pipeline.config.stability
-  m = pipeline.mask(producer, r)[0]
-  a, _ = pipeline.real_stage(producer, r, m)
-  data, bs = pipeline.data, st.hessian_batch_size
-  batches = [{"image": data.train_images[i * bs:(i + 1) * bs],
-              "label": data.train_labels[i * bs:(i + 1) * bs]} for i in range(st.hessian_batches)]
-  key = jax.random.fold_in(jax.random.fold_in(jax.random.key(pipeline.config.seeds.probes),
-                                              pipeline.replicate), 1000 + r)
-  diag = stability.hessian_diagonal(stability.classification_loss(pipeline.model, a.batch_stats),
-                                    a.params, batches, key, st.hessian_probes, masks=m,
-                                    probe_batch=st.probe_batch or None)
-  out = dict(stability.summary(diag, m), round=r, sparsity=masks_lib.sparsity(m),
-             num_probes=st.hessian_probes, num_batches=st.hessian_batches)
-  rundir.write_json(path, out)
-  return out
+def hessian_stage(rep, st, probes_seed: int, producer: str, r: int) -> dict:
+  """Hutchinson diagonal at the first network of round r's LMC pair, on real training
+  batches."""
+
+  def compute():
+    m, a = rep.trained(producer, r)
+    data, bs = rep.setup.data, st.hessian_batch_size
+    batches = [{"image": data.train_images[i * bs:(i + 1) * bs],
+                "label": data.train_labels[i * bs:(i + 1) * bs]}
+               for i in range(st.hessian_batches)]
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(probes_seed), rep.index),
+                             1000 + r)
+    diag = stability.hessian_diagonal(
+        stability.classification_loss(rep.setup.model, a.batch_stats), a.params, batches, key,
+        st.hessian_probes, masks=m, probe_batch=st.probe_batch or None)
+    return dict(stability.summary(diag, m), round=r, sparsity=masks_lib.sparsity(m),
+                num_probes=st.hessian_probes, num_batches=st.hessian_batches)
+
+  return rundir.cached(os.path.join(rep.round_dir(producer, r), "hessian.json"), compute)
 
 
-def mask_statistics(pipeline, producers, rounds: int, figure_path: str) -> dict:
+def mask_statistics(rep, producers, rounds: int, figure_path: str) -> dict:
   """Overlap of every producer's mask with IMP's at each round (and chance level), and the
   initial magnitudes of pruned vs kept weights at the last round (histogram figure)."""
   out = {"overlap_with_imp": {}, "pruned_initial_magnitude": {}}
   magnitudes = {}
   for producer in producers:
-    last = pipeline.mask(producer, rounds)[0]
-    pruned, kept = stability.pruned_initial_magnitudes(pipeline.theta0, last)
+    last = rep.mask(producer, rounds)[0]
+    pruned, kept = stability.pruned_initial_magnitudes(rep.theta0, last)
     magnitudes[producer] = (pruned, kept)
     out["pruned_initial_magnitude"][producer] = {
         "pruned_mean": float(np.mean(pruned)) if pruned.size else None,
         "kept_mean": float(np.mean(kept)) if kept.size else None}
     if producer != "imp" and "imp" in producers:
       out["overlap_with_imp"][producer] = [
-          dict(stability.overlap(pipeline.mask(producer, r)[0], pipeline.mask("imp", r)[0]),
+          dict(stability.overlap(rep.mask(producer, r)[0], rep.mask("imp", r)[0]),
                round=r) for r in range(1, rounds + 1)]
   if rounds > 0 and parallel.is_writer():
     stability.plot_magnitude_histograms(magnitudes, figure_path)
   return out
 
 
-def run(pipelines, config, workdir: str) -> dict:
-  """All configured analyses on the first `stability.replicates` pipelines; figures into
-  <workdir>/figures. Returns the JSON-able summary stored in results.json."""
+def analyse(replicates, config, workdir: str) -> dict:
+  """All configured analyses on the first `stability.replicates` replicates
+  (runners/replicate.Replicate); figures into <workdir>/figures. Returns the JSON-able summary
+  stored in results.json."""
   st, lot = config.stability, config.lottery
   figures = os.path.join(workdir, "figures")
   os.makedirs(figures, exist_ok=True)
   if not st.analyses or st.replicates == 0:
     return {}
-  pipeline = pipelines[0]
+  rep, probes = replicates[0], config.seeds.probes
   producers = lmc_targets(st, lot)
   detail_producers, detail_rounds = detail_targets(st, lot)
   out = {}
   if "lmc" in st.analyses:
     lmc = {}
-    for p in pipelines[:st.replicates]:
+    for p in replicates[:st.replicates]:
       for producer in producers:
         rounds = [0] if producer == "dense" else range(lot.rounds + 1)
-        lmc.setdefault(producer, []).append([lmc_stage(p, producer, r) for r in rounds])
-    out["lmc"] = {producer: [_mean_lmc([rep[i] for rep in reps]) for i in range(len(reps[0]))]
+        lmc.setdefault(producer, []).append([lmc_stage(p, st, producer, r) for r in rounds])
+    out["lmc"] = {producer: [_mean_lmc([x[i] for x in reps]) for i in range(len(reps[0]))]
                   for producer, reps in lmc.items()}
   if "landscape" in st.analyses:
     out["landscape"] = {
-        producer: [landscape_stage(pipeline, producer, r,
+        producer: [landscape_stage(rep, st, probes, producer, r,
                                    os.path.join(figures, f"landscape_{producer}_round{r}.png"))
                    for r in detail_rounds] for producer in detail_producers}
   if "hessian" in st.analyses:
-    out["hessian"] = {producer: [hessian_stage(pipeline, producer, r) for r in detail_rounds]
-                      for producer in detail_producers}
+    out["hessian"] = {producer: [hessian_stage(rep, st, probes, producer, r)
+                                 for r in detail_rounds] for producer in detail_producers}
   if "masks" in st.analyses and lot.producers:
-    out["masks"] = mask_statistics(pipeline, lot.producers, lot.rounds,
+    out["masks"] = mask_statistics(rep, lot.producers, lot.rounds,
                                    os.path.join(figures, "pruned_magnitudes.png"))
   return out
+
+
+def run(config, workdir: str) -> dict:
+  """The stability analyses of the lottery run of `config` in `workdir` (its pruning stages
+  are read back, or computed when missing); the summary results.json stores."""
+  from lottery_jax.runners import lottery  # The lottery runner imports this module.
+  return analyse(lottery.prepare(config, workdir), config, workdir)
 
 
 def _mean_lmc(records: list[dict]) -> dict:

@@ -1,0 +1,195 @@
+"""Config blocks shared by the experiments' bases (lottery_jax.default_config): each function
+returns one fresh, unlocked ConfigDict with the quickstart's (digits) values. An experiment's
+base puts together the blocks it reads; its runner's `identity` says which fields a run
+depends on.
+"""
+
+import ml_collections
+
+
+def seeds() -> ml_collections.ConfigDict:
+  """Named seeds: every random operation derives its key from one of these."""
+  return ml_collections.ConfigDict(dict(init=0, data_order=0, augment=0, pruning=0, distill=0,
+                                        probes=0))
+
+
+def data() -> ml_collections.ConfigDict:
+  """The real dataset and its preprocessing and augmentation."""
+  d = ml_collections.ConfigDict()
+  d.source = "digits"        # 'digits', a TFDS name, or a folder / .tar.gz of class folders.
+  d.data_dir = ""            # TFDS data dir ('' = TFDS default).
+  d.manual_dir = ""          # TFDS manual dir.
+  d.cache_dir = ""           # Decoded-image and ZCA cache ('' = ~/.cache/lottery_jax).
+  d.preprocess = "standardize"  # 'standardize' (train mean/std), 'zca' or 'none'.
+  d.zca_eps = 0.1
+  d.crop_padding = 0         # Random crop after zero padding by this many pixels (0 = off).
+  d.flip = False             # Random horizontal flips.
+  # A class-balanced train subset: the first train_examples // classes images of every class
+  # in the source's order (0 = the whole train split). Preprocessing (mean/std, ZCA) is still
+  # fitted on the whole train split, so a distilled set made from it stays in the same space.
+  d.train_examples = 0
+  return d
+
+
+def model() -> ml_collections.ConfigDict:
+  """The network: a name of lottery_jax.models.MODELS and its options."""
+  m = ml_collections.ConfigDict()
+  m.name = "convnet"
+  m.options = ml_collections.ConfigDict(dict(width=128, depth=3, norm="instance",
+                                             pooling="avg", weight_init="torch"))
+  return m
+
+
+def train_config(**overrides) -> ml_collections.ConfigDict:
+  """One training recipe: optimizer, schedule, length, batch, logging/checkpoint cadence."""
+  t = ml_collections.ConfigDict()
+  t.optimizer = "adam"      # 'sgd', 'adam' (L2 decay added to the gradient) or 'adamw'.
+  t.learning_rate = 8e-4
+  t.momentum = 0.9          # SGD only.
+  t.weight_decay = 8e-4
+  t.schedule = "step"       # 'constant', 'step' or 'cosine'.
+  t.decay_at = (0.5, 0.65, 0.8)  # 'step': fractions of the run where the lr is multiplied...
+  t.decay_factor = 0.15          # ... by this.
+  t.warmup_epochs = 0.0
+  t.epochs = 100.0
+  t.num_steps = 0           # If > 0, overrides epochs (a short schedule for smoke runs).
+  t.batch_size = 256
+  t.eval_batch_size = 1000
+  t.log_every = 50
+  t.checkpoint_every = 500
+  t.update(overrides)
+  return t
+
+
+def distilled_recipe(**overrides) -> ml_collections.ConfigDict:
+  """The distilled-training recipe (the authors' public code, DESIGN.md): SGD, lr 0.01,
+  momentum 0.9, weight decay 5e-4, lr x0.1 at half-way; `overrides` change any field
+  (epochs, batch size, cadences)."""
+  recipe = dict(optimizer="sgd", learning_rate=0.01, momentum=0.9, weight_decay=5e-4,
+                schedule="step", decay_at=(0.5,), decay_factor=0.1)
+  recipe.update(overrides)
+  return train_config(**recipe)
+
+
+def dsa_config() -> ml_collections.ConfigDict:
+  """Differentiable siamese augmentation (lottery_jax.distill.dsa.DsaParams, DSA defaults)."""
+  return ml_collections.ConfigDict(dict(
+      strategy="color_crop_cutout_flip_scale_rotate", crop=0.125, cutout=0.5, scale=1.2,
+      rotate=15.0, brightness=1.0, saturation=2.0, contrast=0.5, flip=0.5, single_op=True))
+
+
+def distillation() -> ml_collections.ConfigDict:
+  """Making a distilled set with DM or IDC (the method is chosen by the experiment:
+  distill.method, or a lottery run's distilled.source). Each method has its own block, so
+  switching methods needs one field."""
+  d = ml_collections.ConfigDict()
+  d.images_per_class = 10     # Stored images per class (the storage budget).
+  d.init = "real"             # Initial images: 'real' (random real images) or 'noise'.
+  d.checkpoint_every = 200
+  d.log_every = 50
+  d.dsa = dsa_config()
+  # The images are optimised by SGD with momentum; iterations = image updates.
+  d.dm = ml_collections.ConfigDict(dict(
+      iterations=300, learning_rate=1.0, momentum=0.5,
+      per_class_real=64,      # Real images per class embedded per iteration.
+      layers="head"))         # Embeddings matched: 'head' (DM) or 'blocks' (every block).
+  d.idc = ml_collections.ConfigDict(dict(
+      iterations=200, learning_rate=0.005, momentum=0.5,
+      per_class_real=64,      # Real images per class whose gradient is matched.
+      factor=2,               # Each stored image decodes into factor^2 training images.
+      metric="l1",            # Gradient distance: 'l1', 'mse' or 'cos'.
+      match_dense=False,      # Match the classifier's gradient too (IDC: conv layers only).
+      net_steps=10,           # SGD steps of the matching network per iteration ...
+      net_batch=128,          # ... on random real batches of this size,
+      net_learning_rate=0.01,
+      reinit_every=50,        # and a fresh network every this many iterations.
+      clip=True))             # Keep the images within the real data's per-channel range.
+  return d
+
+
+def distill_config() -> ml_collections.ConfigDict:
+  """The distill experiment's block: `distillation()` plus the method and the evaluation."""
+  d = distillation()
+  d.method = "dm"             # 'dm' (distribution matching), 'idc' (gradient matching with
+                              # multi-formation) or 'published' (evaluate distilled.source).
+  # Evaluation: fresh networks trained on the set with the distilled-training recipe and DSA,
+  # against class-balanced random real subsets of images_per_class images per class.
+  # 1,000 epochs as DESIGN.md: at 300, digits subsets of 10 per class are far from converged
+  # (random subsets 92.1% after 300 epochs, 96.9% after 1,000; 3 seeds each).
+  d.eval_seeds = 3
+  d.eval_train = distilled_recipe(epochs=1000.0, batch_size=256, log_every=100,
+                                  checkpoint_every=500)
+  d.random_baseline = True
+  return d
+
+
+
+def lottery() -> ml_collections.ConfigDict:
+  """Mask producers (lottery_jax.imp). An empty producers tuple trains the dense network only."""
+  lot = ml_collections.ConfigDict()
+  lot.producers = ("imp", "distilled", "random")  # Of imp, distilled, hybrid, random.
+  lot.rounds = 3
+  lot.fraction = 0.2        # Share of the remaining prunable weights removed per round.
+  lot.scope = "global"      # 'global' or 'layerwise' magnitude pruning.
+  lot.dense_layers = ()     # Modules never pruned, e.g. ('Dense_0',): ConvNet's output.
+  lot.replicates = 2        # Whole pipeline repeated with fold_in(seed, replicate).
+  lot.rewind_epochs = 0.0   # IMP rewinds to theta_k, k = this many epochs (0: theta_0).
+  lot.hybrid_syn_rounds = 2  # Hybrid: distilled rounds before IMP takes over.
+  lot.random_reference = "imp"  # Random masks match IMP's layerwise sparsity, or 'global'.
+  return lot
+
+
+def distilled() -> ml_collections.ConfigDict:
+  """The distilled set a lottery run prunes with, and its training recipe (the inner loop of
+  distilled pruning)."""
+  d = ml_collections.ConfigDict()
+  d.source = "random_subset"  # A distilled .npz, or a class-balanced real subset.
+  d.images_per_class = 10     # For 'random_subset'.
+  # How distilled pruning augments the distilled set: 'dsa' (every example its own DSA draw,
+  # settings in distilled.dsa; the authors' choice, and the CIFAR configs') or 'crop_flip'
+  # (distilled.crop_padding / distilled.flip; all off on digits).
+  d.augment = "crop_flip"
+  d.dsa = dsa_config()
+  d.crop_padding = 0
+  d.flip = False
+  # 25 epochs (25 steps on 100 images) keeps the distilled producer's data points >10x below
+  # IMP's on digits, where the real train set is only 1,437 images.
+  d.train = distilled_recipe(learning_rate=0.05, epochs=25.0, batch_size=512)
+  return d
+
+
+def stability() -> ml_collections.ConfigDict:
+  """Stability analyses after the pruning stage (lottery_jax.runners.stability); analyses=()
+  skips them."""
+  st = ml_collections.ConfigDict()
+  st.analyses = ("lmc", "landscape", "hessian", "masks")
+  st.replicates = 1          # Analyse the first min(this, lottery.replicates).
+  st.num_alphas = 31         # Interpolation points of linear mode connectivity.
+  # Whose masks get an LMC pair (a second network on a second data order) and a barrier:
+  # 'dense' and any of lottery.producers; those the run does not make are left out.
+  st.lmc_producers = ("dense", "imp", "distilled", "hybrid", "random")
+  st.lmc_examples = 0        # Train examples for LMC (0 = the whole train split).
+  st.detail_producers = ("imp", "distilled")  # Landscapes and Hessians for these...
+  st.detail_rounds = (1, 3)                   # ... at these rounds.
+  st.grid_size = 21          # Landscape grid: grid_size^2 points.
+  st.grid_examples = 128     # Train examples the landscape loss is computed on.
+  st.filter_normalize = False
+  st.hessian_probes = 8      # Rademacher probes per batch.
+  st.hessian_batches = 1
+  st.hessian_batch_size = 128
+  # Probes / alphas / grid points per vmapped block (on a CPU, vmapping over parameter copies
+  # is several times slower than one after another). probe_batch 0: stability.hessian's
+  # default (single probes, 4 per jitted call, on a CPU; blocks of 8 on accelerators);
+  # point_batch 0: points one after another in a lax.map.
+  st.probe_batch = 0
+  st.point_batch = 0
+  st.chunk_size = 500        # Examples per evaluation call.
+  # Peak memory of one sweep call in GiB: point_batch, then chunk_size, shrink to fit it
+  # (estimated from the model's activations). 0: 4 GiB on a CPU, half the accelerator's memory.
+  st.memory_budget_gb = 0.0
+  st.bn_examples = 2000      # BatchNorm models: statistics recomputed on these.
+  # The two networks of an LMC pair (same init and mask, two data orders) trained in one
+  # vmapped program: 'true', 'false' or 'auto' (false: slower on a CPU and on an H200 for
+  # ConvNet-3; bench/README.md).
+  st.train_pairs_together = "auto"
+  return st

@@ -1,0 +1,169 @@
+"""The lottery experiment (config.experiment = 'lottery'): data, the distilled set, dense
+training, every mask producer's rounds (runners/replicate.py), the stability analyses
+(runners/stability.py), results.json and the report.
+
+Every stage writes its output into the run directory when it finishes and is skipped when that
+output exists, so a killed run resumes and a rerun of a finished one only rebuilds the report.
+"""
+
+import copy
+import os
+import time
+
+import jax
+import ml_collections
+import numpy as np
+
+from lottery_jax import imp
+from lottery_jax import masks as masks_lib
+from lottery_jax import models
+from lottery_jax import parallel
+from lottery_jax import report
+from lottery_jax import rundir
+from lottery_jax import train as train_lib
+from lottery_jax import train_many
+from lottery_jax import validate
+from lottery_jax.data import distilled as distilled_lib
+from lottery_jax.data.dataset import Dataset, load_dataset
+from lottery_jax.data.subset import random_class_subset
+from lottery_jax.runners import replicate as replicate_lib
+from lottery_jax.runners import stability
+from lottery_jax.stability import budget
+
+
+def identity(config: dict) -> dict:
+  """The fields of a lottery config (as a dict) that its results depend on: everything but
+  the distilled-set fields when no producer trains on a distilled set, and, of those, only
+  the ones the chosen source reads. Two configs with the same identity share a run
+  directory."""
+  c = copy.deepcopy(config)
+  c.pop("distill", None)  # Read by the chained distillation only (not in this experiment).
+  if not imp.needs_distilled(c["lottery"]):
+    c.pop("distilled", None)
+  elif c["distilled"]["source"] != "random_subset":
+    c["distilled"].pop("images_per_class", None)
+  return c
+
+
+def load_distilled_set(config, data: Dataset):
+  """The distilled set the config names: a .npz (checked to cover every class and to live in
+  the real data's preprocessing), or a class-balanced real subset (labelled as such)."""
+  source = config.distilled.source
+  if source == "random_subset":
+    return random_class_subset(data.train_images, data.train_labels,
+                               config.distilled.images_per_class,
+                               jax.random.key(config.seeds.distill), data.num_classes, data.name)
+  distilled = distilled_lib.load_distilled(source, image_shape_HWC=data.image_shape,
+                                           num_classes=data.num_classes)
+  distilled_lib.check_preprocessing(distilled.metadata, data.preprocessing, source)
+  return distilled
+
+
+def input_hashes(config, data: Dataset) -> dict:
+  """What a run's results depend on beyond its config: the real data's content fingerprint and
+  the sha256 of the distilled .npz (when one is used)."""
+  out = {"data": data.fingerprint}
+  if imp.needs_distilled(config.lottery) and config.distilled.source != "random_subset":
+    out["distilled"] = rundir.file_sha256(config.distilled.source)
+  return out
+
+
+def prepare(config: ml_collections.ConfigDict, workdir: str) -> list[replicate_lib.Replicate]:
+  """Load the data and the distilled set, claim `workdir`, build the recipes: the replicates
+  (nothing trained yet)."""
+  data = load_dataset(config.data)
+  lot = config.lottery
+  distilled = load_distilled_set(config, data) if imp.needs_distilled(lot) else None
+  rundir.claim(workdir, config, inputs=input_hashes(config, data), identity=identity)
+  model = models.get_model(config.model.name, data.num_classes, **config.model.options)
+  num_train = len(data.train_labels)
+  real = imp.make_recipe(model, config.train, num_train, config.data.crop_padding,
+                         config.data.flip, imp.num_steps_for(config.train, num_train),
+                         together=train_many.together(config.stability.train_pairs_together))
+  syn = None
+  if distilled is not None:
+    num_syn = len(distilled.labels)
+    syn = imp.make_recipe(model, config.distilled.train, num_syn, config.distilled.crop_padding,
+                          config.distilled.flip, imp.num_steps_for(config.distilled.train,
+                                                                   num_syn),
+                          dsa_params=imp.distilled_dsa_params(config.distilled))
+  st = config.stability
+  setup = replicate_lib.Setup(
+      lottery=lot, data=data, distilled=distilled, model=model, real=real, syn=syn,
+      eval_step=train_lib.make_eval_step(model), eval_batch_size=config.train.eval_batch_size,
+      workdir=workdir, metrics_log=rundir.MetricsLog(os.path.join(workdir, "metrics.jsonl")),
+      mesh=parallel.data_mesh(),
+      lmc_replicates=st.replicates if "lmc" in st.analyses else 0,
+      lmc_producers=tuple(st.lmc_producers))
+  return [replicate_lib.Replicate(setup, config.seeds, s) for s in range(lot.replicates)]
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Dense training and every configured mask producer, then the stability analyses; returns
+  results.json's content."""
+  validate.check(config)
+  budget.configure(config.stability.memory_budget_gb)
+  results = rundir.finished_results(workdir, config, identity)
+  if results is not None:  # Finished: only rebuild the report.
+    _report(results, workdir)
+    return results
+
+  began = time.time()
+  replicates = prepare(config, workdir)
+  per_replicate = []
+  for rep in replicates:
+    records = {"dense": rep.run_producer("dense", rounds=0)}
+    for producer in config.lottery.producers:
+      records[producer] = rep.run_producer(producer)
+    per_replicate.append(records)
+  stability_results = stability.analyse(replicates, config, workdir)
+
+  setup, last = replicates[0].setup, replicates[-1]
+  distilled = setup.distilled
+  results = {
+      "data": setup.data.name, "model": config.model.name,
+      "num_params": int(sum(x.size for x in jax.tree.leaves(last.theta0))),
+      "num_prunable": masks_lib.count(last.ones)[1],
+      "num_train_examples": len(setup.data.train_labels),
+      "distilled": None if distilled is None else dict(distilled.metadata,
+                                                       num_images=len(distilled.labels)),
+      "replicates": config.lottery.replicates, "real_train_steps": setup.real.num_steps,
+      "distilled_train_steps": None if setup.syn is None else setup.syn.num_steps,
+      "producers": summarize(per_replicate),
+      "stability": stability_results,
+      "wall_time_s": time.time() - began,
+  }
+  rundir.write_json(os.path.join(workdir, "results.json"), results)
+  setup.metrics_log.write(event="done", wall_time_s=results["wall_time_s"])
+  _report(results, workdir)
+  return results
+
+
+def _report(results: dict, workdir: str) -> None:
+  """report.md and figures, and the terminal summary: process 0 only."""
+  if parallel.is_writer():
+    report.write(results, workdir)
+    print(report.terminal_summary(results, workdir))
+
+
+def summarize(per_replicate: list[dict[str, list[dict]]]) -> dict:
+  """{producer: [per round: sparsity, accuracy mean/std over replicates, data points, ...]}."""
+  out = {}
+  for producer in per_replicate[0]:
+    rounds = []
+    for r, first in enumerate(per_replicate[0][producer]):
+      recs = [rep[producer][r] for rep in per_replicate]
+      acc = np.array([x["test_accuracy"] for x in recs])
+      loss = np.array([x["test_loss"] for x in recs])
+      rounds.append({
+          "round": r, "sparsity": float(np.mean([x["sparsity"] for x in recs])),
+          "accuracy_mean": float(acc.mean()), "accuracy_std": float(acc.std()),
+          "loss_mean": float(loss.mean()), "loss_std": float(loss.std()),
+          "accuracies": acc.tolist(),
+          "data_points_used": int(np.mean([x["data_points_used"] for x in recs])),
+          "mask_time_s": float(np.mean([x["mask_time_s"] for x in recs])),
+          "train_time_s": float(np.mean([x["wall_time_s"] for x in recs])),
+          "layerwise_sparsity": first["layerwise_sparsity"],
+      })
+    out[producer] = rounds
+  return out
