@@ -143,7 +143,10 @@ def distilled() -> ml_collections.ConfigDict:
   """The distilled set a lottery run prunes with, and its training recipe (the inner loop of
   distilled pruning)."""
   d = ml_collections.ConfigDict()
-  d.source = "random_subset"  # A distilled .npz, or a class-balanced real subset.
+  # 'dm' or 'idc': made in the run first, with the settings in config.distill (resumable,
+  # cached in the run directory); a distilled .npz (its preprocessing must be the run's); or
+  # 'random_subset', a class-balanced random real subset (a baseline, not a distilled set).
+  d.source = "random_subset"
   d.images_per_class = 10     # For 'random_subset'.
   # How distilled pruning augments the distilled set: 'dsa' (every example its own DSA draw,
   # settings in distilled.dsa; the authors' choice, and the CIFAR configs') or 'crop_flip'

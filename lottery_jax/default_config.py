@@ -52,16 +52,22 @@ def distill_base() -> ml_collections.ConfigDict:
 
 
 def get_config() -> ml_collections.ConfigDict:
-  """Quickstart: `python -m lottery_jax.main`, 1 min 38 s on 2 idle CPU cores (2026-11-26).
+  """Quickstart: `python -m lottery_jax.main` (see README "Timings").
 
   lottery_base() shrunk so that every part of the report appears within minutes on a CPU and the
   producers separate: ConvNet-3 of width 32 (19,338 params; dense test accuracy about 98%),
-  20 epochs of real training (220 steps), 5 rounds pruning 36% of the remaining weights each
-  (= two rounds of 20%; lottery.fraction) to 89% sparsity, 2 replicates; stability on
-  replicate 0: LMC with 21 alphas for every round, landscapes (15 x 15 grid) and Hessian
-  tables (8 probes) at rounds 2 and 5 (59% and 89% sparse), mask statistics.
+  distilled first with DM in the run (10 images per class, 300 iterations matching every
+  block's features, DSA without flips: digits are not mirror-symmetric; as
+  configs/distill_digits.py, on the run's width-32 network), 20 epochs of real training (220
+  steps), 5 rounds pruning 36% of the remaining weights each (= two rounds of 20%;
+  lottery.fraction) to 89% sparsity, 2 replicates; stability on replicate 0: LMC with 21
+  alphas for every round, landscapes (15 x 15 grid) and Hessian tables (8 probes) at rounds 2
+  and 5 (59% and 89% sparse), mask statistics.
   """
   c = lottery_base()
+  c.distilled.source = "dm"
+  c.distill.dm.layers = "blocks"
+  c.distill.dsa.strategy = "color_crop_cutout_scale_rotate"
   c.model.options.width = 32
   c.lottery.rounds = 5
   c.lottery.fraction = 0.36
@@ -79,7 +85,10 @@ def cifar_base(source: str) -> ml_collections.ConfigDict:
   epochs with the lr multiplied by 0.15 at epochs 50, 65 and 80, mean/std normalisation and no
   augmentation (the authors' real-data loader only normalises; augmentation is SGD noise,
   which is what linear mode connectivity measures: `data.crop_padding=4`, `data.flip=True`
-  turn on pad-4 crop and flip). Distilled training: SGD lr 0.01, momentum 0.9, weight decay
+  turn on pad-4 crop and flip). The distilled set is made first, in the run, by DM (10 images
+  per class from real ones, 20,000 iterations matching the head's embeddings of 256 real
+  images per class, lr 1.0, DSA: the DM paper's CIFAR-10 settings) on the run's network.
+  Distilled training: SGD lr 0.01, momentum 0.9, weight decay
   5e-4, 1,000 epochs, batch up to 512, lr x0.1 at half-way, DSA on every example. 12 rounds
   (93.1% sparsity; Fig. 7 needs > 90%); hybrid = 8 distilled rounds (83.2%), then IMP;
   landscapes and Hessians at rounds 4 and 10 (59.0% and 89.3%, the paper's 60% / 90%);
@@ -94,6 +103,12 @@ def cifar_base(source: str) -> ml_collections.ConfigDict:
   c.lottery.rounds = 12
   c.lottery.hybrid_syn_rounds = 8
   c.lottery.replicates = 4
+  c.distilled.source = "dm"
+  c.distill.images_per_class = 10
+  c.distill.checkpoint_every = 500
+  c.distill.log_every = 100
+  c.distill.dm.update(iterations=20000, learning_rate=1.0, momentum=0.5, per_class_real=256,
+                      layers="head")
   c.distilled.augment = "dsa"
   c.distilled.crop_padding = 4  # Used only with distilled.augment='crop_flip'.
   c.distilled.flip = True
@@ -114,11 +129,15 @@ def cpu_smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Shrinks a CIFAR config to a CPU smoke run of every stage (minutes on 2 cores): ConvNet
   width 32, 20 real and 10 distilled steps, one round of each producer, one replicate; LMC on
   1,000 train examples (and the whole test split) at 11 alphas, a 5x5 landscape on 256
-  examples, 4 Hutchinson probes on 128. It checks the pipeline, not the science."""
+  examples, 4 Hutchinson probes on 128; a distillation in the run shrinks to 10 DM
+  iterations on 16 real images per class. It checks the pipeline, not the science."""
   c.model.options.width = 32
   c.train.num_steps = 20
   c.train.log_every = 10
   c.distilled.train.num_steps = 10
+  c.distill.dm.iterations = 10
+  c.distill.dm.per_class_real = 16
+  c.distill.log_every = 5
   c.lottery.rounds = 1
   c.lottery.hybrid_syn_rounds = 1
   c.lottery.replicates = 1
@@ -146,7 +165,9 @@ def cpu_preset(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   syn8) then IMP; landscapes and Hessians at rounds 2 and 5 (59.0% / 89.3%, the paper's 60% /
   90%). LMC pairs for dense, IMP and distilled only, barriers on 5,000 train images and the
   whole test split; one replicate. The distilled inner loop keeps the paper's 1,000 epochs
-  with DSA."""
+  with DSA, on the project's committed CIFAR-10 DM set (distilling in the run, 20,000 DM
+  iterations, does not fit the budget)."""
+  c.distilled.source = "experiments/results/distilled/cifar10_dm_ipc10.npz"
   c.model.options.width = 32
   c.data.train_examples = 20000
   c.train.epochs = 10.0

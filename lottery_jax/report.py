@@ -62,8 +62,9 @@ def data_points_figure(results, path: str) -> None:
   plt.close(fig)
 
 
-def markdown(results) -> str:
-  """report.md: setup, a table per producer, links to the figures."""
+def markdown(results, distilled_figure: bool = False) -> str:
+  """report.md: setup, a table per producer, links to the figures (figures/distilled.png,
+  the distilled set's images, when `distilled_figure`)."""
   lines = [f"# {results['data']} / {results['model']}", "",
            f"- parameters: {results['num_params']:,} ({results['num_prunable']:,} prunable)",
            f"- real training: {results['real_train_steps']} steps per run, "
@@ -82,8 +83,35 @@ def markdown(results) -> str:
                    f"{r['data_points_used']:,} | {r['mask_time_s']:.1f} |")
   lines += ["", "![accuracy against sparsity](figures/accuracy_vs_sparsity.png)", "",
             "![data points used](figures/data_points_vs_sparsity.png)", ""]
+  lines += distilled_markdown(results, distilled_figure)
   lines += stability_markdown(results)
   return "\n".join(lines)
+
+
+def distilled_markdown(results, figure: bool) -> list[str]:
+  """The report section on the distilled set distilled pruning trained on: what it is, how it
+  was made, its images."""
+  d = results.get("distilled")
+  if not d:
+    return []
+  lines = ["## Distilled set", "",
+           f"{d.get('name', 'the set')}: {d.get('num_images')} images, "
+           f"{d.get('method', 'unknown method')}."]
+  if d.get("iterations") is not None:
+    model = d.get("model") or {}
+    lines.append(f"Distilled by {d['iterations']} iterations on {model.get('name', '?')} "
+                 f"(width {model.get('width', '?')}), {d.get('images_per_class')} images per "
+                 f"class initialised from {d.get('init', '?')} images, DSA "
+                 f"{d.get('dsa_strategy', '?')}; {_settings(d.get('settings') or {})}.")
+  if figure:
+    lines += ["", "![distilled images](figures/distilled.png)"]
+  return lines + [""]
+
+
+def _settings(settings: dict) -> str:
+  """{'distill.dm': {'iterations': 300, ...}} as 'distill.dm: iterations=300, ...'."""
+  return "; ".join(f"{block}: " + ", ".join(f"{k}={v}" for k, v in sorted(values.items()))
+                   for block, values in settings.items() if isinstance(values, dict))
 
 
 def stability_markdown(results) -> list[str]:
@@ -173,7 +201,8 @@ def write(results, workdir: str) -> None:
   accuracy_figure(results, os.path.join(figures, "accuracy_vs_sparsity.png"))
   data_points_figure(results, os.path.join(figures, "data_points_vs_sparsity.png"))
   stability_figures(results, figures)
-  atomic.write_text(os.path.join(workdir, "report.md"), markdown(results))
+  atomic.write_text(os.path.join(workdir, "report.md"),
+                    markdown(results, os.path.exists(os.path.join(figures, "distilled.png"))))
 
 
 def terminal_summary(results, workdir: str) -> str:

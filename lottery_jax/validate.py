@@ -140,9 +140,12 @@ def check_lottery(config) -> None:
   check_real(config, "lottery.rewind_epochs", 0.0)
   check_recipe(config, "train")
   check_recipe(config, "distilled.train")
-  if not isinstance(config.distilled.source, str) or not config.distilled.source:
-    raise UserInputError("distilled.source must be 'random_subset' or a distilled .npz path, "
-                         f"got {config.distilled.source!r}")
+  source = config.distilled.source
+  if not isinstance(source, str) or not source:
+    raise UserInputError("distilled.source must be 'random_subset', 'dm' or 'idc' (made in "
+                         f"the run) or a distilled .npz path, got {source!r}")
+  if source in ("dm", "idc") and imp.needs_distilled(config.lottery):
+    check_distillation(config, source)
   check_int(config, "distilled.images_per_class", 1)
   check_int(config, "distilled.crop_padding", 0)
   check_bool(config, "distilled.flip")
@@ -150,23 +153,30 @@ def check_lottery(config) -> None:
   check_stability(config)
 
 
+def check_distillation(config, method: str) -> None:
+  """The settings of making a set with `method` ('dm' or 'idc') in config.distill."""
+  from lottery_jax.runners import distill
+  check_int(config, "distill.images_per_class", 1)
+  check_int(config, "distill.checkpoint_every", 1)
+  check_int(config, "distill.log_every", 1)
+  check_int(config, f"distill.{method}.iterations", 0)
+  check_int(config, f"distill.{method}.per_class_real", 1)
+  check_real(config, f"distill.{method}.learning_rate", 0.0, positive=True)
+  check_real(config, f"distill.{method}.momentum", 0.0, below=1.0)
+  if method == "idc":
+    for name in ("factor", "net_steps", "net_batch", "reinit_every"):
+      check_int(config, f"distill.idc.{name}", 1)
+    check_real(config, "distill.idc.net_learning_rate", 0.0, positive=True)
+  distill.check_method(config.distill, method)
+
+
 def check_distill(config) -> None:
   from lottery_jax.runners import distill
   distill.check_distill_config(config)
   d = config.distill
-  check_int(config, "distill.images_per_class", 1)
-  check_int(config, "distill.checkpoint_every", 1)
-  check_int(config, "distill.log_every", 1)
   check_int(config, "distill.eval_seeds", 0)
-  if d.method in ("dm", "idc"):
-    check_int(config, f"distill.{d.method}.iterations", 0)
-    check_int(config, f"distill.{d.method}.per_class_real", 1)
-    check_real(config, f"distill.{d.method}.learning_rate", 0.0, positive=True)
-    check_real(config, f"distill.{d.method}.momentum", 0.0, below=1.0)
-  if d.method == "idc":
-    for name in ("factor", "net_steps", "net_batch", "reinit_every"):
-      check_int(config, f"distill.idc.{name}", 1)
-    check_real(config, "distill.idc.net_learning_rate", 0.0, positive=True)
+  if d.method in distill.MAKERS:
+    check_distillation(config, d.method)
   check_recipe(config, "distill.eval_train")
 
 

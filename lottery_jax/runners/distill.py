@@ -44,10 +44,33 @@ from lottery_jax.distill import loop
 from lottery_jax.distill import report
 from lottery_jax.errors import UserInputError, unknown_choice
 
-METHODS = ("dm", "idc", "published")
+MAKERS = ("dm", "idc")  # Methods that make a set (also a lottery run's distilled.source).
+METHODS = MAKERS + ("published",)
 INITS = ("real", "noise")
 
 log = logging.getLogger(__name__)
+
+
+def check_method(d, method: str) -> None:
+  """UserInputError for bad settings of making a set with `method` ('dm' or 'idc') from the
+  block `d` (config_blocks.distillation), before any work."""
+  if d.init not in INITS:
+    raise unknown_choice("distill.init", d.init, INITS)
+  if d.images_per_class < 1:
+    raise UserInputError(f"distill.images_per_class must be >= 1, got {d.images_per_class}")
+  m = d[method]
+  if m.iterations < 0 or m.per_class_real < 1 or not m.learning_rate > 0:
+    raise UserInputError(f"distill.{method}: iterations must be >= 0, per_class_real >= 1 "
+                         f"and learning_rate > 0, got {m.iterations}, {m.per_class_real} and "
+                         f"{m.learning_rate}")
+  if method == "dm" and d.dm.layers not in dm.LAYERS:
+    raise unknown_choice("distill.dm.layers", d.dm.layers, dm.LAYERS)
+  if method == "idc":
+    if d.idc.factor < 1:
+      raise UserInputError(f"distill.idc.factor must be >= 1, got {d.idc.factor}")
+    if d.idc.metric not in idc.METRICS:
+      raise unknown_choice("distill.idc.metric", d.idc.metric, idc.METRICS)
+  dsa.params_from_config(d.dsa)
 
 
 def check_distill_config(config: ml_collections.ConfigDict) -> None:
@@ -55,25 +78,10 @@ def check_distill_config(config: ml_collections.ConfigDict) -> None:
   d = config.distill
   if d.method not in METHODS:
     raise unknown_choice("distill.method", d.method, METHODS)
-  if d.init not in INITS:
-    raise unknown_choice("distill.init", d.init, INITS)
-  if d.images_per_class < 1:
-    raise UserInputError(f"distill.images_per_class must be >= 1, got {d.images_per_class}")
-  if d.method in ("dm", "idc"):
-    m = d[d.method]
-    if m.iterations < 0 or m.per_class_real < 1 or not m.learning_rate > 0:
-      raise UserInputError(f"distill.{d.method}: iterations must be >= 0, per_class_real >= 1 "
-                           f"and learning_rate > 0, got {m.iterations}, {m.per_class_real} and "
-                           f"{m.learning_rate}")
+  if d.method in MAKERS:
+    check_method(d, d.method)
   if d.eval_seeds < 0:
     raise UserInputError(f"distill.eval_seeds must be >= 0, got {d.eval_seeds}")
-  if d.method == "dm" and d.dm.layers not in dm.LAYERS:
-    raise unknown_choice("distill.dm.layers", d.dm.layers, dm.LAYERS)
-  if d.method == "idc":
-    if d.idc.factor < 1:
-      raise UserInputError(f"distill.idc.factor must be >= 1, got {d.idc.factor}")
-    if d.idc.metric not in idc.METRICS:
-      raise unknown_choice("distill.idc.metric", d.idc.metric, idc.METRICS)
   if d.method == "published" and config.distilled.source in ("", "random_subset"):
     raise UserInputError("distill.method='published' evaluates the .npz named by "
                          "distilled.source; set --config.distilled.source=PATH")

@@ -2,6 +2,11 @@
 training, every mask producer's rounds (runners/replicate.py), the stability analyses
 (runners/stability.py), results.json and the report.
 
+The distilled set (config.distilled.source) is a distilled .npz, a class-balanced random real
+subset ('random_subset'), or made in the run ('dm' or 'idc', with the settings in
+config.distill): then the run distils first, into distilled.npz and distill/checkpoints/ of
+the run directory (resumable, figures/distilled.png), and prunes with the result.
+
 Every stage writes its output into the run directory when it finishes and is skipped when that
 output exists, so a killed run resumes and a rerun of a finished one only rebuilds the report.
 """
@@ -26,6 +31,8 @@ from lottery_jax import validate
 from lottery_jax.data import distilled as distilled_lib
 from lottery_jax.data.dataset import Dataset, load_dataset
 from lottery_jax.data.subset import random_class_subset
+from lottery_jax.errors import UserInputError
+from lottery_jax.runners import distill as distill_runner
 from lottery_jax.runners import replicate as replicate_lib
 from lottery_jax.runners import stability
 from lottery_jax.stability import budget
@@ -34,21 +41,34 @@ from lottery_jax.stability import budget
 def identity(config: dict) -> dict:
   """The fields of a lottery config (as a dict) that its results depend on: everything but
   the distilled-set fields when no producer trains on a distilled set, and, of those, only
-  the ones the chosen source reads. Two configs with the same identity share a run
-  directory."""
+  the ones the chosen source reads (config.distill, the chosen method's block, only when the
+  run makes the set). Two configs with the same identity share a run directory."""
   c = copy.deepcopy(config)
-  c.pop("distill", None)  # Read by the chained distillation only (not in this experiment).
-  if not imp.needs_distilled(c["lottery"]):
+  source = c["distilled"]["source"] if imp.needs_distilled(c["lottery"]) else None
+  if source is None:
     c.pop("distilled", None)
-  elif c["distilled"]["source"] != "random_subset":
+  elif source != "random_subset":
     c["distilled"].pop("images_per_class", None)
+  if source in distill_runner.MAKERS:
+    for method in distill_runner.MAKERS:
+      if method != source:
+        c["distill"].pop(method, None)
+  else:
+    c.pop("distill", None)
   return c
 
 
 def load_distilled_set(config, data: Dataset):
   """The distilled set the config names: a .npz (checked to cover every class and to live in
-  the real data's preprocessing), or a class-balanced real subset (labelled as such)."""
+  the real data's preprocessing), or a class-balanced real subset (labelled as such); None
+  for a set made in the run (see `make_distilled_set`)."""
   source = config.distilled.source
+  if source in distill_runner.MAKERS:
+    if parallel.is_multiprocess():
+      raise UserInputError(f"distilled.source={source!r} distils in one process; make the set "
+                           "first (configs/distill_*.py) and name its .npz in distilled.source")
+    distill_runner.check_against_data(config.distill, source, data)
+    return None
   if source == "random_subset":
     return random_class_subset(data.train_images, data.train_labels,
                                config.distilled.images_per_class,
@@ -63,8 +83,10 @@ def input_hashes(config, data: Dataset) -> dict:
   """What a run's results depend on beyond its config: the real data's content fingerprint and
   the sha256 of the distilled .npz (when one is used)."""
   out = {"data": data.fingerprint}
-  if imp.needs_distilled(config.lottery) and config.distilled.source != "random_subset":
-    out["distilled"] = rundir.file_sha256(config.distilled.source)
+  source = config.distilled.source
+  if imp.needs_distilled(config.lottery) and source not in ("random_subset",
+                                                            *distill_runner.MAKERS):
+    out["distilled"] = rundir.file_sha256(source)
   return out
 
 
@@ -73,9 +95,17 @@ def prepare(config: ml_collections.ConfigDict, workdir: str) -> list[replicate_l
   (nothing trained yet)."""
   data = load_dataset(config.data)
   lot = config.lottery
-  distilled = load_distilled_set(config, data) if imp.needs_distilled(lot) else None
+  needed = imp.needs_distilled(lot)
+  distilled = load_distilled_set(config, data) if needed else None
   rundir.claim(workdir, config, inputs=input_hashes(config, data), identity=identity)
+  metrics_log = rundir.MetricsLog(os.path.join(workdir, "metrics.jsonl"))
   model = models.get_model(config.model.name, data.num_classes, **config.model.options)
+  if needed and distilled is None:  # Made here, first (or read back).
+    distilled = distill_runner.distilled_set(config.distill, config.distilled.source,
+                                             config.seeds.distill, config.model, data, model,
+                                             workdir, metrics_log)
+  elif distilled is not None and parallel.is_writer():
+    distill_runner.plot_set(distilled, workdir)
   num_train = len(data.train_labels)
   real = imp.make_recipe(model, config.train, num_train, config.data.crop_padding,
                          config.data.flip, imp.num_steps_for(config.train, num_train),
@@ -91,7 +121,7 @@ def prepare(config: ml_collections.ConfigDict, workdir: str) -> list[replicate_l
   setup = replicate_lib.Setup(
       lottery=lot, data=data, distilled=distilled, model=model, real=real, syn=syn,
       eval_step=train_lib.make_eval_step(model), eval_batch_size=config.train.eval_batch_size,
-      workdir=workdir, metrics_log=rundir.MetricsLog(os.path.join(workdir, "metrics.jsonl")),
+      workdir=workdir, metrics_log=metrics_log,
       mesh=parallel.data_mesh(),
       lmc_replicates=st.replicates if "lmc" in st.analyses else 0,
       lmc_producers=tuple(st.lmc_producers))
