@@ -112,3 +112,17 @@ def test_a_distill_runs_identity_leaves_out_the_other_method():
   assert runners.default_workdir(c) == runners.default_workdir(other)
   other.distill.dm.iterations = 7
   assert runners.default_workdir(c) != runners.default_workdir(other)
+
+
+@pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: p.stem)
+def test_lottery_configs_read_nothing_outside_the_repository(path):
+  get_config = _module(path).get_config
+  for arg in _variants(get_config):
+    c = get_config(arg) if arg else get_config()
+    if c.experiment != "lottery":
+      continue
+    for field in ("data.source", "distilled.source"):
+      value = c.data.source if field == "data.source" else c.distilled.source
+      if "/" in value or value.endswith((".npz", ".tar.gz")):
+        resolved = (ROOT / value).resolve()
+        assert resolved.is_relative_to(ROOT), (path.stem, arg, field, value)

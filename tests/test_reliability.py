@@ -74,6 +74,9 @@ BAD_CONFIGS = [
     ({"data.zca_eps": 0.0}, "data.zca_eps must be a finite number > 0"),
     ({"data.preprocess": "pca"}, "unknown data.preprocess 'pca'"),
     ({"lottery.rewind_epochs": -1.0}, "lottery.rewind_epochs must be a finite number >= 0"),
+    ({"distilled.source": "dm", "distill.dm.per_class_real": 0},
+     "distill.dm.per_class_real must be an integer >= 1, got 0"),
+    ({"distilled.source": "idc", "distill.idc.metric": "l3"}, "unknown distill.idc.metric"),
     ({"distill.eval_train.batch_size": 0, "experiment": "distill"},
      "distill.eval_train.batch_size must be an integer >= 1"),
 ]
