@@ -56,6 +56,9 @@ def settings(run: runs_lib.Run) -> str:
            f"{get('lottery', 'rounds')} rounds of {get('lottery', 'fraction')}",
            f"producers {', '.join(get('lottery', 'producers') or [])}",
            f"{r.get('replicates')} replicate(s)"]
+  dense = (r.get("producers") or {}).get("dense")
+  if dense:
+    parts.append(f"dense test accuracy {pct(dense[0]['accuracy_mean'], 2)}")
   return "; ".join(parts)
 
 

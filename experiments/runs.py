@@ -127,20 +127,24 @@ def machine() -> str:
 
 
 def ensure(spec: RunSpec, workdir: str, data: dict[str, str]) -> None:
-  """Run (or resume) `spec` in `workdir` unless it has finished (results.json there); exits
-  with the run's status when it fails. The session is logged in workdir/SESSIONS."""
-  if os.path.exists(os.path.join(workdir, "results.json")):
-    print(f"experiments: reusing the finished run {workdir}", flush=True)
-    return
+  """Run (or resume) `spec` in `workdir`; exits with the run's status when it fails. A
+  finished run is still handed to lottery_jax.main, which only rebuilds its report and
+  refuses it if its config.json is not the spec's config (e.g. the variant changed since);
+  sessions that train are logged in workdir/SESSIONS."""
+  finished = is_finished(workdir)
   argv = lottery_command(spec, os.path.abspath(workdir), data)
-  print(f"experiments: running {shlex.join(argv)}", flush=True)
-  began = time.time()
-  status = subprocess.run([sys.executable, *argv[1:]], cwd=ROOT, check=False).returncode
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, SESSIONS), "a") as f:
-    f.write(json.dumps({"command": shlex.join(lottery_command(spec, workdir, data)),
-                        "start": began, "end": time.time(), "status": status,
-                        "machine": machine()}) + "\n")
+  print(f"experiments: {'checking the finished run' if finished else 'running'} "
+        f"{shlex.join(argv)}", flush=True)
+  began, status = time.time(), None
+  try:
+    status = subprocess.run([sys.executable, *argv[1:]], cwd=ROOT, check=False).returncode
+  finally:  # An interrupted session counts too (status null).
+    if not finished:
+      os.makedirs(workdir, exist_ok=True)
+      with open(os.path.join(workdir, SESSIONS), "a") as f:
+        f.write(json.dumps({"command": shlex.join(lottery_command(spec, workdir, data)),
+                            "start": began, "end": time.time(), "status": status,
+                            "machine": machine()}) + "\n")
   if status != 0:
     print(f"experiments: error: the run in {workdir} ended with status {status}; its output "
           "above says why (rerun the same command to resume it)", file=sys.stderr)

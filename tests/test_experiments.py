@@ -239,3 +239,27 @@ def test_lottery_commands_use_the_configs_and_their_variants():
   paper = runs.lottery_command(runs.C10_RESNET18["paper"], "runs/y", {})
   assert paper[3] == "--config=configs/cifar10_resnet18.py"
   assert not any(a.startswith("--config.data.source") for a in paper)
+
+
+def test_ensure_runs_the_lottery_entry_and_logs_training_sessions(tmp_path, monkeypatch):
+  calls, real_run = [], runs.subprocess.run
+
+  def fake_run(argv, **kwargs):
+    if argv[0] != runs.sys.executable:  # nvidia-smi, for the machine line.
+      return real_run(argv, **kwargs)
+    calls.append((argv, kwargs["cwd"]))
+    if not (tmp_path / "run" / "results.json").exists():
+      make_rewind_run(tmp_path / "run")
+    return type("Done", (), {"returncode": 0})()
+
+  monkeypatch.setattr(runs.subprocess, "run", fake_run)
+  spec = runs.C10_CONVNET_REWIND["cpu"]
+  runs.ensure(spec, str(tmp_path / "run"), {"cifar10": "c10.tar.gz"})
+  runs.ensure(spec, str(tmp_path / "run"), {"cifar10": "c10.tar.gz"})  # Finished: a check.
+  assert len(calls) == 2 and calls[0][1] == runs.ROOT
+  assert calls[0][0][1:] == ["-m", "lottery_jax.main",
+                             "--config=configs/cifar10_convnet.py:cpu,rewind",
+                             "--config.data.source=c10.tar.gz",
+                             f"--workdir={tmp_path / 'run'}"]
+  sessions = (tmp_path / "run" / runs.SESSIONS).read_text().splitlines()
+  assert len(sessions) == 1 and json.loads(sessions[0])["status"] == 0
