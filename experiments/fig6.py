@@ -55,10 +55,13 @@ def selected(run: runs_lib.Run) -> list[dict]:
   acc = {p: {r["round"]: r for r in res["producers"][p]} for p in ("imp", "distilled")}
   compression = res["num_train_examples"] / max((res.get("distilled") or {}).get("num_images")
                                                 or 1, 1)
-  out = []
+  out, seen = [], set()
   for target in TARGETS:
     imp = min((r for r in lmc["imp"] if r["round"] > 0),
               key=lambda r: abs(r["sparsity"] - target))
+    if imp["round"] in seen:  # Too few rounds: both targets nearest the same one.
+      continue
+    seen.add(imp["round"])
     point = points.get(round(imp["sparsity"], 6))
     out.append({"target": target, "round": imp["round"], "sparsity": imp["sparsity"],
                 "imp_barrier": imp["train_loss_midpoint_barrier"],

@@ -99,8 +99,10 @@ def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
   findings = [f"Dense test accuracy {page.pct(dense['accuracy_mean'], 2)}."]
   for label, recs in lines.items():
     m = matching_until(recs, dense)
-    findings.append(f"{label}: within {MATCH_POINTS:g} point of dense up to "
-                    + (f"{page.pct(m['sparsity'])} sparsity." if m else "no round."))
+    findings.append(f"{label}: " + (f"within {MATCH_POINTS:g} point of dense up to "
+                                     f"{page.pct(m['sparsity'])} sparsity." if m else
+                                     f"more than {MATCH_POINTS:g} point below dense from the "
+                                     "first pruned round."))
   top_k0, top_h = lines["IMP k = 0"][-1], hybrid[-1]
   diff = 100 * (top_h["accuracy_mean"] - top_k0["accuracy_mean"])
   findings.append(f"At {page.pct(top_k0['sparsity'])} sparsity {list(lines)[2]} reaches "

@@ -30,7 +30,7 @@ PAPER = {"dense": (0.0, -1.847, 1.344, 0.0048, 0.035, 0.0067),
          "IMP 90%": (0.9, -6.323, 6.127, 0.0035, 0.0594, 0.0060),
          "synthetic 60%": (0.6, -0.982, 2.093, 0.0047, 0.0286, 0.0061),
          "synthetic 90%": (0.9, -2.338, 1.730, 0.0037, 0.0354, 0.0053)}
-NAMES = {"distilled": "synthetic", "imp": "IMP"}
+NAMES = {"imp": "IMP", "distilled": "synthetic"}
 
 
 def runs(preset: str) -> dict[str, runs_lib.RunSpec]:

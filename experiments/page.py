@@ -52,7 +52,9 @@ def settings(run: runs_lib.Run) -> str:
   parts = [f"{r.get('data')} ({r.get('num_train_examples', '?'):,} train examples)"
            if isinstance(r.get("num_train_examples"), int) else str(r.get("data")),
            f"{r.get('model')} width {get('model', 'options', 'width')}",
-           f"{get('train', 'epochs')} epochs ({r.get('real_train_steps')} steps) per training",
+           (f"{r.get('real_train_steps')} steps per training (train.num_steps)"
+            if get("train", "num_steps") else
+            f"{get('train', 'epochs')} epochs ({r.get('real_train_steps')} steps) per training"),
            f"{get('lottery', 'rounds')} rounds of {get('lottery', 'fraction')}",
            f"producers {', '.join(get('lottery', 'producers') or [])}",
            f"{r.get('replicates')} replicate(s)"]

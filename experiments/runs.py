@@ -173,7 +173,7 @@ class Run(NamedTuple):
     if self.sessions:
       return (sum(s["end"] - s["start"] for s in self.sessions),
               f"{len(self.sessions)} session(s) started by experiments/")
-    return float(self.results.get("wall_time_s", 0.0)), "results.json (its last session)"
+    return float(self.results.get("wall_time_s", 0.0)), "results.json: its last session only"
 
   def round_dir(self, producer: str, r: int) -> str:
     """Replicate 0's directory of `producer`'s round r (the run-directory layout: round 0 is
