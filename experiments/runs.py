@@ -138,13 +138,15 @@ def ensure(spec: RunSpec, workdir: str, data: dict[str, str]) -> None:
   began, status = time.time(), None
   try:
     status = subprocess.run([sys.executable, *argv[1:]], cwd=ROOT, check=False).returncode
-  finally:  # An interrupted session counts too (status null).
-    if not finished:
+  finally:  # An interrupted session counts too (status null); a refused one (2) does not.
+    if not finished and status != 2:
       os.makedirs(workdir, exist_ok=True)
       with open(os.path.join(workdir, SESSIONS), "a") as f:
         f.write(json.dumps({"command": shlex.join(lottery_command(spec, workdir, data)),
                             "start": began, "end": time.time(), "status": status,
                             "machine": machine()}) + "\n")
+  if status == 2:  # Bad input: lottery_jax.main has said why in one line.
+    sys.exit(2)
   if status != 0:
     print(f"experiments: error: the run in {workdir} ended with status {status}; its output "
           "above says why (rerun the same command to resume it)", file=sys.stderr)
