@@ -29,7 +29,9 @@ CLAIM = ("On the plane spanned by two trained copies (two data orders) and a ran
          "IMP's copies sit in two separate minima, while the copies of a synthetic "
          "subnetwork share one flat basin.")
 NAMES = {"distilled": "synthetic", "imp": "IMP"}
-FLAT_FACTOR = 2.0  # 'Basin share': grid points whose loss is below this x the grid minimum.
+# Basin share: grid points whose loss is below FLAT_FACTOR x the grid minimum (descriptive
+# only: a landscape at a higher loss level has a larger share; the verdict uses the barrier).
+FLAT_FACTOR = 2.0
 
 
 def runs(preset: str) -> dict[str, runs_lib.RunSpec]:
@@ -86,8 +88,9 @@ def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
   sparse = [r for r in rounds if r > 0]
   sparsity = {rec["round"]: rec["sparsity"] for p in NAMES for rec in land[p]}
   panels, rows, figures = {}, [], []
-  cases = ([("dense", "imp", 0, (0, 0))] if 0 in rounds else []) + [
-      (NAMES[p], p, r, (i, j + 1)) for j, r in enumerate(sparse)
+  first = 1 if 0 in rounds else 0  # The dense panel's column, when there is one.
+  cases = ([("dense", "imp", 0, (0, 0))] if first else []) + [
+      (NAMES[p], p, r, (i, j + first)) for j, r in enumerate(sparse)
       for i, p in enumerate(("distilled", "imp"))]
   numbers = {}
   for label, producer, r, pos in cases:
@@ -100,7 +103,7 @@ def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
     rows.append([label, page.pct(sparsity[r]), f"{losses.shape[0]}x{losses.shape[1]}",
                  page.num(m["min"]), page.num(m["a"]), page.num(m["b"]), page.num(m["mid"]),
                  page.num(m["barrier"]), page.pct(m["basin_share"])])
-  _tile(panels, (2, 1 + len(sparse)), os.path.join(out_dir, "fig5.png"))
+  _tile(panels, (2, first + len(sparse)), os.path.join(out_dir, "fig5.png"))
   table = page.table(["subnetwork", "sparsity", "grid", "min loss", "loss at A", "loss at B",
                       "loss at midpoint", "midpoint barrier",
                       f"grid share < {FLAT_FACTOR:g}x min"], rows)
@@ -109,13 +112,14 @@ def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
   findings = []
   for r in sparse:
     s, i = numbers["synthetic", r], numbers["IMP", r]
-    flatter = s["barrier"] < i["barrier"] and s["basin_share"] >= i["basin_share"]
     findings.append(f"At {page.pct(sparsity[r])} sparsity the synthetic midpoint barrier on "
-                    f"the grid is {s['barrier']:.3f} against IMP's {i['barrier']:.3f}; "
-                    f"basin share {page.pct(s['basin_share'])} against "
-                    f"{page.pct(i['basin_share'])}: "
-                    + ("synthetic flatter and connected, as claimed." if flatter else
-                       "not flatter than IMP here; the claim does not hold at this sparsity."))
+                    f"the grid is {s['barrier']:.3f} against IMP's {i['barrier']:.3f} "
+                    f"(grid share below {FLAT_FACTOR:g}x its minimum: "
+                    f"{page.pct(s['basin_share'])} against {page.pct(i['basin_share'])}): "
+                    + ("the synthetic copies are closer to one basin, as claimed."
+                       if s["barrier"] < i["barrier"] else
+                       "the synthetic copies are not closer to one basin than IMP's; the claim "
+                       "does not hold at this sparsity."))
   if ("dense", 0) in numbers:
     findings.insert(0, f"Dense network: midpoint barrier on the grid "
                        f"{numbers['dense', 0]['barrier']:.3f}.")
