@@ -57,7 +57,7 @@ def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
                  f"{ratio:.0f}x"])
   header = (f"Dense: {page.pct(dense['accuracy_mean'], 2)} ± "
             f"{page.pct(dense['accuracy_std'], 2)} test accuracy "
-            f"({run.results['replicates']} replicate(s), {run.spec.label}).\n\n")
+            f"({run.results['replicates']} replicate(s), {run.describe()}).\n\n")
   table = header + page.table(
       ["round", "sparsity", "IMP accuracy", "distilled accuracy", "distilled - IMP (points)",
        "IMP data points", "distilled data points", "IMP / distilled data"], rows)

@@ -105,7 +105,7 @@ def _figure(per_run: dict[str, tuple[str, list[dict]]], path: str) -> None:
 
 
 def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
-  per_run = {role: (run.spec.label or role, selected(run)) for role, run in loaded.items()}
+  per_run = {role: (run.describe(), selected(run)) for role, run in loaded.items()}
   _figure(per_run, os.path.join(out_dir, "fig6.png"))
   rows, findings = [], []
   for label, pts in per_run.values():

@@ -177,6 +177,15 @@ class Run(NamedTuple):
               f"{len(self.sessions)} session(s) started by experiments/")
     return float(self.results.get("wall_time_s", 0.0)), "results.json: its last session only"
 
+  def describe(self) -> str:
+    """'<data> / <model> (width W) / N distilled images', from the run's own files."""
+    r = self.results
+    width = ((self.config.get("model") or {}).get("options") or {}).get("width")
+    parts = [str(r.get("data")), f"{r.get('model')}" + (f" (width {width})" if width else "")]
+    if (r.get("distilled") or {}).get("num_images"):
+      parts.append(f"{r['distilled']['num_images']} distilled images")
+    return " / ".join(parts)
+
   def round_dir(self, producer: str, r: int) -> str:
     """Replicate 0's directory of `producer`'s round r (the run-directory layout: round 0 is
     dense/, hybrid's first hybrid_syn_rounds rounds are the distilled producer's)."""

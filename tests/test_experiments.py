@@ -71,7 +71,8 @@ def make_main_run(workdir: pathlib.Path) -> None:
                       for p in ("imp", "distilled")}}}
   _write(workdir / "results.json", results)
   _write(workdir / "config.json", {"lottery": {"hybrid_syn_rounds": 2, "rewind_epochs": 0.0},
-                                   "train": {"epochs": 10.0}})
+                                   "train": {"epochs": 10.0},
+                                   "model": {"options": {"width": 32}}})
   for rel, offset in (("dense", 0.3), ("imp/round_2", 0.5), ("distilled/round_2", 0.0)):
     losses, ca, cb = _landscape(offset)
     d = workdir / "replicate_0" / rel
@@ -189,7 +190,8 @@ def test_fig6_midpoint_ratios_and_compression(root, tmp_path):
   _png(out / "fig6.png")
   # 60% -> round 2: barriers 0.16 / 0.04, accuracies 0.70 / 0.695; 87% -> round 3, where
   # IMP's midpoint barrier is 0: no ratio. Compression 5,000 / 100.
-  assert ("| CIFAR-10 / ConvNet-3 (width 32) / 10 ipc | 59.0% | 50x | 0.160 | 0.040 | 0.25 | "
+  assert ("| cifar10-jpeg / convnet (width 32) / 100 distilled images | 59.0% | 50x | 0.160 | "
+          "0.040 | 0.25 | "
           "70.00% | 69.50% | 0.993 |") in table
   assert "| 86.9% | 50x | 0.000 | 0.010 | n/a | 60.00% | 55.00% | n/a |" in table
   assert "barrier ratio 0.25, accuracy ratio 0.993: synthetic more stable" in readme
