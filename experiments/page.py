@@ -83,7 +83,11 @@ def _run_lines(preset: str, workdir_root: str, loaded: dict[str, runs_lib.Run],
     command = shlex.join(runs_lib.lottery_command(
         run.spec, runs_lib.run_dir(workdir_root, preset, run.spec), data))
     lines += [f"- **{role}** ({run.spec.label or run.spec.name}): `{run.dir}`",
-              f"  - command: `{command}`",
+              f"  - command: `{command}`"]
+    # A run made elsewhere (e.g. on an accelerator by a script) records its own command.
+    lines += [f"  - made by: `{c}`" for c in sorted({s.get("command", "") for s in run.sessions}
+                                                    - {"", command})]
+    lines += [
               f"  - finished {when:%Y-%m-%d %H:%M} UTC; wall time {_hours(seconds)} ({how})",
               "  - machine: " + ("; ".join(machines) if machines
                                  else "not recorded (run not started by experiments/)")]

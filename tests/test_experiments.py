@@ -237,6 +237,8 @@ def test_lottery_commands_use_the_configs_and_their_variants():
                              {"cifar10": "data.tar.gz"})
   assert cmd == ["python", "-m", "lottery_jax.main",
                  "--config=configs/cifar10_convnet.py:cpu,rewind",
+                 "--config.distilled.source=../shared/data/cifar10_ipc10_mtt.npz",
+                 "--config.data.preprocess=zca", "--config.data.zca_eps=0.1",
                  "--config.data.source=data.tar.gz", "--workdir=runs/x"]
   paper = runs.lottery_command(runs.C10_RESNET18["paper"], "runs/y", {})
   assert paper[3] == "--config=configs/cifar10_resnet18.py"
@@ -260,7 +262,7 @@ def test_ensure_runs_the_lottery_entry_and_logs_training_sessions(tmp_path, monk
   runs.ensure(spec, str(tmp_path / "run"), {"cifar10": "c10.tar.gz"})  # Finished: a check.
   assert len(calls) == 2 and calls[0][1] == runs.ROOT
   assert calls[0][0][1:] == ["-m", "lottery_jax.main",
-                             "--config=configs/cifar10_convnet.py:cpu,rewind",
+                             "--config=configs/cifar10_convnet.py:cpu,rewind", *runs.MTT_FLAGS,
                              "--config.data.source=c10.tar.gz",
                              f"--workdir={tmp_path / 'run'}"]
   sessions = (tmp_path / "run" / runs.SESSIONS).read_text().splitlines()
