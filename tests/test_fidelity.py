@@ -14,6 +14,7 @@ from lottery_jax import default_config, imp, masks, models, validate
 from lottery_jax.runners import lottery as lottery_runner
 from lottery_jax.runners import stability as stability_runner
 from lottery_jax import train as train_lib
+from lottery_jax.data import distilled as distilled_lib
 from lottery_jax.distill import dsa
 from lottery_jax.errors import UserInputError
 
@@ -129,3 +130,43 @@ def test_imp_rewinds_to_the_dense_networks_theta_k(tmp_path):
   assert imp_round1["data_points_used"] == 40 * 64  # The mask came from the dense network.
   round1 = (rep / "imp" / "round_1" / "real" / "result.json").read_text()
   assert '"train_steps": 20' in round1  # Trained from step k to the end of the schedule.
+
+
+def _tiny_distilled_run(**distilled_overrides):
+  c = default_config.base()  # Digits, standardised.
+  c.model.options.width = 8
+  c.train.num_steps = 2
+  c.distilled.train.num_steps = 2
+  c.lottery.producers = ("distilled",)
+  c.lottery.rounds = 1
+  c.lottery.replicates = 1
+  c.stability.analyses = ()
+  c.distilled.update(distilled_overrides)
+  c.lock()
+  return c
+
+
+def test_lottery_run_refuses_a_distilled_set_in_another_preprocessing(tmp_path):
+  # A ZCA-space set (as the published MTT file) with real data only standardised: refused
+  # when the lottery run loads it, before the run directory is claimed.
+  path = tmp_path / "zca_set.npz"
+  distilled_lib.save_distilled(path, np.zeros((10, 8, 8, 1), np.float32), np.arange(10),
+                               {"name": "toy", "preprocessing": {"zca": {"eps": 0.1}}})
+  workdir = tmp_path / "run"
+  with pytest.raises(UserInputError, match=r"holds images in zca \(eps 0.1\) space but the "
+                                           r"real data is preprocessed with standardize"):
+    experiment.run(_tiny_distilled_run(source=str(path)), str(workdir))
+  assert not (workdir / "config.json").exists()
+
+
+def test_lottery_run_trains_distilled_pruning_with_dsa(tmp_path, monkeypatch):
+  # The run wires distilled.augment='dsa' into the distilled recipe (and only there).
+  seen = []
+  make_recipe = lottery.make_recipe
+  monkeypatch.setattr(lottery, "make_recipe", lambda *a, **k: seen.append(
+      k.get("dsa_params")) or make_recipe(*a, **k))
+  c = _tiny_distilled_run(augment="dsa")
+  experiment.run(c, str(tmp_path / "run"))
+  real, syn = seen
+  assert real is None
+  assert syn == dsa.params_from_config(c.distilled.dsa)

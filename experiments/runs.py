@@ -1,0 +1,229 @@
+"""The lottery runs behind the paper's items: which config (and variant, overrides) each one is,
+where its run directory lives, running or resuming it, and reading it back.
+
+A run directory is `<workdir_root>/<preset>/<name>/`, written by the ordinary entry point
+(`python -m lottery_jax.main --config=configs/X.py:VARIANT --config.a.b=v --workdir=DIR`), so
+a run started by one item is reused by every other item that needs it, and a killed run
+resumes where it stopped. Only files of the run-directory layout are read back: results.json,
+config.json and the per-round files under replicate_0/ (landscape.npz). Each time an item
+starts a run it appends one line to `<run dir>/experiments_sessions.jsonl` (command, start,
+end, exit status, machine): the wall time and machine its results page reports.
+"""
+
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from typing import Any, NamedTuple
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PRESETS = ("cpu", "paper")
+DEFAULT_WORKDIR_ROOT = os.path.join("runs", "experiments")
+CIFAR10_ARCHIVE = "../shared/data/cifar10-jpeg.tar.gz"  # Relative to the repository root.
+SESSIONS = "experiments_sessions.jsonl"
+
+
+class RunSpec(NamedTuple):
+  """One lottery run.
+
+  Attributes:
+    name: the run directory's name under <workdir_root>/<preset>/.
+    config: `configs/X.py[:variant]`, relative to the repository root.
+    overrides: extra `--config.a.b=value` flags.
+    dataset: 'cifar10', 'cifar100' or 'imagenet10': which --data flag replaces data.source.
+    label: how figures and tables name the run (dataset / model / images per class).
+    estimate: expected accelerator time (paper preset) or CPU time, for the results page.
+  """
+  name: str
+  config: str
+  overrides: tuple[str, ...] = ()
+  dataset: str = "cifar10"
+  label: str = ""
+  estimate: str = ""
+
+
+# Paper preset: landscapes and Hessians also at round 0 (the dense network, a row of the
+# paper's Hessian table and a panel of Fig. 5). The cpu preset keeps its variant's (2, 5): the
+# committed cpu results (experiments/results/) were made with it.
+_DETAIL_PAPER = "--config.stability.detail_rounds=(0,4,10)"
+
+# Distilled pruning on CIFAR-10 uses the authors' published MTT set (10 per class, ZCA space)
+# whatever the config's default set is, so the committed results stay reproducible.
+MTT = "../shared/data/cifar10_ipc10_mtt.npz"  # Relative to the repository root.
+MTT_FLAGS = (f"--config.distilled.source={MTT}", "--config.data.preprocess=zca",
+        "--config.data.zca_eps=0.1")
+
+C10_CONVNET = {
+    "cpu": RunSpec("c10_convnet", "configs/cifar10_convnet.py:cpu", MTT_FLAGS,
+                   label="CIFAR-10 / ConvNet-3 (width 32) / 10 ipc",
+                   estimate="at most 90 minutes on 2 CPU cores (the cpu variant's budget)"),
+    "paper": RunSpec("c10_convnet", "configs/cifar10_convnet.py", (*MTT_FLAGS, _DETAIL_PAPER),
+                     label="CIFAR-10 / ConvNet-3 / 10 ipc",
+                     estimate="about 5 hours on one H200 (75 minutes per replicate, 4 "
+                              "replicates; configs/cifar10_convnet.py)"),
+}
+C10_CONVNET_REWIND = {
+    "cpu": RunSpec("c10_convnet_rewind", "configs/cifar10_convnet.py:cpu,rewind", MTT_FLAGS,
+                   label="CIFAR-10 / ConvNet-3 (width 32), IMP rewinding to theta_k",
+                   estimate="under an hour on 2 CPU cores (IMP only, no stability analyses)"),
+    "paper": RunSpec("c10_convnet_rewind", "configs/cifar10_convnet.py:rewind", MTT_FLAGS,
+                     label="CIFAR-10 / ConvNet-3, IMP rewinding to theta_k",
+                     estimate="about 45 minutes on one H200 (13 real trainings of 50 s per "
+                              "replicate, 4 replicates)"),
+}
+C10_RESNET18 = {
+    "paper": RunSpec("c10_resnet18", "configs/cifar10_resnet18.py", (_DETAIL_PAPER,),
+                     label="CIFAR-10 / ResNet-18 / 10 ipc",
+                     estimate="20-40 hours on one modern GPU (5-10 hours per replicate; "
+                              "configs/cifar10_resnet18.py, not measured)"),
+}
+C100_CONVNET = {
+    "paper": RunSpec("c100_convnet", "configs/cifar100_convnet.py", (_DETAIL_PAPER,),
+                     dataset="cifar100", label="CIFAR-100 / ConvNet-3 / 10 ipc",
+                     estimate="4-8 hours on one modern GPU (1-2 hours per replicate; "
+                              "configs/cifar100_convnet.py, not measured)"),
+}
+IN10_RESNET10 = {
+    "paper": RunSpec("in10_resnet10", "configs/imagenet10_resnet10.py", dataset="imagenet10",
+                     label="ImageNet-10 / ResNet-10-AP / 10 ipc",
+                     estimate="not measured; roughly ResNet-18 CIFAR-10's per-image cost x 49 "
+                              "(224 px) on 13,000 images: tens of GPU hours"),
+}
+
+
+def run_dir(workdir_root: str, preset: str, spec: RunSpec) -> str:
+  return os.path.join(workdir_root, preset, spec.name)
+
+
+def lottery_command(spec: RunSpec, workdir: str, data: dict[str, str]) -> list[str]:
+  """The `python -m lottery_jax.main ...` argv of `spec` (run from the repository root);
+  `data` maps a dataset name to the data.source replacing the config's."""
+  argv = ["python", "-m", "lottery_jax.main", f"--config={spec.config}", *spec.overrides]
+  if data.get(spec.dataset):
+    argv.append(f"--config.data.source={data[spec.dataset]}")
+  return argv + [f"--workdir={workdir}"]
+
+
+def machine() -> str:
+  """This machine in one line: CPU model and cores, memory, accelerators (nvidia-smi)."""
+  cpu = platform.processor() or platform.machine()
+  try:
+    with open("/proc/cpuinfo") as f:
+      cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")),
+                 cpu)
+  except OSError:
+    pass
+  parts = [f"{cpu}, {os.cpu_count()} cores"]
+  try:
+    with open("/proc/meminfo") as f:
+      kb = int(f.readline().split()[1])
+    parts.append(f"{kb / 2**20:.0f} GiB RAM")
+  except (OSError, ValueError, IndexError):
+    pass
+  try:
+    gpus = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10,
+                          check=False).stdout.strip().splitlines()
+    parts += [g.split(" (")[0] for g in gpus]
+  except (OSError, subprocess.SubprocessError):
+    pass
+  return "; ".join(parts)
+
+
+def ensure(spec: RunSpec, workdir: str, data: dict[str, str]) -> None:
+  """Run (or resume) `spec` in `workdir`; exits with the run's status when it fails. A
+  finished run is still handed to lottery_jax.main, which only rebuilds its report and
+  refuses it if its config.json is not the spec's config (e.g. the variant changed since);
+  sessions that train are logged in workdir/SESSIONS."""
+  finished = is_finished(workdir)
+  argv = lottery_command(spec, os.path.abspath(workdir), data)
+  print(f"experiments: {'checking the finished run' if finished else 'running'} "
+        f"{shlex.join(argv)}", flush=True)
+  began, status = time.time(), None
+  try:
+    status = subprocess.run([sys.executable, *argv[1:]], cwd=ROOT, check=False).returncode
+  finally:  # An interrupted session counts too (status null); a refused one (2) does not.
+    if not finished and status != 2:
+      os.makedirs(workdir, exist_ok=True)
+      with open(os.path.join(workdir, SESSIONS), "a") as f:
+        f.write(json.dumps({"command": shlex.join(lottery_command(spec, workdir, data)),
+                            "start": began, "end": time.time(), "status": status,
+                            "machine": machine()}) + "\n")
+  if status == 2:  # Bad input: lottery_jax.main has said why in one line.
+    sys.exit(2)
+  if status != 0:
+    print(f"experiments: error: the run in {workdir} ended with status {status}; its output "
+          "above says why (rerun the same command to resume it)", file=sys.stderr)
+    sys.exit(status)
+
+
+class Run(NamedTuple):
+  """A finished run directory, read back.
+
+  Attributes:
+    spec: the RunSpec it was made from.
+    dir: its path.
+    results: results.json.
+    config: config.json (the config as a dict).
+    sessions: the lines of experiments_sessions.jsonl, failed and killed sessions included
+      (empty for a run started by hand).
+  """
+  spec: RunSpec
+  dir: str
+  results: dict[str, Any]
+  config: dict[str, Any]
+  sessions: list[dict[str, Any]]
+
+  def wall_time_s(self) -> tuple[float, str]:
+    """(seconds, how measured): the items' sessions summed, else results.json's own."""
+    if self.sessions:
+      return (sum(s["end"] - s["start"] for s in self.sessions),
+              f"{len(self.sessions)} session(s) started by experiments/")
+    return float(self.results.get("wall_time_s", 0.0)), "results.json: its last session only"
+
+  def describe(self) -> str:
+    """'<data> / <model> (width W) / N distilled images', from the run's own files."""
+    r = self.results
+    width = ((self.config.get("model") or {}).get("options") or {}).get("width")
+    parts = [str(r.get("data")), f"{r.get('model')}" + (f" (width {width})" if width else "")]
+    if (r.get("distilled") or {}).get("num_images"):
+      parts.append(f"{r['distilled']['num_images']} distilled images")
+    return " / ".join(parts)
+
+  def round_dir(self, producer: str, r: int) -> str:
+    """Replicate 0's directory of `producer`'s round r (the run-directory layout: round 0 is
+    dense/, hybrid's first hybrid_syn_rounds rounds are the distilled producer's)."""
+    rep = os.path.join(self.dir, "replicate_0")
+    if r == 0:
+      return os.path.join(rep, "dense")
+    if producer == "hybrid" and r <= self.config["lottery"]["hybrid_syn_rounds"]:
+      producer = "distilled"
+    return os.path.join(rep, producer, f"round_{r}")
+
+
+def is_finished(workdir: str) -> bool:
+  return os.path.isfile(os.path.join(workdir, "results.json"))
+
+
+def load(spec: RunSpec, workdir: str) -> Run:
+  """The finished run in `workdir` (RunMissing when it has no results.json)."""
+  if not is_finished(workdir):
+    raise RunMissing(f"no finished run in {workdir} (no results.json); run the item without "
+                     "--from_runs to make it")
+  with open(os.path.join(workdir, "results.json")) as f:
+    results = json.load(f)
+  config = {}
+  if os.path.exists(os.path.join(workdir, "config.json")):
+    with open(os.path.join(workdir, "config.json")) as f:
+      config = json.load(f)
+  sessions = []
+  if os.path.exists(os.path.join(workdir, SESSIONS)):
+    with open(os.path.join(workdir, SESSIONS)) as f:
+      sessions = [json.loads(line) for line in f if line.strip()]
+  return Run(spec, workdir, results, config, sessions)
+
+
+class RunMissing(Exception):
+  """A run directory an item needs has no finished run."""

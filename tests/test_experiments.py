@@ -1,0 +1,269 @@
+"""experiments/: each item's draw-only mode on tiny fake run directories (the files a lottery
+run writes) produces its figure, and a table whose numbers are the inputs'."""
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+from experiments import cli, fig2, fig3, fig4, fig5, fig6, fig7, hessian, runs
+
+SPARSITY = [0.0, 0.36, 0.5904, 0.8689]
+ACC = {"imp": [0.70, 0.72, 0.70, 0.60], "distilled": [0.70, 0.715, 0.695, 0.55],
+       "hybrid": [0.70, 0.715, 0.695, 0.64], "random": [0.70, 0.6, 0.5, 0.4]}
+POINTS = {"imp": 10_000, "distilled": 100, "hybrid": 100, "random": 0}
+# (max barrier, midpoint barrier, test-error barrier) per round; round 0 is the dense network.
+BARRIERS = {"imp": [(0.30, 0.25, 0.05), (0.40, 0.35, 0.06), (0.20, 0.16, 0.03),
+                    (0.01, 0.0, 0.004)],
+            "distilled": [(0.30, 0.25, 0.05), (0.02, 0.01, 0.005), (0.03, 0.04, 0.01),
+                          (0.02, 0.01, 0.004)]}
+HESSIAN = {("imp", 0): (-1.5, 1.25, 0.005, 0.035, 0.007),
+           ("imp", 2): (-3.0, 4.5, 0.006, 0.056, 0.009),
+           ("distilled", 2): (-1.0, 2.0, 0.004, 0.028, 0.006)}
+
+
+def _producer(name, accs, points, std=0.01):
+  return [{"round": r, "sparsity": s, "accuracy_mean": a, "accuracy_std": std,
+           "accuracies": [a], "loss_mean": 1.0, "loss_std": 0.0,
+           "data_points_used": points * r, "mask_time_s": 0.0, "train_time_s": 1.0,
+           "layerwise_sparsity": {}} for r, (s, a) in enumerate(zip(SPARSITY, accs))]
+
+
+def _lmc(name):
+  out = []
+  for r, (mx, mid, err) in enumerate(BARRIERS[name]):
+    loss = [0.5, 0.5 + mid, 0.5]
+    out.append({"round": r, "sparsity": SPARSITY[r], "alphas": [0.0, 0.5, 1.0],
+                "train_loss": loss, "test_error": [0.3, 0.3 + err, 0.3],
+                "train_loss_barrier": mx, "train_loss_midpoint_barrier": mid,
+                "test_error_barrier": err, "test_loss_barrier": mx, "replicates": 1})
+  return out
+
+
+def _landscape(offset):
+  """3 x 3 losses[a, b] on a = (0, 0.5, 1), b = (-0.5, 0, 0.5)."""
+  losses = np.array([[2.0, 0.5, 2.0], [2.0, 0.6 + offset, 2.0], [2.0, 0.7, 2.0]], np.float32)
+  return losses, np.array([0.0, 0.5, 1.0], np.float32), np.array([-0.5, 0.0, 0.5], np.float32)
+
+
+def _write(path: pathlib.Path, obj) -> None:
+  path.parent.mkdir(parents=True, exist_ok=True)
+  path.write_text(json.dumps(obj))
+
+
+def make_main_run(workdir: pathlib.Path) -> None:
+  results = {
+      "data": "cifar10-jpeg", "model": "convnet", "num_params": 1000, "num_prunable": 900,
+      "num_train_examples": 5000, "replicates": 1, "real_train_steps": 10,
+      "distilled_train_steps": 5, "distilled": {"num_images": 100, "method": "mtt"},
+      "wall_time_s": 120.0,
+      "producers": {"dense": _producer("dense", [0.70], 0),
+                    **{p: _producer(p, ACC[p], POINTS[p]) for p in ACC}},
+      "stability": {
+          "lmc": {"imp": _lmc("imp"), "distilled": _lmc("distilled")},
+          "landscape": {p: [{"round": r, "sparsity": SPARSITY[r]} for r in (0, 2)]
+                        for p in ("imp", "distilled")},
+          "hessian": {p: [dict(zip(("min", "max", "mean", "std", "mean_abs"),
+                                   HESSIAN[("imp", 0) if r == 0 else (p, 2)]),
+                               round=r, sparsity=SPARSITY[r], count=10, num_probes=4,
+                               num_batches=1) for r in (0, 2)]
+                      for p in ("imp", "distilled")}}}
+  _write(workdir / "results.json", results)
+  _write(workdir / "config.json", {"lottery": {"hybrid_syn_rounds": 2, "rewind_epochs": 0.0},
+                                   "train": {"epochs": 10.0},
+                                   "model": {"options": {"width": 32}}})
+  for rel, offset in (("dense", 0.3), ("imp/round_2", 0.5), ("distilled/round_2", 0.0)):
+    losses, ca, cb = _landscape(offset)
+    d = workdir / "replicate_0" / rel
+    d.mkdir(parents=True, exist_ok=True)
+    np.savez(d / "landscape.npz", losses=losses, coords_a=ca, coords_b=cb)
+  (workdir / runs.SESSIONS).write_text(
+      json.dumps({"command": "x", "start": 0.0, "end": 1800.0, "status": 0,
+                  "machine": "test cpu, 2 cores"}) + "\n"
+      + json.dumps({"command": "x", "start": 2000.0, "end": 2600.0, "status": 0,
+                    "machine": "test cpu, 2 cores"}) + "\n")
+
+
+def make_rewind_run(workdir: pathlib.Path) -> None:
+  _write(workdir / "results.json", {
+      "data": "cifar10-jpeg", "model": "convnet", "num_train_examples": 5000, "replicates": 1,
+      "wall_time_s": 60.0, "producers": {"dense": _producer("dense", [0.70], 0),
+                                         "imp": _producer("imp", [0.70, 0.72, 0.71, 0.66],
+                                                          10_000)}})
+  _write(workdir / "config.json", {"lottery": {"hybrid_syn_rounds": 2, "rewind_epochs": 0.3},
+                                   "train": {"epochs": 10.0}})
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+  root = tmp_path_factory.mktemp("experiments")
+  for preset in ("cpu", "paper"):
+    make_main_run(root / preset / "c10_convnet")
+    make_rewind_run(root / preset / "c10_convnet_rewind")
+  make_main_run(root / "paper" / "in10_resnet10")
+  return root
+
+
+def draw(item, root, tmp_path, preset="cpu"):
+  out = tmp_path / item.NAME
+  readme = cli.main(item, [f"--preset={preset}", "--from_runs", f"--workdir_root={root}",
+                           f"--out_dir={out}"])
+  return out, pathlib.Path(readme).read_text(), (out / "table.md").read_text()
+
+
+def _png(path):
+  assert path.read_bytes()[:4] == b"\x89PNG", path
+
+
+def test_fig2_table_and_page(root, tmp_path):
+  out, readme, table = draw(fig2, root, tmp_path)
+  for name in ("fig2_accuracy.png", "fig2_data_points.png"):
+    _png(out / name)
+  assert "| 2 | 59.0% | 70.00% ± 1.00% | 69.50% ± 1.00% | -0.50 | 20,000 | 200 | 100x |" in table
+  assert "Dense: 70.00% ± 1.00%" in table
+  # Within 1 point of IMP through round 2 (59.0%), not at round 3 (-5 points).
+  assert "up to 59.0% sparsity (round 2), using 100x fewer" in readme
+  assert "    python -m experiments.fig2 --preset=cpu" in readme
+  # Wall time: the two logged sessions, 1,800 s + 600 s.
+  assert "wall time 40.0 min (2 session(s) started by experiments/)" in readme
+  assert "machine: test cpu, 2 cores" in readme
+  assert "--config=configs/cifar10_convnet.py:cpu" in readme
+  assert "--config.data.source=../shared/data/cifar10-jpeg.tar.gz" in readme
+
+
+def test_fig3_barriers_and_panels(root, tmp_path):
+  out, readme, table = draw(fig3, root, tmp_path)
+  for name in ("fig3_curves.png", "fig3_panels.png", "fig3_panels_test_error.png"):
+    _png(out / name)
+  assert "| 0 (dense) | 0.0% | 0.300 | 0.250 | 5.00% |" in table
+  assert "| 2 | 59.0% | 0.200 | 0.160 | 3.00% | 0.030 | 0.040 | 1.00% |" in table
+  assert "Dense network: train-loss barrier 0.300, test-error barrier 5.00%: not linearly" \
+      in readme
+  # IMP connected (<= 2 points) only at round 3; synthetic at all three rounds.
+  assert "IMP: linearly connected (test-error barrier <= 2 points) at 1 of 3" in readme
+  assert "synthetic: linearly connected (test-error barrier <= 2 points) at 3 of 3" in readme
+  assert "holds at this scale" in readme
+
+
+def test_fig4_refuses_cpu_in_one_line(root, tmp_path, capsys):
+  with pytest.raises(SystemExit) as e:
+    cli.main(fig4, ["--preset=cpu", "--from_runs", f"--workdir_root={root}"])
+  assert e.value.code == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and err[0].startswith("experiments.fig4: error: fig4 is paper scale only")
+
+
+def test_fig4_draws_from_a_paper_run(root, tmp_path):
+  out, _, table = draw(fig4, root, tmp_path, preset="paper")
+  _png(out / "fig4_panels.png")
+  assert "| 1 | 36.0% | 0.400 | 0.350 | 6.00% | 0.020 | 0.010 | 0.50% |" in table
+
+
+def test_fig5_landscape_measures(root, tmp_path):
+  out, readme, table = draw(fig5, root, tmp_path)
+  for name in ("fig5.png", "fig5_dense_round0.png", "fig5_synthetic_round2.png",
+               "fig5_imp_round2.png"):
+    _png(out / name)
+  # A = losses[0, 1] = 0.5, B = losses[2, 1] = 0.7, midpoint losses[1, 1] = 0.6 + offset;
+  # barrier = mid - 0.6; share of the 9 points below 2 x 0.5: 0.5, 0.7 and a midpoint < 1.
+  assert "| IMP | 59.0% | 3x3 | 0.500 | 0.500 | 0.700 | 1.100 | 0.500 | 22.2% |" in table
+  assert "| synthetic | 59.0% | 3x3 | 0.500 | 0.500 | 0.700 | 0.600 | 0.000 | 33.3% |" in table
+  assert "| dense | 0.0% | 3x3 | 0.500 | 0.500 | 0.700 | 0.900 | 0.300 | 33.3% |" in table
+  assert "the synthetic copies are closer to one basin, as claimed" in readme
+
+
+def test_hessian_table(root, tmp_path):
+  out, readme, table = draw(hessian, root, tmp_path)
+  _png(out / "hessian.png")
+  assert "| dense | -1.500e+00 | 1.250e+00 | 5.000e-03 ± 3.500e-02 | 7.000e-03 |" in table
+  assert "| IMP 59% | -3.000e+00 | 4.500e+00 | 6.000e-03 ± 5.600e-02 | 9.000e-03 |" in table
+  assert "| synthetic 59% | -1.000e+00 | 2.000e+00 | 4.000e-03 ± 2.800e-02 | 6.000e-03 |" \
+      in table
+  assert "| IMP 90% | -6.323e+00 | 6.127e+00 |" in table  # The paper's row, for comparison.
+  assert "synthetic tighter, as claimed" in readme
+  assert "sharper than dense, as in the paper" in readme
+
+
+def test_fig6_midpoint_ratios_and_compression(root, tmp_path):
+  out, readme, table = draw(fig6, root, tmp_path)
+  _png(out / "fig6.png")
+  # 60% -> round 2: barriers 0.16 / 0.04, accuracies 0.70 / 0.695; 87% -> round 3, where
+  # IMP's midpoint barrier is 0: no ratio. Compression 5,000 / 100.
+  assert ("| cifar10-jpeg / convnet (width 32) / 100 distilled images | 59.0% | 50x | 0.160 | "
+          "0.040 | 0.25 | "
+          "70.00% | 69.50% | 0.993 |") in table
+  assert "| 86.9% | 50x | 0.000 | 0.010 | n/a | 60.00% | 55.00% | n/a |" in table
+  assert "barrier ratio 0.25, accuracy ratio 0.993: synthetic more stable" in readme
+
+
+def test_fig6_paper_uses_the_runs_that_exist(root, tmp_path):
+  # Only c10_convnet and the optional ImageNet-10 run exist: the required ResNet-18 run is
+  # missing, so the paper preset stops with one line.
+  with pytest.raises(SystemExit) as e:
+    cli.main(fig6, ["--preset=paper", "--from_runs", f"--workdir_root={root}",
+                    f"--out_dir={tmp_path}"])
+  assert e.value.code == 2
+
+
+def test_fig7_overlays_three_producers(root, tmp_path):
+  out, readme, table = draw(fig7, root, tmp_path)
+  _png(out / "fig7.png")
+  assert ("| round | sparsity | IMP k = 0 | IMP k = 0.3 epochs (3% of training) | "
+          "syn2 + IMP |") in table
+  assert "| 3 | 86.9% | 60.00% ± 1.00% | 66.00% ± 1.00% | 64.00% ± 1.00% |" in table
+  assert "IMP k = 0: within 1 point of dense up to 59.0% sparsity." in readme
+  assert "syn2 + IMP reaches 64.00% against IMP k = 0's 60.00% (+4.00 points)" in readme
+
+
+def test_missing_run_is_one_line_and_exit_2(tmp_path, capsys):
+  with pytest.raises(SystemExit) as e:
+    cli.main(fig3, ["--preset=cpu", "--from_runs", f"--workdir_root={tmp_path}"])
+  assert e.value.code == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and "no finished run in" in err[0]
+
+
+def test_bad_preset_is_one_line_and_exit_2(capsys):
+  with pytest.raises(SystemExit) as e:
+    cli.main(fig2, ["--preset=gpu"])
+  assert e.value.code == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and "invalid choice: 'gpu'" in err[0]
+
+
+def test_lottery_commands_use_the_configs_and_their_variants():
+  cmd = runs.lottery_command(runs.C10_CONVNET_REWIND["cpu"], "runs/x",
+                             {"cifar10": "data.tar.gz"})
+  assert cmd == ["python", "-m", "lottery_jax.main",
+                 "--config=configs/cifar10_convnet.py:cpu,rewind",
+                 "--config.distilled.source=../shared/data/cifar10_ipc10_mtt.npz",
+                 "--config.data.preprocess=zca", "--config.data.zca_eps=0.1",
+                 "--config.data.source=data.tar.gz", "--workdir=runs/x"]
+  paper = runs.lottery_command(runs.C10_RESNET18["paper"], "runs/y", {})
+  assert paper[3] == "--config=configs/cifar10_resnet18.py"
+  assert not any(a.startswith("--config.data.source") for a in paper)
+
+
+def test_ensure_runs_the_lottery_entry_and_logs_training_sessions(tmp_path, monkeypatch):
+  calls, real_run = [], runs.subprocess.run
+
+  def fake_run(argv, **kwargs):
+    if argv[0] != runs.sys.executable:  # nvidia-smi, for the machine line.
+      return real_run(argv, **kwargs)
+    calls.append((argv, kwargs["cwd"]))
+    if not (tmp_path / "run" / "results.json").exists():
+      make_rewind_run(tmp_path / "run")
+    return type("Done", (), {"returncode": 0})()
+
+  monkeypatch.setattr(runs.subprocess, "run", fake_run)
+  spec = runs.C10_CONVNET_REWIND["cpu"]
+  runs.ensure(spec, str(tmp_path / "run"), {"cifar10": "c10.tar.gz"})
+  runs.ensure(spec, str(tmp_path / "run"), {"cifar10": "c10.tar.gz"})  # Finished: a check.
+  assert len(calls) == 2 and calls[0][1] == runs.ROOT
+  assert calls[0][0][1:] == ["-m", "lottery_jax.main",
+                             "--config=configs/cifar10_convnet.py:cpu,rewind", *runs.MTT_FLAGS,
+                             "--config.data.source=c10.tar.gz",
+                             f"--workdir={tmp_path / 'run'}"]
+  sessions = (tmp_path / "run" / runs.SESSIONS).read_text().splitlines()
+  assert len(sessions) == 1 and json.loads(sessions[0])["status"] == 0
