@@ -17,8 +17,7 @@ from lottery_jax import default_config
 
 
 def get_config():
-  c = default_config.base()
-  c.experiment = "distill"
+  c = default_config.distill_base()
   c.data.source = "cifar10"
   c.data.preprocess = "standardize"
   d = c.distill

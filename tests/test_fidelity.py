@@ -133,7 +133,7 @@ def test_imp_rewinds_to_the_dense_networks_theta_k(tmp_path):
 
 
 def _tiny_distilled_run(**distilled_overrides):
-  c = default_config.base()  # Digits, standardised.
+  c = default_config.lottery_base()  # Digits, standardised.
   c.model.options.width = 8
   c.train.num_steps = 2
   c.distilled.train.num_steps = 2
@@ -155,18 +155,18 @@ def test_lottery_run_refuses_a_distilled_set_in_another_preprocessing(tmp_path):
   workdir = tmp_path / "run"
   with pytest.raises(UserInputError, match=r"holds images in zca \(eps 0.1\) space but the "
                                            r"real data is preprocessed with standardize"):
-    experiment.run(_tiny_distilled_run(source=str(path)), str(workdir))
+    lottery_runner.run(_tiny_distilled_run(source=str(path)), str(workdir))
   assert not (workdir / "config.json").exists()
 
 
 def test_lottery_run_trains_distilled_pruning_with_dsa(tmp_path, monkeypatch):
   # The run wires distilled.augment='dsa' into the distilled recipe (and only there).
   seen = []
-  make_recipe = lottery.make_recipe
-  monkeypatch.setattr(lottery, "make_recipe", lambda *a, **k: seen.append(
+  make_recipe = imp.make_recipe
+  monkeypatch.setattr(imp, "make_recipe", lambda *a, **k: seen.append(
       k.get("dsa_params")) or make_recipe(*a, **k))
   c = _tiny_distilled_run(augment="dsa")
-  experiment.run(c, str(tmp_path / "run"))
+  lottery_runner.run(c, str(tmp_path / "run"))
   real, syn = seen
   assert real is None
   assert syn == dsa.params_from_config(c.distilled.dsa)
