@@ -146,7 +146,7 @@ def mask_statistics(pipeline, producers, rounds: int, figure_path: str) -> dict:
         "kept_mean": float(np.mean(kept)) if kept.size else None}
     if producer != "imp" and "imp" in producers:
       out["overlap_with_imp"][producer] = [
-          dict(stability.overlap(pipeline.mask(producer, r)[0], pipeline.mask("imp", r)[0]),
+          dict(stability.overlap_stats(pipeline.mask(producer, r)[0], pipeline.mask("imp", r)[0]),
                round=r) for r in range(1, rounds + 1)]
   if rounds > 0 and parallel.is_writer():
     stability.plot_magnitude_histograms(magnitudes, figure_path)
