@@ -17,8 +17,8 @@ __version__ = "0.1.0"  # Keep in step with pyproject.toml (tests/test_examples.p
 
 __all__ = [
     "analysis", "checkpoint", "data", "default_config", "distill", "errors", "experiment",
-    "lottery", "main", "masks", "models", "parallel", "pruning", "report", "rundir",
-    "stability", "train", "tree", "typing",
+    "host_loop", "loss", "lottery", "main", "masks", "models", "optim", "parallel",
+    "progress", "pruning", "report", "rundir", "stability", "train", "tree", "typing",
 ]
 
 

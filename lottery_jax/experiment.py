@@ -13,12 +13,13 @@ import jax
 import ml_collections
 
 from lottery_jax import analysis
+from lottery_jax import loss as loss_lib
 from lottery_jax import lottery
 from lottery_jax import models
+from lottery_jax import optim
 from lottery_jax import parallel
 from lottery_jax import report
 from lottery_jax import rundir
-from lottery_jax import train as train_lib
 from lottery_jax import validate
 from lottery_jax import train_many
 from lottery_jax.data import distilled as distilled_lib
@@ -100,16 +101,16 @@ def run_lottery(config: ml_collections.ConfigDict, workdir: str) -> dict:
   mesh = parallel.data_mesh()
   num_train = len(data.train_labels)
   real = lottery.make_recipe(model, config.train, num_train, config.data.crop_padding,
-                             config.data.flip, lottery.num_steps_for(config.train, num_train),
+                             config.data.flip, optim.num_steps_for(config.train, num_train),
                              together=train_many.together(config.stability.train_pairs_together))
   syn = None
   if distilled is not None:
     num_syn = len(distilled.labels)
     syn = lottery.make_recipe(model, config.distilled.train, num_syn,
                               config.distilled.crop_padding, config.distilled.flip,
-                              lottery.num_steps_for(config.distilled.train, num_syn),
+                              optim.num_steps_for(config.distilled.train, num_syn),
                               dsa_params=lottery.distilled_dsa_params(config.distilled))
-  eval_step = train_lib.make_eval_step(model)
+  eval_step = loss_lib.make_eval_step(model)
 
   per_replicate, pipelines = [], []
   for s in range(lot.replicates):

@@ -23,7 +23,6 @@ processes, every process runs every stage (process 0 writes the files) and a sta
 when process 0 sees its file (parallel.exists), so all processes make the same jitted calls.
 """
 
-import math
 import os
 import time
 from typing import Any, NamedTuple
@@ -34,7 +33,9 @@ import ml_collections
 import numpy as np
 
 from lottery_jax import checkpoint as ckpt_lib
+from lottery_jax import loss as loss_lib
 from lottery_jax import masks as masks_lib
+from lottery_jax import optim
 from lottery_jax import parallel
 from lottery_jax import pruning
 from lottery_jax import rundir
@@ -79,13 +80,7 @@ def make_recipe(model, train_config, num_examples: int, crop_padding: int, flip:
   With `dsa_params`, every example is augmented by its own DSA draw (as the distilled-pruning
   authors train on distilled data) instead of crop_padding / flip; `together` adds the step
   vmapped over copies (crop/flip recipes only)."""
-  per_epoch = batching.steps_per_epoch(num_examples, train_config.batch_size)
-  schedule = train_lib.make_schedule(
-      train_config.schedule, train_config.learning_rate, num_steps,
-      warmup_steps=int(round(train_config.warmup_epochs * per_epoch)),
-      decay_at=tuple(train_config.decay_at), decay_factor=train_config.decay_factor)
-  tx = train_lib.make_optimizer(train_config.optimizer, schedule, train_config.momentum,
-                                train_config.weight_decay)
+  tx, schedule = optim.from_recipe(train_config, num_examples, num_steps)
   if dsa_params is not None:
     if together:
       raise ValueError("training copies together is for crop/flip recipes, not DSA ones")
@@ -105,14 +100,6 @@ def distilled_dsa_params(distilled_config) -> dsa.DsaParams | None:
   if augment not in DISTILLED_AUGMENTATIONS:
     raise unknown_choice("distilled.augment", augment, DISTILLED_AUGMENTATIONS)
   return dsa.params_from_config(distilled_config.dsa) if augment == "dsa" else None
-
-
-def num_steps_for(train_config, num_examples: int) -> int:
-  """train.num_steps if > 0, else ceil(epochs x full batches per epoch)."""
-  if train_config.num_steps > 0:
-    return int(train_config.num_steps)
-  per_epoch = batching.steps_per_epoch(num_examples, train_config.batch_size)
-  return max(1, math.ceil(train_config.epochs * per_epoch))
 
 
 class Keys(NamedTuple):
@@ -251,7 +238,7 @@ class Pipeline:
     result_path = os.path.join(stage_dir, "result.json")
     if parallel.exists(result_path):
       return state, rundir.read_json(result_path)
-    test = train_lib.evaluate(self.eval_step, state.params, state.batch_stats,
+    test = loss_lib.evaluate(self.eval_step, state.params, state.batch_stats,
                               self.data.test_images, self.data.test_labels,
                               self.config.train.eval_batch_size, self.mesh)
     steps = self.real.num_steps - start

@@ -18,6 +18,7 @@ from PIL import Image
 from cli_runner import ROOT, run_cli
 from lottery_jax import checkpoint as ckpt_lib
 from lottery_jax import default_config
+from lottery_jax import host_loop
 from lottery_jax import experiment
 from lottery_jax import main as main_lib
 from lottery_jax import rundir
@@ -131,7 +132,7 @@ def test_divergence_with_finite_loss_stops_the_run_and_keeps_only_finite_checkpo
   assert "training diverged at step" in line and "r0 dense round 0 real" in line
   # Which quantity turns non-finite first depends on the kernels' rounding (the parameter
   # norm before the loss, or both at once); test_train pins the finite-loss case exactly.
-  assert any(f"{what} is " in line for _, what in train_lib.WATCHED_METRICS)
+  assert any(f"{what} is " in line for _, what in host_loop.WATCHED_METRICS)
   assert not (workdir / "results.json").exists()
   ckpts = workdir / "replicate_0" / "dense" / "real" / "checkpoints"
   steps = sorted(int(p.name) for p in ckpts.iterdir() if p.name.isdigit())
