@@ -22,6 +22,7 @@ from lottery_jax import train_many
 from lottery_jax.errors import unknown_choice
 
 ANALYSES = ("lmc", "landscape", "hessian", "masks")
+LMC_PRODUCERS = ("dense", "imp", "distilled", "hybrid", "random")
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,9 @@ def check_stability_config(st) -> None:
   for a in st.analyses:
     if a not in ANALYSES:
       raise unknown_choice("stability analysis", a, ANALYSES)
+  for p in st.lmc_producers:
+    if p not in LMC_PRODUCERS:
+      raise unknown_choice("stability.lmc_producers entry", p, LMC_PRODUCERS)
   if str(st.train_pairs_together).lower() not in train_many.CHOICES:
     raise unknown_choice("stability.train_pairs_together", st.train_pairs_together,
                          train_many.CHOICES)
@@ -47,6 +51,12 @@ def detail_targets(st, lottery_config) -> tuple[list[str], list[int]]:
     log.info("landscapes and Hessians for producers %s at rounds %s (of the configured %s at %s)",
              producers, rounds, tuple(st.detail_producers), tuple(st.detail_rounds))
   return producers, rounds
+
+
+def lmc_targets(st, lottery_config) -> tuple[str, ...]:
+  """'dense' and the producers of stability.lmc_producers that the pruning stage makes."""
+  made = ("dense",) + tuple(lottery_config.producers)
+  return tuple(p for p in made if p in tuple(st.lmc_producers))
 
 
 def _subset(images, labels, n: int):
@@ -162,7 +172,7 @@ def run(pipelines, config, workdir: str) -> dict:
   if not st.analyses or st.replicates == 0:
     return {}
   pipeline = pipelines[0]
-  producers = ("dense",) + tuple(lot.producers)
+  producers = lmc_targets(st, lot)
   detail_producers, detail_rounds = detail_targets(st, lot)
   out = {}
   if "lmc" in st.analyses:

@@ -178,7 +178,8 @@ class Pipeline:
     computes what its own `fit` would."""
     st = self.config.stability
     if (self.real.multi_step_fn is None or "lmc" not in st.analyses
-        or self.replicate >= st.replicates):
+        or self.replicate >= st.replicates
+        or (producer if r else "dense") not in tuple(st.lmc_producers)):
       return
     dirs = [os.path.join(self.round_dir(producer, r), d) for d in ("real", "real_b")]
     if any(os.path.exists(os.path.join(d, "result.json")) for d in dirs):

@@ -22,7 +22,9 @@ def _module(path):
 
 
 def _variants(get_config):
-  return (None, "smoke") if inspect.signature(get_config).parameters else (None,)
+  if not inspect.signature(get_config).parameters:
+    return (None,)
+  return (None,) + tuple(default_config.VARIANTS) + ("cpu,rewind", "smoke,rewind")
 
 
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: p.stem)
@@ -35,6 +37,12 @@ def test_every_config_and_variant_loads_and_validates(path):
     if arg == "smoke":
       assert c.lottery.rounds == 1 and c.lottery.replicates == 1
       assert c.model.options.width == 32 and c.stability.lmc_examples == 1000
+    if arg == "cpu":
+      assert (c.model.options.width, c.data.train_examples, c.train.epochs) == (32, 20000, 10.0)
+      assert c.lottery.rounds == 7 and c.lottery.hybrid_syn_rounds == 4
+    if arg == "cpu,rewind":  # Applied in order: 3% of the cpu preset's 10 epochs.
+      assert c.lottery.producers == ("imp",) and c.stability.analyses == ()
+      assert c.lottery.rewind_epochs == pytest.approx(0.3)
 
 
 def test_the_quickstart_config_validates():
@@ -48,5 +56,16 @@ def test_a_bad_variant_is_one_line_and_exit_2(tmp_path):
   assert done.returncode == 2
   assert done.stderr.strip().splitlines() == [
       "lottery_jax: error: config file configs/cifar10_convnet.py does not load: unknown config "
-      "variant 'fast'; valid: 'smoke' (or none)"]
+      "variant 'fast'; valid: 'smoke', 'cpu', 'rewind' (or none), comma-separated"]
   assert not (tmp_path / "run").exists()
+
+
+def test_lmc_producers_selects_who_gets_a_pair_and_refuses_unknown_names():
+  from lottery_jax import analysis
+  from lottery_jax.errors import UserInputError
+  c = default_config.base()
+  c.stability.lmc_producers = ("dense", "distilled", "hybrid")  # hybrid is not made here.
+  assert analysis.lmc_targets(c.stability, c.lottery) == ("dense", "distilled")
+  c.stability.lmc_producers = ("dense", "imp", "magnitude")
+  with pytest.raises(UserInputError, match="magnitude"):
+    validate.check(c)

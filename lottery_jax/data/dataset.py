@@ -49,6 +49,23 @@ def check_classes(raw: sources.RawDataset) -> None:
                            f"class(es) {names}; every class needs images in both splits")
 
 
+def class_balanced_prefix(labels, total: int, num_classes: int) -> np.ndarray:
+  """Sorted indices of the first total // num_classes examples of every class, in source
+  order (data.train_examples); UserInputError if a class has fewer or total < num_classes."""
+  per_class = total // num_classes
+  if per_class < 1:
+    raise UserInputError(f"data.train_examples={total} gives no example per class; use 0 (the "
+                         f"whole train split) or at least {num_classes}")
+  chosen = []
+  for c in range(num_classes):
+    idx = np.flatnonzero(labels == c)
+    if len(idx) < per_class:
+      raise UserInputError(f"data.train_examples={total} needs {per_class} train examples of "
+                           f"class {c}, which has {len(idx)}")
+    chosen.append(idx[:per_class])
+  return np.sort(np.concatenate(chosen))
+
+
 def load_dataset(data_config: ml_collections.ConfigDict, preprocess_kind: str | None = None,
                  zca_eps: float | None = None) -> Dataset:
   """Load `data_config.source` and preprocess it as `data_config.preprocess` says (or as
@@ -60,10 +77,14 @@ def load_dataset(data_config: ml_collections.ConfigDict, preprocess_kind: str | 
   kind = preprocess_kind or data_config.preprocess
   eps = data_config.zca_eps if zca_eps is None else zca_eps
   prep = preprocess.fit_preprocessing(raw, kind, zca_eps=eps, cache_dir=cache_dir)
+  train_images, train_labels = raw.train.images, raw.train.labels
+  if data_config.get("train_examples", 0):
+    keep = class_balanced_prefix(train_labels, data_config.train_examples, raw.num_classes)
+    train_images, train_labels = train_images[keep], train_labels[keep]
   return Dataset(
       name=raw.name,
-      train_images=np.asarray(preprocess.apply_preprocessing(prep, raw.train.images), np.float32),
-      train_labels=raw.train.labels.astype(np.int32),
+      train_images=np.asarray(preprocess.apply_preprocessing(prep, train_images), np.float32),
+      train_labels=train_labels.astype(np.int32),
       test_images=np.asarray(preprocess.apply_preprocessing(prep, raw.test.images), np.float32),
       test_labels=raw.test.labels.astype(np.int32),
       num_classes=raw.num_classes,
