@@ -20,6 +20,7 @@ from lottery_jax import rundir
 from lottery_jax import stability
 from lottery_jax import train_many
 from lottery_jax.errors import unknown_choice
+from lottery_jax.stability import probe_keys
 
 ANALYSES = ("lmc", "landscape", "hessian", "masks")
 LMC_PRODUCERS = ("dense", "imp", "distilled", "hybrid", "random")
@@ -99,8 +100,7 @@ def landscape_stage(pipeline, producer: str, r: int, figure_path: str) -> dict:
   else:
     a, _ = pipeline.real_stage(producer, r, m)
     b, _ = pipeline.real_stage(producer, r, m, copy=1)
-    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(pipeline.config.seeds.probes),
-                                                pipeline.replicate), r)
+    key = probe_keys.key(pipeline.config.seeds, pipeline.replicate, probe_keys.LANDSCAPE, r)
     u, v = stability.plane_directions(a.params, b.params, m, key,
                                       filter_normalize=st.filter_normalize)
     coords_a, coords_b = stability.default_coords(st.grid_size)
@@ -131,8 +131,7 @@ def hessian_stage(pipeline, producer: str, r: int) -> dict:
   data, bs = pipeline.data, st.hessian_batch_size
   batches = [{"image": data.train_images[i * bs:(i + 1) * bs],
               "label": data.train_labels[i * bs:(i + 1) * bs]} for i in range(st.hessian_batches)]
-  key = jax.random.fold_in(jax.random.fold_in(jax.random.key(pipeline.config.seeds.probes),
-                                              pipeline.replicate), 1000 + r)
+  key = probe_keys.key(pipeline.config.seeds, pipeline.replicate, probe_keys.HESSIAN, r)
   diag = stability.hessian_diagonal(stability.classification_loss(pipeline.model, a.batch_stats),
                                     a.params, batches, key, st.hessian_probes, masks=m,
                                     probe_batch=st.probe_batch or None)
