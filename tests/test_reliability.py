@@ -351,7 +351,7 @@ def test_a_bounded_sweep_computes_what_an_unbounded_one_does(monkeypatch):
     return chunk_sums(*args, **kwargs)
 
   monkeypatch.setattr(sweep, "_chunk_sums", counted)
-  run = lambda gb: sweep.evaluate_points(model, lmc._path_point, (a, b), alphas, x, y,
+  run = lambda gb: sweep.evaluate_points(model, lmc.path_point, (a, b), alphas, x, y,
                                          chunk_size=100, point_batch=4, memory_budget_gb=gb)
   free = run(1.0)
   assert calls == [(100, 4)]
