@@ -11,8 +11,10 @@ import pytest
 from lottery_jax import loss, models
 from lottery_jax import train as train_lib
 
-LOGITS = jnp.array([[2.0, 0.0], [0.0, 1.0], [3.0, 3.0]])
-LABELS = jnp.array([0, 0, 1])
+# numpy, not jax, at import time: starting the JAX backend while tests are collected would
+# freeze XLA flags before lottery_jax.main (imported by other test modules) sets them.
+LOGITS = np.array([[2.0, 0.0], [0.0, 1.0], [3.0, 3.0]], np.float32)
+LABELS = np.array([0, 0, 1], np.int32)
 # -log softmax of the label's logit, row by row.
 EXPECTED_CE = [math.log(1 + math.exp(-2.0)), math.log(1 + math.exp(1.0)), math.log(2.0)]
 

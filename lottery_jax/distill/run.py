@@ -28,6 +28,7 @@ import numpy as np
 from lottery_jax import models
 from lottery_jax import optim
 from lottery_jax import rundir
+from lottery_jax import validate
 from lottery_jax.data import distilled as distilled_lib
 from lottery_jax.data import preprocess
 from lottery_jax.data.dataset import Dataset, load_dataset
@@ -76,7 +77,7 @@ def check_distill_config(config: ml_collections.ConfigDict) -> None:
                          "distilled.source; set --config.distilled.source=PATH")
   dsa.params_from_config(d.dsa)
   models.get_model(config.model.name, 10, **config.model.options)
-  optim.from_recipe(d.eval_train, num_examples=d.eval_train.batch_size, num_steps=100)
+  validate.check_recipe(config, "distill.eval_train")
 
 
 def _preprocessing_metadata(data: Dataset) -> dict:
