@@ -4,7 +4,7 @@ ConvNet-3 (width 128, depth 3, instance norm, average pooling; 320,010 params) o
 32x32x3 images with 10 classes. Measured side by side in one run, interleaved (one repeat of
 each per round, `--rounds` rounds after a compiling warm-up; medians reported):
 
-  (a) forward:   `train.evaluate` (jitted eval step, chunks of --chunk_size), images / s.
+  (a) forward:   `loss.evaluate` (jitted eval step, chunks of --chunk_size), images / s.
   (b) LMC:       `stability.path_metrics` with --points alphas, alphas x images / s.
   (c) landscape: `stability.grid_losses` on a (points / 2) x 2 grid, points x images / s.
   (d) Hessian:   `stability.hessian_diagonal` with --probes probes on one batch of
@@ -34,6 +34,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import machine  # noqa: E402  (bench/machine.py, beside this script)
 
+from lottery_jax import loss as loss_lib  # noqa: E402
 from lottery_jax import masks as masks_lib  # noqa: E402
 from lottery_jax import pruning, stability  # noqa: E402
 from lottery_jax import train as train_lib  # noqa: E402
@@ -90,7 +91,7 @@ def main(args):
   print(f"ConvNet-3: {sum(np.size(x) for x in jax.tree.leaves(params_a)):,} params, "
         f"mask sparsity {masks_lib.sparsity(m):.1%}")
 
-  eval_step = train_lib.make_eval_step(model)
+  eval_step = loss_lib.make_eval_step(model)
   alphas = np.linspace(0.0, 1.0, args.points).astype(np.float32)
   u, v = stability.plane_directions(params_a, params_b, m, jax.random.key(args.seed + 2))
   coords_a = np.linspace(-0.5, 1.5, args.points // 2).astype(np.float32)
@@ -102,7 +103,7 @@ def main(args):
   hessian_key = jax.random.key(args.seed + 3)
 
   work = {
-      "forward": (args.num_images, lambda: train_lib.evaluate(
+      "forward": (args.num_images, lambda: loss_lib.evaluate(
           eval_step, params_a, {}, images, labels, batch_size=args.chunk_size)["loss"]),
       "lmc": (args.points * args.num_images, lambda: stability.path_metrics(
           model, params_a, params_b, alphas, images, labels, chunk_size=args.chunk_size,

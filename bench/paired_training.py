@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import machine  # noqa: E402  (bench/machine.py, beside this script)
 
 from lottery_jax import masks as masks_lib  # noqa: E402
-from lottery_jax import pruning, train_many  # noqa: E402
+from lottery_jax import optim, pruning, train_many  # noqa: E402
 from lottery_jax import train as train_lib  # noqa: E402
 from lottery_jax.models import get_model  # noqa: E402
 
@@ -47,7 +47,7 @@ def main():
   m = masks_lib.init_masks(params)
   for _ in range(7):
     m = pruning.prune(params, m, 0.2)
-  tx = train_lib.make_optimizer("adam", 1e-3, weight_decay=8e-4)
+  tx = optim.make_optimizer("adam", 1e-3, weight_decay=8e-4)
   rng = np.random.default_rng(0)
   batches = [[{"image": rng.standard_normal((args.batch_size, *shape), dtype=np.float32),
                "label": rng.integers(0, 10, args.batch_size).astype(np.int32)}

@@ -22,7 +22,7 @@ import jax
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from lottery_jax import default_config, imp, masks, models  # noqa: E402
+from lottery_jax import default_config, imp, masks, models, optim  # noqa: E402
 from lottery_jax import train as train_lib  # noqa: E402
 from lottery_jax.data.dataset import load_dataset  # noqa: E402
 from lottery_jax.data.distilled import load_distilled  # noqa: E402
@@ -66,8 +66,8 @@ def main():
                        num_classes=data.num_classes)
   model = models.get_model("convnet", data.num_classes)
   theta0, stats0 = train_lib.init_variables(model, jax.random.key(0), data.image_shape)
-  full_real = imp.num_steps_for(config.train, len(data.train_labels))
-  full_syn = imp.num_steps_for(config.distilled.train, len(syn.labels))
+  full_real = optim.num_steps_for(config.train, len(data.train_labels))
+  full_syn = optim.num_steps_for(config.distilled.train, len(syn.labels))
   real_steps = max(1, round(args.scale * full_real))
   syn_steps = max(1, round(args.scale * full_syn))
   real = imp.make_recipe(model, config.train, len(data.train_labels), 4, True, real_steps)

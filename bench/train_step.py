@@ -135,8 +135,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lottery_jax import loss as loss_lib
 from lottery_jax import masks as masks_lib
-from lottery_jax import pruning, train
+from lottery_jax import optim, pruning, train
 from lottery_jax.models import get_model
 
 # pylint: enable=g-import-not-at-top,wrong-import-position
@@ -173,7 +174,7 @@ def make_jax_side(batch_size: int, seed: int):
   masks = masks_lib.init_masks(params)
   for _ in range(PRUNE_ROUNDS):
     masks = pruning.prune(params, masks, PRUNE_FRACTION)
-  tx = train.make_optimizer("adam", LEARNING_RATE, weight_decay=WEIGHT_DECAY)
+  tx = optim.make_optimizer("adam", LEARNING_RATE, weight_decay=WEIGHT_DECAY)
   state = train.new_state(params, batch_stats, masks, tx)
   step = train.make_train_step(model, tx)
   rng = np.random.default_rng(seed)
@@ -194,7 +195,7 @@ def make_jax_side(batch_size: int, seed: int):
     holder["state"], holder["metrics"] = state, metrics
     return seconds
 
-  loss_fn = jax.jit(lambda p, x, y: train.cross_entropy(model.apply({"params": p}, x), y))
+  loss_fn = jax.jit(lambda p, x, y: loss_lib.cross_entropy(model.apply({"params": p}, x), y))
   initial_loss = float(loss_fn(state.params, batch["image"], batch["label"]))
   return run, holder, state.params, masks, (images, labels), initial_loss
 

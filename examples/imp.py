@@ -14,7 +14,9 @@ import optax
 from lottery_jax import masks, pruning
 
 
-def main(rounds: int = 3, steps: int = 50):
+def main(rounds: int = 3, steps: int = 50, check_step=lambda fn: fn):
+  """IMP for `rounds` rounds of `steps` steps; `check_step` wraps the step function before
+  jit (the tests pass chex.assert_max_traces(n=1): every round reuses one compilation)."""
   x = jax.random.normal(jax.random.key(0), (256, 16))
   y = (x[:, :4].sum(axis=1) > 0).astype(jnp.int32)
   model = nn.Sequential([nn.Dense(64), nn.relu, nn.Dense(2)])
@@ -22,6 +24,7 @@ def main(rounds: int = 3, steps: int = 50):
   base = optax.sgd(0.1, momentum=0.9)
 
   @jax.jit
+  @check_step
   def step(params, opt_state):  # The masks are in opt_state: one compile for every round.
     loss_fn = lambda p: optax.softmax_cross_entropy_with_integer_labels(
         model.apply({"params": p}, x), y).mean()

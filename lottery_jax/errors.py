@@ -13,3 +13,8 @@ def unknown_choice(what: str, got, valid) -> UserInputError:
   """An error for `got` not being one of `valid`, listing the valid choices."""
   choices = ", ".join(repr(v) for v in sorted(valid))
   return UserInputError(f"unknown {what} {got!r}; valid choices: {choices}")
+
+
+class TrainingDiverged(RuntimeError):
+  """The loss, gradients or parameters became NaN or Inf; the message names the stage, the
+  step, the quantity and the last good checkpoint (exit status 3 on the command line)."""

@@ -19,17 +19,16 @@ One round is `imp_round(mask, train_fn, prune_fn, rewind)`: train from the rewin
 """
 
 import functools
-import math
 from typing import Any, Callable, NamedTuple
 
 import jax
 import ml_collections
 
 from lottery_jax import masks as masks_lib
+from lottery_jax import optim
 from lottery_jax import pruning
 from lottery_jax import train as train_lib
 from lottery_jax import train_many
-from lottery_jax.data import batching
 from lottery_jax.distill import dsa, dsa_train
 from lottery_jax.errors import UserInputError, unknown_choice
 
@@ -66,13 +65,7 @@ def make_recipe(model, train_config, num_examples: int, crop_padding: int, flip:
   With `dsa_params`, every example is augmented by its own DSA draw (as the distilled-pruning
   authors train on distilled data) instead of crop_padding / flip; `together` adds the step
   vmapped over copies (crop/flip recipes only)."""
-  per_epoch = batching.steps_per_epoch(num_examples, train_config.batch_size)
-  schedule = train_lib.make_schedule(
-      train_config.schedule, train_config.learning_rate, num_steps,
-      warmup_steps=int(round(train_config.warmup_epochs * per_epoch)),
-      decay_at=tuple(train_config.decay_at), decay_factor=train_config.decay_factor)
-  tx = train_lib.make_optimizer(train_config.optimizer, schedule, train_config.momentum,
-                                train_config.weight_decay)
+  tx, schedule = optim.from_recipe(train_config, num_examples, num_steps)
   if dsa_params is not None:
     if together:
       raise ValueError("training copies together is for crop/flip recipes, not DSA ones")
@@ -92,14 +85,6 @@ def distilled_dsa_params(distilled_config) -> dsa.DsaParams | None:
   if augment not in DISTILLED_AUGMENTATIONS:
     raise unknown_choice("distilled.augment", augment, DISTILLED_AUGMENTATIONS)
   return dsa.params_from_config(distilled_config.dsa) if augment == "dsa" else None
-
-
-def num_steps_for(train_config, num_examples: int) -> int:
-  """train.num_steps if > 0, else ceil(epochs x full batches per epoch)."""
-  if train_config.num_steps > 0:
-    return int(train_config.num_steps)
-  per_epoch = batching.steps_per_epoch(num_examples, train_config.batch_size)
-  return max(1, math.ceil(train_config.epochs * per_epoch))
 
 
 class Keys(NamedTuple):

@@ -143,8 +143,7 @@ def execute(config, workdir: str):
   """Validate `config` and `workdir`, then run; every failure ends in `_fail` (one line)."""
   from lottery_jax import runners
   from lottery_jax import validate
-  from lottery_jax.errors import UserInputError
-  from lottery_jax.train import TrainingDiverged
+  from lottery_jax.errors import TrainingDiverged, UserInputError
   try:
     validate.check(config)
     validate.check_workdir(workdir)

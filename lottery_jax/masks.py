@@ -23,7 +23,7 @@ from lottery_jax.typing import Array, KeyPath, Masks, Params, PrunablePredicate
 
 __all__ = [
     "MaskedState", "apply_masks", "check_structure", "count", "dense_layers_predicate",
-    "init_masks", "is_prunable", "layer_names", "layerwise_sparsity", "masked_optimizer", "overlap",
+    "init_masks", "is_prunable", "jaccard", "layer_names", "layerwise_sparsity", "masked_optimizer",
     "path_name", "prunable_leaf", "prunable_tree", "sparsity", "validate",
 ]
 
@@ -149,7 +149,7 @@ def layerwise_sparsity(masks: Masks) -> dict[str, float]:
           for path, m in jax.tree_util.tree_leaves_with_path(masks) if prunable_leaf(m)}
 
 
-def overlap(masks_a: Masks, masks_b: Masks) -> float:
+def jaccard(masks_a: Masks, masks_b: Masks) -> float:
   """Jaccard index of the kept prunable weights of two masks (1.0 for identical masks)."""
   inter = union = 0
   for a, b in zip(jax.tree.leaves(masks_a), jax.tree.leaves(masks_b)):

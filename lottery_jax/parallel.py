@@ -82,17 +82,12 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
   Calling it again (or after `jax.distributed.initialize`) does nothing.
   """
   several = check_distributed_flags(coordinator_address, num_processes, process_id)
-  if _initialized():
+  if jax.distributed.is_initialized():
     return
   if several:
     jax.distributed.initialize(coordinator_address, num_processes, process_id)
   elif coordinator_address is None and num_processes is None and _cluster_detected():
     jax.distributed.initialize()
-
-
-def _initialized() -> bool:
-  from jax._src import distributed  # pylint: disable=g-import-not-at-top
-  return distributed.global_state.client is not None
 
 
 def maybe_initialize_distributed() -> None:

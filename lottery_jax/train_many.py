@@ -18,10 +18,11 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
 from lottery_jax import checkpoint as ckpt_lib
+from lottery_jax import host_loop
 from lottery_jax import parallel
 from lottery_jax import train as train_lib
 from lottery_jax.data.batching import EpochCache
-from lottery_jax.errors import UserInputError
+from lottery_jax.errors import TrainingDiverged, UserInputError
 
 CHOICES = ("auto", "true", "false")
 
@@ -73,7 +74,7 @@ def fit_many(states: Sequence[train_lib.TrainState], multi_step_fn, images, labe
   writes them, so each copy can also be resumed alone by `fit`. A resume here needs every
   copy's newest checkpoint at the same step (ValueError otherwise: resume them with `fit`).
   Metrics are read back every `log_every` steps (always at the last step); a NaN or Inf
-  watched metric (train.WATCHED_METRICS) in any copy raises train.TrainingDiverged naming the
+  watched metric (host_loop.WATCHED_METRICS) in any copy raises TrainingDiverged naming the
   copy and step, and a checkpoint is saved only when every copy's parameters are finite.
 
   Returns:
@@ -102,40 +103,36 @@ def fit_many(states: Sequence[train_lib.TrainState], multi_step_fn, images, labe
   train_keys = stack(list(train_keys))
   orders = [EpochCache(k, len(labels), batch_size) for k in data_keys]
   sharding = NamedSharding(mesh, PartitionSpec(None, "data"))
-  pending = []
 
-  def flush(step):
-    nonlocal pending
-    host = jax.device_get([m for _, m in pending])
-    for (s, _), m in zip(pending, host):
+  def flush(step, host):
+    for s, m in host:
       for k in range(num):
-        bad = train_lib.non_finite_metric({name: v[k] for name, v in m.items()})
+        bad = host_loop.non_finite_metric({name: v[k] for name, v in m.items()})
         if bad is not None:
-          raise train_lib.TrainingDiverged(
+          raise TrainingDiverged(
               f"{descs[k]}: training diverged at step {s + 1}: {bad[0]} is {bad[1]}; lower "
               "the learning rate")
     for k in range(num):
-      mean = {name: float(np.mean([m[name][k] for m in host])) for name in host[0]}
+      mean = host_loop.mean_metrics([{name: v[k] for name, v in m.items()} for _, m in host])
       if metrics_log is not None:
         metrics_log.write(event="train", stage=descs[k], step=step, **mean,
                           **(log_fields or {}))
-    pending = []
 
-  for step in range(start, num_steps):
+  def advance(state, step):
     idx = [order.indices(step) for order in orders]
     batch = jax.device_put({"image": np.stack([images[i] for i in idx]),
                             "label": np.stack([labels[i] for i in idx])}, sharding)
-    state, metrics = multi_step_fn(state, batch, train_keys)
-    pending.append((step, metrics))
-    done = step + 1
-    save_now = bool(mngrs) and (done % checkpoint_every == 0 or done == num_steps)
-    if done % log_every == 0 or save_now or done == num_steps:
-      flush(done)
-    if save_now:
-      if not bool(train_lib.all_finite((state.params, state.batch_stats))):
-        raise train_lib.TrainingDiverged(
-            f"{', '.join(descs)}: training diverged by step {done}: a parameter or BatchNorm "
-            "statistic is not finite; lower the learning rate")
-      for m, s in zip(mngrs, unstack(state, num)):
-        ckpt_lib.save(m, done, s)
+    return multi_step_fn(state, batch, train_keys)
+
+  def save(state, done):
+    if not bool(host_loop.all_finite((state.params, state.batch_stats))):
+      raise TrainingDiverged(
+          f"{', '.join(descs)}: training diverged by step {done}: a parameter or BatchNorm "
+          "statistic is not finite; lower the learning rate")
+    for m, s in zip(mngrs, unstack(state, num)):
+      ckpt_lib.save(m, done, s)
+
+  state = host_loop.loop(state, advance, start=start, num_steps=num_steps,
+                         log_every=log_every, flush=flush, save=save if mngrs else None,
+                         checkpoint_every=checkpoint_every)
   return unstack(state, num)

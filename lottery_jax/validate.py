@@ -59,12 +59,12 @@ def check_bool(config, path: str) -> bool:
 
 def check_recipe(config, path: str) -> None:
   """A training recipe (default_config.train_config): optimizer, schedule, lengths, cadences."""
-  from lottery_jax import train as train_lib  # JAX is imported only once flags are parsed.
+  from lottery_jax import optim  # JAX is imported only once flags are parsed.
   recipe = _get(config, path)
-  if recipe.optimizer not in train_lib.OPTIMIZERS:
-    raise unknown_choice(f"{path}.optimizer", recipe.optimizer, train_lib.OPTIMIZERS)
-  if recipe.schedule not in train_lib.SCHEDULES:
-    raise unknown_choice(f"{path}.schedule", recipe.schedule, train_lib.SCHEDULES)
+  if recipe.optimizer not in optim.OPTIMIZERS:
+    raise unknown_choice(f"{path}.optimizer", recipe.optimizer, optim.OPTIMIZERS)
+  if recipe.schedule not in optim.SCHEDULES:
+    raise unknown_choice(f"{path}.schedule", recipe.schedule, optim.SCHEDULES)
   check_real(config, f"{path}.learning_rate", 0.0, positive=True)
   check_real(config, f"{path}.momentum", 0.0, below=1.0)
   check_real(config, f"{path}.weight_decay", 0.0)
@@ -131,7 +131,7 @@ def check_stability(config) -> None:
 
 def check_lottery(config) -> None:
   from lottery_jax import imp, models
-  check_int(config, "lottery.rounds", 0)
+  check_int(config, "lottery.rounds", 0, 999)  # stability.probe_keys.ROUND_LIMIT
   check_int(config, "lottery.replicates", 1)
   check_int(config, "lottery.hybrid_syn_rounds", 0)
   imp.check_lottery_config(config.lottery)

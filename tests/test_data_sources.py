@@ -129,7 +129,7 @@ def test_second_load_uses_cache(tmp_path, monkeypatch):
   def fail(*args, **kwargs):
     raise AssertionError("decoded again instead of using the cache")
 
-  monkeypatch.setattr(sources, "_decode", fail)
+  monkeypatch.setattr(Image, "open", fail)
   second = sources.load_image_folder(archive, cache)
   np.testing.assert_array_equal(first.train.images, second.train.images)
   np.testing.assert_array_equal(first.test.labels, second.test.labels)

@@ -20,6 +20,7 @@ from lottery_jax import checkpoint as ckpt_lib
 from lottery_jax import default_config
 from lottery_jax import runners
 from lottery_jax.runners import lottery as lottery_runner
+from lottery_jax import host_loop
 from lottery_jax import main as main_lib
 from lottery_jax import rundir
 from lottery_jax.data import distilled as distilled_lib
@@ -136,7 +137,7 @@ def test_divergence_with_finite_loss_stops_the_run_and_keeps_only_finite_checkpo
   assert "training diverged at step" in line and "r0 dense round 0 real" in line
   # Which quantity turns non-finite first depends on the kernels' rounding (the parameter
   # norm before the loss, or both at once); test_train pins the finite-loss case exactly.
-  assert any(f"{what} is " in line for _, what in train_lib.WATCHED_METRICS)
+  assert any(f"{what} is " in line for _, what in host_loop.WATCHED_METRICS)
   assert not (workdir / "results.json").exists()
   ckpts = workdir / "replicate_0" / "dense" / "real" / "checkpoints"
   steps = sorted(int(p.name) for p in ckpts.iterdir() if p.name.isdigit())
@@ -355,7 +356,7 @@ def test_a_bounded_sweep_computes_what_an_unbounded_one_does(monkeypatch):
     return chunk_sums(*args, **kwargs)
 
   monkeypatch.setattr(sweep, "_chunk_sums", counted)
-  run = lambda gb: sweep.evaluate_points(model, lmc._path_point, (a, b), alphas, x, y,
+  run = lambda gb: sweep.evaluate_points(model, lmc.path_point, (a, b), alphas, x, y,
                                          chunk_size=100, point_batch=4, memory_budget_gb=gb)
   free = run(1.0)
   assert calls == [(100, 4)]

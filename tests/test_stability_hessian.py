@@ -1,5 +1,6 @@
 """Hessian diagonal: Hutchinson against the exact diagonal, masks, HVP, summary table."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,7 +11,6 @@ from lottery_jax import masks as masks_lib
 from lottery_jax import pruning, stability, tree
 from lottery_jax import train as train_lib
 from lottery_jax.models import get_model
-from lottery_jax.stability import hessian
 
 
 def mlp_problem(num_batches=2, batch_size=32):
@@ -73,22 +73,15 @@ def test_same_probes_same_estimate_whatever_the_blocking():
 
 
 @pytest.mark.parametrize("probe_batch", [1, 7])
-def test_probe_call_is_traced_once_whatever_num_probes(monkeypatch, probe_batch):
+def test_probe_call_is_traced_once_whatever_num_probes(probe_batch):
+  chex.clear_trace_counter()
   model, params, batches = mlp_problem(num_batches=1)
   base = stability.classification_loss(model)
-  loss_fn = lambda p, b: base(p, b)  # A fresh static argument: a fresh jit cache entry.
-  draws = []
-  original = hessian._rademacher_probe  # pylint: disable=protected-access
-
-  def counting(*args):
-    draws.append(1)  # Runs at trace time only: `unroll` times per trace.
-    return original(*args)
-
-  monkeypatch.setattr(hessian, "_rademacher_probe", counting)
+  # A fresh static argument (a fresh jit cache entry), traced once per trace of the call.
+  loss_fn = chex.assert_max_traces(lambda p, b: base(p, b), n=1)
   for num_probes in (15, 30, 300):
     stability.hessian_diagonal(loss_fn, params, batches, jax.random.key(3), num_probes,
                                probe_batch=probe_batch, unroll=2)
-  assert len(draws) == 2
 
 
 def test_masked_estimate_is_exactly_zero_on_pruned_weights():

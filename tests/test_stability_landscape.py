@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from lottery_jax import masks as masks_lib
+from lottery_jax import loss as loss_lib
 from lottery_jax import pruning, stability, tree
 from lottery_jax import train as train_lib
 from lottery_jax.models import get_model
@@ -60,9 +61,9 @@ def test_grid_values_at_the_solutions_equal_their_losses_and_plot_is_written(tmp
   losses = stability.grid_losses(model, params_a, u, v, coords_a, coords_b, images, labels,
                                  chunk_size=16)
   assert losses.shape == (5, 5) and np.all(np.isfinite(losses))
-  eval_step = train_lib.make_eval_step(model)
-  loss_a = train_lib.evaluate(eval_step, params_a, {}, images, labels)["loss"]
-  loss_b = train_lib.evaluate(eval_step, params_b, {}, images, labels)["loss"]
+  eval_step = loss_lib.make_eval_step(model)
+  loss_a = loss_lib.evaluate(eval_step, params_a, {}, images, labels)["loss"]
+  loss_b = loss_lib.evaluate(eval_step, params_b, {}, images, labels)["loss"]
   assert losses[1, 2] == pytest.approx(loss_a, rel=1e-5)
   assert losses[3, 2] == pytest.approx(loss_b, rel=1e-4)  # origin + u: rounding only.
   blocked = stability.grid_losses(model, params_a, u, v, coords_a, coords_b, images, labels,
@@ -90,8 +91,8 @@ def test_batchnorm_grid_recomputes_statistics_at_each_point():
   u, v = stability.plane_directions(params_a, params_b, m, jax.random.key(2))
   losses = stability.grid_losses(model, params_a, u, v, [0.0, 1.0], [0.0, 0.5], images, labels,
                                  batch_stats=stats, bn_images=bn_images, chunk_size=16)
-  eval_step = train_lib.make_eval_step(model)
+  eval_step = loss_lib.make_eval_step(model)
   for i, params in enumerate((params_a, params_b)):
     recomputed = stability.recompute_batch_stats(model, params, stats, bn_images, chunk_size=16)
-    direct = train_lib.evaluate(eval_step, params, recomputed, images, labels)["loss"]
+    direct = loss_lib.evaluate(eval_step, params, recomputed, images, labels)["loss"]
     assert losses[i, 0] == pytest.approx(direct, rel=1e-4)

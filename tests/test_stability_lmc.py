@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from lottery_jax import loss as loss_lib
 from lottery_jax import stability
 from lottery_jax import train as train_lib
 from lottery_jax.errors import UserInputError
@@ -51,9 +52,9 @@ def test_interpolate_is_exact_at_the_endpoints(alpha_type):
 def test_path_metrics_endpoints_equal_direct_evaluation():
   model, params_a, params_b, _, _ = two_solutions()
   images, labels = tiny_data()
-  eval_step = train_lib.make_eval_step(model)
-  direct_a = train_lib.evaluate(eval_step, params_a, {}, images, labels)
-  direct_b = train_lib.evaluate(eval_step, params_b, {}, images, labels)
+  eval_step = loss_lib.make_eval_step(model)
+  direct_a = loss_lib.evaluate(eval_step, params_a, {}, images, labels)
+  direct_b = loss_lib.evaluate(eval_step, params_b, {}, images, labels)
   # 50 examples in chunks of 16: the last chunk is padded with weight 0.
   metrics = stability.path_metrics(model, params_a, params_b, [0.0, 0.5, 1.0], images, labels,
                                    chunk_size=16)
@@ -116,7 +117,7 @@ def test_batchnorm_path_recomputes_statistics():
                                                chunk_size=16)
   for e, r in zip(jax.tree.leaves(expected), jax.tree.leaves(recomputed)):
     np.testing.assert_allclose(np.asarray(r), np.asarray(e), rtol=1e-4, atol=1e-6)
-  direct = train_lib.evaluate(train_lib.make_eval_step(model), params_a, expected, images,
+  direct = loss_lib.evaluate(loss_lib.make_eval_step(model), params_a, expected, images,
                               labels)
   assert metrics["loss_A"][0] == pytest.approx(direct["loss"], rel=1e-4)
   assert metrics["accuracy_A"][0] == pytest.approx(direct["accuracy"])
@@ -128,14 +129,16 @@ def test_batchnorm_path_without_bn_images_interpolates_running_statistics():
   images, labels = tiny_data()
   metrics = stability.path_metrics(model, params_a, params_b, [0.0, 1.0], images, labels,
                                    batch_stats_a=stats_a, batch_stats_b=stats_b)
-  eval_step = train_lib.make_eval_step(model)
+  eval_step = loss_lib.make_eval_step(model)
   assert metrics["loss_A"][0] == pytest.approx(
-      train_lib.evaluate(eval_step, params_a, stats_a, images, labels)["loss"], rel=1e-5)
+      loss_lib.evaluate(eval_step, params_a, stats_a, images, labels)["loss"], rel=1e-5)
   assert metrics["loss_A"][1] == pytest.approx(
-      train_lib.evaluate(eval_step, params_b, stats_b, images, labels)["loss"], rel=1e-5)
+      loss_lib.evaluate(eval_step, params_b, stats_b, images, labels)["loss"], rel=1e-5)
 
 
 DEVICES_SCRIPT = r"""
+import chex
+chex.set_n_cpu_devices(8)  # Before anything starts a JAX backend.
 import jax, numpy as np
 assert jax.device_count() == 8, jax.devices()
 from lottery_jax import parallel, stability
@@ -162,8 +165,7 @@ print("EQUAL", out)
 
 def test_sharded_over_8_devices_equals_one_device():
   root = pathlib.Path(__file__).resolve().parents[1]
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
-             JAX_PLATFORMS="cpu", PYTHONPATH=str(root))
+  env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(root))  # 8 devices: chex.
   result = subprocess.run([sys.executable, "-c", DEVICES_SCRIPT], env=env, cwd=root,
                           capture_output=True, text=True, timeout=120)
   assert result.returncode == 0 and "EQUAL" in result.stdout, result.stderr[-3000:]

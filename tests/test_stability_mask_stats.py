@@ -23,18 +23,18 @@ def params_and_masks():
 
 def test_overlap_with_itself_is_one():
   _, m, _ = params_and_masks()
-  o = stability.overlap(m, m)
+  o = stability.overlap_stats(m, m)
   assert o["jaccard"] == 1.0 and o["agreement"] == 1.0
   assert 0.0 < o["chance_jaccard"] < 1.0 and 0.0 < o["chance_agreement"] < 1.0
 
 
 def test_chance_levels_of_random_masks():
   _, m, r = params_and_masks()
-  o = stability.overlap(m, r)
+  o = stability.overlap_stats(m, r)
   for key in ("jaccard", "chance_jaccard", "agreement", "chance_agreement"):
     assert 0.0 <= o[key] <= 1.0
   assert o["chance_jaccard"] < 1.0 and o["chance_agreement"] < 1.0
-  assert o["jaccard"] == pytest.approx(masks_lib.overlap(m, r))
+  assert o["jaccard"] == pytest.approx(masks_lib.jaccard(m, r))
   # Per layer E|A and B| = k_a k_b / n.
   (ka, _), (kb, _) = masks_lib.count(m), masks_lib.count(r)
   assert ka == kb
@@ -48,7 +48,7 @@ def test_disjoint_masks_have_jaccard_zero():
   _, m, _ = params_and_masks()
   complement = jax.tree_util.tree_map_with_path(
       lambda path, x: ~x if masks_lib.is_prunable(path, x) else x, m)
-  o = stability.overlap(m, complement)
+  o = stability.overlap_stats(m, complement)
   assert o["jaccard"] == 0.0 and o["agreement"] == 0.0
 
 

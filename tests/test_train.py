@@ -1,5 +1,8 @@
 """Masked training: pruned weights stay zero, schedules, evaluation, NaN stop, resume."""
 
+import functools
+
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,8 +10,11 @@ import pytest
 
 from lottery_jax import masks, models, pruning
 from lottery_jax import checkpoint as ckpt_lib
+from lottery_jax import host_loop
+from lottery_jax import loss as loss_lib
+from lottery_jax import optim
 from lottery_jax import train as train_lib
-from lottery_jax.errors import UserInputError
+from lottery_jax.errors import TrainingDiverged, UserInputError
 
 
 def tiny_problem(n=64, seed=0):
@@ -24,7 +30,7 @@ def tiny_setup(optimizer="sgd", weight_decay=1e-3, sparsity_rounds=3, lr=0.05):
   m = masks.init_masks(params)
   for _ in range(sparsity_rounds):
     m = pruning.prune(params, m, 0.3)
-  tx = train_lib.make_optimizer(optimizer, lr, momentum=0.9, weight_decay=weight_decay)
+  tx = optim.make_optimizer(optimizer, lr, momentum=0.9, weight_decay=weight_decay)
   return model, train_lib.new_state(params, batch_stats, m, tx), tx
 
 
@@ -62,35 +68,35 @@ def test_training_lowers_the_loss():
 
 
 def test_step_schedule_decays_at_the_given_fractions():
-  s = train_lib.make_schedule("step", 1.0, 100, decay_at=(0.5, 0.8), decay_factor=0.1)
+  s = optim.make_schedule("step", 1.0, 100, decay_at=(0.5, 0.8), decay_factor=0.1)
   assert float(s(49)) == 1.0
   assert float(s(50)) == pytest.approx(0.1)
   assert float(s(80)) == pytest.approx(0.01)
 
 
 def test_warmup_and_cosine():
-  s = train_lib.make_schedule("cosine", 2.0, 110, warmup_steps=10)
+  s = optim.make_schedule("cosine", 2.0, 110, warmup_steps=10)
   assert float(s(0)) == 0.0
   assert float(s(10)) == pytest.approx(2.0)
   assert float(s(110)) == pytest.approx(0.0, abs=1e-6)
-  assert float(train_lib.make_schedule("constant", 0.3, 5)(4)) == pytest.approx(0.3)
+  assert float(optim.make_schedule("constant", 0.3, 5)(4)) == pytest.approx(0.3)
 
 
 def test_unknown_optimizer_and_schedule_list_choices():
   with pytest.raises(UserInputError, match="'adam', 'adamw', 'sgd'"):
-    train_lib.make_optimizer("lamb", 0.1)
+    optim.make_optimizer("lamb", 0.1)
   with pytest.raises(UserInputError, match="'constant', 'cosine', 'step'"):
-    train_lib.make_schedule("linear", 0.1, 10)
+    optim.make_schedule("linear", 0.1, 10)
 
 
 def test_evaluate_pads_the_last_batch_without_changing_the_result():
   model, state, _ = tiny_setup()
   images, labels = tiny_problem(n=50)
-  eval_step = train_lib.make_eval_step(model)
-  whole = train_lib.evaluate(eval_step, state.params, state.batch_stats, images, labels, 50)
-  chunked = train_lib.evaluate(eval_step, state.params, state.batch_stats, images, labels, 16)
+  eval_step = loss_lib.make_eval_step(model)
+  whole = loss_lib.evaluate(eval_step, state.params, state.batch_stats, images, labels, 50)
+  chunked = loss_lib.evaluate(eval_step, state.params, state.batch_stats, images, labels, 16)
   logits = model.apply({"params": state.params}, images)
-  direct_loss = float(train_lib.cross_entropy(logits, labels))
+  direct_loss = float(loss_lib.cross_entropy(logits, labels))
   direct_acc = float(jnp.mean(jnp.argmax(logits, -1) == labels))
   assert whole["loss"] == pytest.approx(direct_loss, rel=1e-5)
   assert chunked["loss"] == pytest.approx(direct_loss, rel=1e-5)
@@ -104,9 +110,21 @@ def _fit(state, step_fn, directory, num_steps=10, **kw):
                        checkpoint_dir=str(directory), checkpoint_every=4, log_every=3, **kw)
 
 
+def traced_once_step(model, tx, **static):
+  """`train_step` jitted as make_train_step does, failing if it is traced twice."""
+  chex.clear_trace_counter()
+  step = functools.partial(train_lib.train_step, model=model, tx=tx, **static)
+
+  @chex.assert_max_traces(n=1)
+  def traced(state, batch, key):
+    return step(state, batch, key)
+
+  return jax.jit(traced, donate_argnums=0)
+
+
 def test_resume_after_interruption_gives_identical_parameters(tmp_path):
   model, _, tx = tiny_setup("sgd")
-  step = train_lib.make_train_step(model, tx, crop_padding=1, flip=True)
+  step = traced_once_step(model, tx, crop_padding=1, flip=True)
   fresh = lambda: tiny_setup("sgd")[1]
   reference = _fit(fresh(), step, tmp_path / "a")
 
@@ -122,7 +140,7 @@ def test_resume_after_interruption_gives_identical_parameters(tmp_path):
     _fit(fresh(), dies_at_step_7, tmp_path / "b")
   resumed = _fit(fresh(), step, tmp_path / "b")
   assert int(resumed.step) == 10
-  assert step._cache_size() == 1  # The restored state reused the step's one compilation.
+  # The restored state reused the step's one compilation (traced_once_step).
   for a, b in zip(jax.tree.leaves(reference), jax.tree.leaves(resumed)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
@@ -136,7 +154,7 @@ def test_nan_loss_stops_with_step_and_last_good_checkpoint(tmp_path):
     bad = (state.step > 5)
     return state, dict(metrics, loss=jnp.where(bad, jnp.nan, metrics["loss"]))
 
-  with pytest.raises(train_lib.TrainingDiverged,
+  with pytest.raises(TrainingDiverged,
                      match=r"at step 6: the loss is nan; last good checkpoint: step 4"):
     _fit(state, nan_from_step_5, tmp_path / "c")
 
@@ -153,10 +171,10 @@ def test_nan_parameters_with_a_finite_loss_stop_and_are_never_checkpointed(tmp_p
     norm = jnp.where(bad, jnp.nan, metrics["param_norm"])
     return state.replace(params=params), dict(metrics, param_norm=norm)
 
-  with pytest.raises(train_lib.TrainingDiverged,
+  with pytest.raises(TrainingDiverged,
                      match=r"at step 6: the parameter norm is nan; last good checkpoint: step 4"):
     _fit(state, params_nan_from_step_6, tmp_path / "d", num_steps=8)
   mngr = ckpt_lib.manager(str(tmp_path / "d"))
   assert mngr.latest_step() == 4
   restored, _ = ckpt_lib.restore_latest(mngr, tiny_setup("sgd")[1])
-  assert bool(train_lib.all_finite(restored.params))
+  assert bool(host_loop.all_finite(restored.params))

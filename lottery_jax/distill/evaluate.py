@@ -15,11 +15,11 @@ import jax
 import ml_collections
 import numpy as np
 
-from lottery_jax import imp
+from lottery_jax import loss as loss_lib
 from lottery_jax import masks as masks_lib
+from lottery_jax import optim
 from lottery_jax import rundir
 from lottery_jax import train as train_lib
-from lottery_jax.data import batching
 from lottery_jax.data.dataset import Dataset
 from lottery_jax.data.subset import random_class_subset
 from lottery_jax.distill import dsa
@@ -35,16 +35,10 @@ class Trainer:
   def __init__(self, model: nn.Module, recipe: ml_collections.ConfigDict,
                dsa_params: dsa.DsaParams, num_examples: int):
     self.model, self.recipe = model, recipe
-    self.num_steps = imp.num_steps_for(recipe, num_examples)
-    per_epoch = batching.steps_per_epoch(num_examples, recipe.batch_size)
-    schedule = train_lib.make_schedule(
-        recipe.schedule, recipe.learning_rate, self.num_steps,
-        warmup_steps=int(round(recipe.warmup_epochs * per_epoch)),
-        decay_at=tuple(recipe.decay_at), decay_factor=recipe.decay_factor)
-    self.tx = train_lib.make_optimizer(recipe.optimizer, schedule, recipe.momentum,
-                                       recipe.weight_decay)
+    self.num_steps = optim.num_steps_for(recipe, num_examples)
+    self.tx, schedule = optim.from_recipe(recipe, num_examples, self.num_steps)
     self.step_fn = dsa_train.make_train_step(model, self.tx, dsa_params, schedule)
-    self.eval_step = train_lib.make_eval_step(model)
+    self.eval_step = loss_lib.make_eval_step(model)
 
   def train_and_test(self, images_NxHxWxC, labels_N, data: Dataset, *, init_key, data_key,
                      augment_key, masks=None, checkpoint_dir: str | None = None,
@@ -60,7 +54,7 @@ class Trainer:
                           train_key=augment_key, checkpoint_dir=checkpoint_dir,
                           checkpoint_every=self.recipe.checkpoint_every,
                           log_every=self.recipe.log_every, desc=desc)
-    test = train_lib.evaluate(self.eval_step, state.params, state.batch_stats,
+    test = loss_lib.evaluate(self.eval_step, state.params, state.batch_stats,
                               data.test_images, data.test_labels,
                               self.recipe.eval_batch_size)
     return {"test_accuracy": test["accuracy"], "test_loss": test["loss"],

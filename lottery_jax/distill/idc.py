@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from lottery_jax import loss as loss_lib
 from lottery_jax import masks as masks_lib
 from lottery_jax import train as train_lib
 from lottery_jax.distill import classwise
@@ -88,9 +89,8 @@ def gradient_distance(grads_real, grads_syn, metric: str, match_dense: bool = Fa
 
 def _loss_grads(model, params, batch_stats, images_BxHxWxC, labels_B):
   def loss(p):
-    variables = {"params": p, **({"batch_stats": batch_stats} if batch_stats else {})}
-    logits = model.apply(variables, images_BxHxWxC, train=False)
-    return train_lib.cross_entropy(logits, labels_B)
+    logits, _ = loss_lib.forward(model, p, batch_stats, images_BxHxWxC, train=False)
+    return loss_lib.cross_entropy(logits, labels_B)
   return jax.grad(loss)(params)
 
 

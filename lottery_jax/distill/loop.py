@@ -1,24 +1,17 @@
-"""The distillation state and its host loop: progress bar, metrics, NaN stop, orbax
-checkpoints of the synthetic images and optimizer state, and resume.
+"""The distillation state, and its run through the shared host loop (lottery_jax.host_loop:
+progress bar, metrics, NaN stop, orbax checkpoints of the synthetic images and optimizer
+state, and resume).
 
 Every step is a pure function of (state, real data, key) and the step number lives in the
 state, so a run resumed from a checkpoint computes exactly what an uninterrupted one would.
 """
 
-import logging
-import math
-import sys
 from typing import Any, Callable
 
 import flax
 import jax
-import numpy as np
-from tqdm import tqdm
 
-from lottery_jax import checkpoint as ckpt_lib
-from lottery_jax.train import TrainingDiverged
-
-log = logging.getLogger(__name__)
+from lottery_jax import host_loop
 
 
 @flax.struct.dataclass
@@ -49,44 +42,8 @@ def run(state: DistillState, step_fn: Callable, real, key, *, num_steps: int,
   Inf loss raises TrainingDiverged. `on_checkpoint(step)` is called after each save (tests
   use it to interrupt a run).
   """
-  mngr = ckpt_lib.manager(checkpoint_dir) if checkpoint_dir else None
-  if mngr is not None:
-    restored, restored_step = ckpt_lib.restore_latest(mngr, state)
-    if restored is not None:
-      state = restored
-      log.info("%s: resumed from checkpoint at step %d", desc, restored_step)
-  start = int(state.step)
-  pending = []
-  bar = tqdm(total=num_steps, initial=start, desc=desc, dynamic_ncols=True, leave=False,
-             disable=None, file=sys.stderr)
-
-  def flush(step):
-    nonlocal pending
-    host = jax.device_get([m for _, m in pending])
-    for (s, _), m in zip(pending, host):
-      if not math.isfinite(float(m["loss"])):
-        raise TrainingDiverged(f"{desc}: matching loss is {float(m['loss'])} at step {s + 1}")
-    mean = {k: float(np.mean([m[k] for m in host])) for k in host[0]}
-    pending = []
-    if metrics_log is not None:
-      metrics_log.write(event="distill", stage=desc, step=step, **mean)
-    if bar.disable:
-      log.info("%s step %d/%d: loss %.4f", desc, step, num_steps, mean["loss"])
-    bar.set_postfix(loss=f"{mean['loss']:.4g}")
-
-  try:
-    for step in range(start, num_steps):
-      state, metrics = step_fn(state, real, key)
-      pending.append((step, metrics))
-      done = step + 1
-      bar.update(1)
-      save_now = mngr is not None and (done % checkpoint_every == 0 or done == num_steps)
-      if done % log_every == 0 or save_now or done == num_steps:
-        flush(done)
-      if save_now:
-        ckpt_lib.save(mngr, done, state)
-        if on_checkpoint is not None:
-          on_checkpoint(done)
-  finally:
-    bar.close()
-  return state
+  return host_loop.run(state, lambda state, step: step_fn(state, real, key),
+                       num_steps=num_steps, desc=desc, checkpoint_dir=checkpoint_dir,
+                       checkpoint_every=checkpoint_every, log_every=log_every,
+                       metrics_log=metrics_log, event="distill",
+                       watched=(("loss", "the matching loss"),), on_checkpoint=on_checkpoint)

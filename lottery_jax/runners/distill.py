@@ -26,11 +26,11 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 
 from lottery_jax import models
+from lottery_jax import optim
 from lottery_jax import rundir
-from lottery_jax import train as train_lib
+from lottery_jax import validate
 from lottery_jax.data import distilled as distilled_lib
 from lottery_jax.data import preprocess
 from lottery_jax.data.dataset import Dataset, load_dataset
@@ -87,9 +87,7 @@ def check_distill_config(config: ml_collections.ConfigDict) -> None:
                          "distilled.source; set --config.distilled.source=PATH")
   dsa.params_from_config(d.dsa)
   models.get_model(config.model.name, 10, **config.model.options)
-  schedule = train_lib.make_schedule(d.eval_train.schedule, d.eval_train.learning_rate, 100)
-  train_lib.make_optimizer(d.eval_train.optimizer, schedule, d.eval_train.momentum,
-                           d.eval_train.weight_decay)
+  validate.check_recipe(config, "distill.eval_train")
 
 
 def identity(config: dict) -> dict:
@@ -144,7 +142,7 @@ def make_distilled_set(d, method: str, seed: int, model_config, data: Dataset, m
   init_key, distill_key = jax.random.split(jax.random.key(seed))
   real = classwise.build(data.train_images, data.train_labels, data.num_classes)
   m = d[method]
-  tx = optax.sgd(m.learning_rate, momentum=m.momentum or None)
+  tx = optim.make_optimizer("sgd", m.learning_rate, m.momentum)
   factor = d.idc.factor if method == "idc" else 1
   start, labels = _initial_images(data, d, init_key, d.images_per_class * factor**2)
   if method == "dm":
@@ -152,7 +150,7 @@ def make_distilled_set(d, method: str, seed: int, model_config, data: Dataset, m
                            m.layers)
     state = dm.init_state(start, tx)
   else:
-    net_tx = optax.sgd(d.idc.net_learning_rate, momentum=0.9)
+    net_tx = optim.make_optimizer("sgd", d.idc.net_learning_rate, momentum=0.9)
     step_fn = idc.Step(model, tx, net_tx, dsa_params, num_classes=data.num_classes,
                        images_per_class=d.images_per_class, factor=factor,
                        metric=d.idc.metric, match_dense=d.idc.match_dense,

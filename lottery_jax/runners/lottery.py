@@ -20,12 +20,13 @@ import ml_collections
 import numpy as np
 
 from lottery_jax import imp
+from lottery_jax import loss as loss_lib
 from lottery_jax import masks as masks_lib
 from lottery_jax import models
+from lottery_jax import optim
 from lottery_jax import parallel
 from lottery_jax import report
 from lottery_jax import rundir
-from lottery_jax import train as train_lib
 from lottery_jax import train_many
 from lottery_jax import validate
 from lottery_jax.data import distilled as distilled_lib
@@ -108,19 +109,19 @@ def prepare(config: ml_collections.ConfigDict, workdir: str) -> list[replicate_l
     distill_runner.plot_set(distilled, workdir)
   num_train = len(data.train_labels)
   real = imp.make_recipe(model, config.train, num_train, config.data.crop_padding,
-                         config.data.flip, imp.num_steps_for(config.train, num_train),
+                         config.data.flip, optim.num_steps_for(config.train, num_train),
                          together=train_many.together(config.stability.train_pairs_together))
   syn = None
   if distilled is not None:
     num_syn = len(distilled.labels)
     syn = imp.make_recipe(model, config.distilled.train, num_syn, config.distilled.crop_padding,
-                          config.distilled.flip, imp.num_steps_for(config.distilled.train,
+                          config.distilled.flip, optim.num_steps_for(config.distilled.train,
                                                                    num_syn),
                           dsa_params=imp.distilled_dsa_params(config.distilled))
   st = config.stability
   setup = replicate_lib.Setup(
       lottery=lot, data=data, distilled=distilled, model=model, real=real, syn=syn,
-      eval_step=train_lib.make_eval_step(model), eval_batch_size=config.train.eval_batch_size,
+      eval_step=loss_lib.make_eval_step(model), eval_batch_size=config.train.eval_batch_size,
       workdir=workdir, metrics_log=metrics_log,
       mesh=parallel.data_mesh(),
       lmc_replicates=st.replicates if "lmc" in st.analyses else 0,

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 
 from lottery_jax import checkpoint as ckpt_lib
 from lottery_jax import imp
+from lottery_jax import loss as loss_lib
 from lottery_jax import masks as masks_lib
 from lottery_jax import pruning
 from lottery_jax import rundir
@@ -180,7 +181,7 @@ class Replicate:
                         "real" + (" (copy B)" if second else ""), second=second)
 
     def evaluate():
-      test = train_lib.evaluate(s.eval_step, state.params, state.batch_stats,
+      test = loss_lib.evaluate(s.eval_step, state.params, state.batch_stats,
                                 s.data.test_images, s.data.test_labels, s.eval_batch_size, s.mesh)
       steps = s.real.num_steps - start.step
       result = {"round": r, "sparsity": masks_lib.sparsity(masks),

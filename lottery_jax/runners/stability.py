@@ -20,6 +20,7 @@ from lottery_jax import rundir
 from lottery_jax import stability
 from lottery_jax import train_many
 from lottery_jax.errors import unknown_choice
+from lottery_jax.stability import probe_keys
 
 ANALYSES = ("lmc", "landscape", "hessian", "masks")
 LMC_PRODUCERS = ("dense", "imp", "distilled", "hybrid", "random")
@@ -97,7 +98,7 @@ def landscape_stage(rep, st, probes_seed: int, producer: str, r: int,
   def compute():
     _, a = rep.trained(producer, r)
     _, b = rep.trained(producer, r, second=True)
-    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(probes_seed), rep.index), r)
+    key = probe_keys.key(probes_seed, rep.index, probe_keys.LANDSCAPE, r)
     u, v = stability.plane_directions(a.params, b.params, m, key,
                                       filter_normalize=st.filter_normalize)
     coords_a, coords_b = stability.default_coords(st.grid_size)
@@ -139,8 +140,7 @@ def hessian_stage(rep, st, probes_seed: int, producer: str, r: int) -> dict:
     batches = [{"image": data.train_images[i * bs:(i + 1) * bs],
                 "label": data.train_labels[i * bs:(i + 1) * bs]}
                for i in range(st.hessian_batches)]
-    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(probes_seed), rep.index),
-                             1000 + r)
+    key = probe_keys.key(probes_seed, rep.index, probe_keys.HESSIAN, r)
     diag = stability.hessian_diagonal(
         stability.classification_loss(rep.setup.model, a.batch_stats), a.params, batches, key,
         st.hessian_probes, masks=m, probe_batch=st.probe_batch or None)
@@ -164,7 +164,7 @@ def mask_statistics(rep, producers, rounds: int, figure_path: str) -> dict:
         "kept_mean": float(np.mean(kept)) if kept.size else None}
     if producer != "imp" and "imp" in producers:
       out["overlap_with_imp"][producer] = [
-          dict(stability.overlap(rep.mask(producer, r)[0], rep.mask("imp", r)[0]),
+          dict(stability.overlap_stats(rep.mask(producer, r)[0], rep.mask("imp", r)[0]),
                round=r) for r in range(1, rounds + 1)]
   if rounds > 0 and parallel.is_writer():
     stability.plot_magnitude_histograms(magnitudes, figure_path)

@@ -29,7 +29,7 @@ from lottery_jax.stability.lmc import interpolate
 from lottery_jax.stability.lmc import path_barriers
 from lottery_jax.stability.lmc import path_metrics
 from lottery_jax.stability.mask_stats import layerwise_sparsity
-from lottery_jax.stability.mask_stats import overlap
+from lottery_jax.stability.mask_stats import overlap_stats
 from lottery_jax.stability.mask_stats import plot_magnitude_histograms
 from lottery_jax.stability.mask_stats import pruned_initial_magnitudes
 from lottery_jax.stability.sweep import recompute_batch_stats
@@ -50,7 +50,7 @@ __all__ = [
     "lmc",
     "markdown_table",
     "mask_stats",
-    "overlap",
+    "overlap_stats",
     "path_barriers",
     "path_metrics",
     "plane_directions",

@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lottery_jax import loss as loss_lib
 from lottery_jax import masks as masks_lib
-from lottery_jax import train as train_lib
 from lottery_jax import tree
 from lottery_jax.errors import UserInputError
 
@@ -36,8 +36,8 @@ def classification_loss(model, batch_stats=None) -> LossFn:
     return _evaluation_loss(model)
 
   def loss_fn(params, batch):
-    logits, _ = train_lib._forward(model, params, batch_stats, batch["image"], train=True)  # pylint: disable=protected-access
-    return train_lib.cross_entropy(logits, batch["label"])
+    logits, _ = loss_lib.forward(model, params, batch_stats, batch["image"], train=True)
+    return loss_lib.cross_entropy(logits, batch["label"])
 
   return loss_fn
 
@@ -45,8 +45,8 @@ def classification_loss(model, batch_stats=None) -> LossFn:
 @functools.lru_cache(maxsize=32)
 def _evaluation_loss(model) -> LossFn:
   def loss_fn(params, batch):
-    logits, _ = train_lib._forward(model, params, None, batch["image"], train=False)  # pylint: disable=protected-access
-    return train_lib.cross_entropy(logits, batch["label"])
+    logits, _ = loss_lib.forward(model, params, None, batch["image"], train=False)
+    return loss_lib.cross_entropy(logits, batch["label"])
 
   return loss_fn
 

@@ -31,7 +31,7 @@ def interpolate(params_a, params_b, alpha):
   return tree.lerp(params_a, params_b, alpha)
 
 
-def _path_point(base, alpha):
+def path_point(base, alpha):
   """Sweep point function: base = (params_a, params_b), the point is alpha."""
   return interpolate(base[0], base[1], alpha)
 
@@ -68,7 +68,7 @@ def path_metrics(model, params_a, params_b, alphas_A, images, labels, *, batch_s
   stats_A = None
   if sweep.has_batch_stats(batch_stats_a):
     if bn_images is not None:
-      stats_A = sweep.recompute_stats(model, _path_point, base, alphas_A, batch_stats_a,
+      stats_A = sweep.recompute_stats(model, path_point, base, alphas_A, batch_stats_a,
                                       bn_images, chunk_size=chunk_size,
                                       point_batch=alpha_batch, mesh=mesh)
     else:
@@ -76,7 +76,7 @@ def path_metrics(model, params_a, params_b, alphas_A, images, labels, *, batch_s
                   "statistics, which overstates barriers; pass bn_images to recompute them")
       stats_b = batch_stats_a if batch_stats_b is None else batch_stats_b
       stats_A = jax.vmap(lambda a: tree.lerp(batch_stats_a, stats_b, a))(alphas_A)
-  metrics = sweep.evaluate_points(model, _path_point, base, alphas_A, images, labels,
+  metrics = sweep.evaluate_points(model, path_point, base, alphas_A, images, labels,
                                   stats_P=stats_A, chunk_size=chunk_size,
                                   point_batch=alpha_batch, mesh=mesh)
   return {"alphas_A": np.asarray(alphas_A), "loss_A": metrics["loss_P"],

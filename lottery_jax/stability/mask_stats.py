@@ -25,7 +25,7 @@ def _prunable_pairs(tree_a, tree_b):
           if masks_lib.is_prunable(path, a) and masks_lib.prunable_leaf(b)]
 
 
-def overlap(masks_a, masks_b) -> dict[str, float]:
+def overlap_stats(masks_a, masks_b) -> dict[str, float]:
   """How alike two masks are over the prunable weights, and what chance would give.
 
   jaccard: |A and B| / |A or B| of the kept weights (1.0 when both keep nothing).

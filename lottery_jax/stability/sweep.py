@@ -31,10 +31,9 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
+from lottery_jax import loss as loss_lib
 from lottery_jax import parallel
-from lottery_jax import train as train_lib
 from lottery_jax.errors import UserInputError
 from lottery_jax.stability import budget as budget_lib
 
@@ -61,10 +60,8 @@ def _chunk_sums(base, points_P, stats_P, images, labels, weights, *, model, poin
 
   def at_point(point_and_stats):
     point, stats = point_and_stats
-    logits, _ = train_lib._forward(model, point_fn(base, point), stats, images, train=False)  # pylint: disable=protected-access
-    losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-    correct = (jnp.argmax(logits, -1) == labels).astype(jnp.float32)
-    return jnp.sum(losses * weights), jnp.sum(correct * weights)
+    logits, _ = loss_lib.forward(model, point_fn(base, point), stats, images, train=False)
+    return loss_lib.weighted_sums(logits, labels, weights)
 
   return jax.lax.map(at_point, (points_P, stats_P), batch_size=point_batch)
 
@@ -75,7 +72,7 @@ def _chunk_stats(base, points_P, template, decay, images, *, model, point_fn, po
   zeros = jax.tree.map(jnp.zeros_like, template)
 
   def at_point(point):
-    _, new = train_lib._forward(model, point_fn(base, point), zeros, images, train=True)  # pylint: disable=protected-access
+    _, new = loss_lib.forward(model, point_fn(base, point), zeros, images, train=True)
     return jax.tree.map(jnp.divide, new, decay)
 
   return jax.lax.map(at_point, points_P, batch_size=point_batch)
@@ -87,7 +84,7 @@ def _stats_decay(params, template, images, *, model):
 
   def updated(value):
     start = jax.tree.map(lambda s: jnp.full_like(s, value), template)
-    return train_lib._forward(model, params, start, images, train=True)[1]  # pylint: disable=protected-access
+    return loss_lib.forward(model, params, start, images, train=True)[1]
 
   return jax.tree.map(lambda zero, one: 1.0 - (one - zero), updated(0.0), updated(1.0))
 
@@ -207,16 +204,8 @@ def evaluate_points(model, point_fn: PointFn, base, points_P, images, labels, *,
   size = _chunk_size(chunk_size, n, mesh.devices.size)
   base, points_P, stats_P = parallel.replicate((base, points_P, stats_P), mesh)
   sums = []
-  for start in range(0, n, size):
-    x = np.asarray(images[start:start + size])
-    y = np.asarray(labels[start:start + size])
-    w = np.ones(len(y), np.float32)
-    pad = size - len(y)
-    if pad:
-      x = np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)])
-      y = np.concatenate([y, np.zeros(pad, y.dtype)])
-      w = np.concatenate([w, np.zeros(pad, np.float32)])
-    chunk = parallel.shard_batch((x, y, w), mesh)
+  for batch in loss_lib.padded_batches(images, labels, size):
+    chunk = parallel.shard_batch(batch, mesh)
     sums.append(_chunk_sums(base, points_P, stats_P, *chunk, model=model, point_fn=point_fn,
                             point_batch=point_batch))
   loss_sums, correct_sums = zip(*jax.device_get(sums))
