@@ -2,8 +2,10 @@
 
 import os
 import pathlib
+import signal
 import subprocess
 import sys
+import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -16,3 +18,26 @@ def run_cli(*args, check=False, timeout=300):
   if check:
     assert proc.returncode == 0, proc.stderr[-3000:]
   return proc
+
+
+def launch_run(config_ref: str, workdir) -> subprocess.Popen:
+  """Start `runners.run(<config_ref>(), workdir)` in a child process (output discarded), where
+  config_ref is 'test_module.function' of a tests/ module building the config."""
+  module, function = config_ref.rsplit(".", 1)
+  code = ("import sys; from lottery_jax import runners; "
+          f"sys.path.insert(0, 'tests'); import {module} as t; "
+          f"runners.run(t.{function}(), {str(workdir)!r})")
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def kill_when(proc: subprocess.Popen, ready, timeout: float = 300) -> None:
+  """SIGKILL `proc` as soon as ready() is true (or it ends, or timeout s pass); wait for it."""
+  deadline = time.time() + timeout
+  while time.time() < deadline and proc.poll() is None:
+    if ready():
+      break
+    time.sleep(0.01)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()

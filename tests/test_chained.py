@@ -3,17 +3,12 @@ then pruned with; a kill in either stage resumes to the same results; a distille
 another preprocessing is refused with one line."""
 
 import json
-import os
 import pathlib
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 
-from cli_runner import ROOT, run_cli
+from cli_runner import kill_when, launch_run, run_cli
 from lottery_jax import default_config, runners
 from lottery_jax.data import distilled as distilled_lib
 
@@ -40,25 +35,6 @@ def chained_config():
     c.lottery.replicates = 1
     c.stability.analyses = ()
   return c
-
-
-def _launch(workdir):
-  code = ("import sys; from lottery_jax import runners; "
-          "sys.path.insert(0, 'tests'); import test_chained as t; "
-          f"runners.run(t.chained_config(), {str(workdir)!r})")
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def _kill_when(proc, ready, timeout=300):
-  deadline = time.time() + timeout
-  while time.time() < deadline and proc.poll() is None:
-    if ready():
-      break
-    time.sleep(0.01)
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
 
 
 def _steps(directory: pathlib.Path):
@@ -109,7 +85,8 @@ def test_the_run_distils_first_and_reports_the_set(reference):
 def test_sigkill_in_the_distillation_stage_resumes_identically(reference, tmp_path):
   workdir = tmp_path / "killed"
   ckpts = workdir / "distill" / "checkpoints"
-  _kill_when(_launch(workdir), lambda: any(s >= 10 for s in _steps(ckpts)))
+  kill_when(launch_run("test_chained.chained_config", workdir),
+            lambda: any(s >= 10 for s in _steps(ckpts)))
   assert _steps(ckpts) and not (workdir / "distilled.npz").exists()
   _assert_same_run(reference, workdir, runners.run(chained_config(), str(workdir)))
 
@@ -117,7 +94,7 @@ def test_sigkill_in_the_distillation_stage_resumes_identically(reference, tmp_pa
 def test_sigkill_in_the_pruning_stage_resumes_identically(reference, tmp_path):
   workdir = tmp_path / "killed"
   stage = workdir / "replicate_0" / "distilled" / "round_1" / "real" / "checkpoints"
-  _kill_when(_launch(workdir), lambda: any(_steps(stage)))
+  kill_when(launch_run("test_chained.chained_config", workdir), lambda: any(_steps(stage)))
   assert (workdir / "distilled.npz").exists() and not (workdir / "results.json").exists()
   _assert_same_run(reference, workdir, runners.run(chained_config(), str(workdir)))
 

@@ -2,19 +2,14 @@
 SIGKILL between and inside rounds."""
 
 import json
-import os
 import pathlib
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 
+from cli_runner import kill_when, launch_run
 from lottery_jax import default_config, runners
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 ROUNDS = 3
 
 
@@ -133,35 +128,17 @@ def test_the_stability_runner_reads_back_a_finished_runs_analyses(finished_run, 
   assert summary == json.loads((workdir / "results.json").read_text())["stability"]
 
 
-def _launch(workdir):
-  code = ("import sys; from lottery_jax import runners; "
-          "sys.path.insert(0, 'tests'); import test_lottery as t; "
-          f"runners.run(t.small_config(), {str(workdir)!r})")
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def _kill_when(proc, ready, timeout=300):
-  deadline = time.time() + timeout
-  while time.time() < deadline and proc.poll() is None:
-    if ready():
-      break
-    time.sleep(0.01)
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
-
-
 def test_sigkill_between_and_inside_rounds_resumes_identically(finished_run, tmp_path):
   reference, results = finished_run
   workdir = tmp_path / "killed"
   rep = workdir / "replicate_0"
   # Inside a round: IMP round 2's real training has a checkpoint but no result yet.
-  _kill_when(_launch(workdir),
-             lambda: any((rep / "imp" / "round_2" / "real" / "checkpoints").glob("[0-9]*")))
+  kill_when(launch_run("test_lottery.small_config", workdir),
+            lambda: any((rep / "imp" / "round_2" / "real" / "checkpoints").glob("[0-9]*")))
   assert not (rep / "imp" / "round_2" / "real" / "result.json").exists()
   # Between rounds: distilled round 2's mask is written, its real training not started.
-  _kill_when(_launch(workdir), lambda: (rep / "distilled" / "round_2" / "mask.json").exists())
+  kill_when(launch_run("test_lottery.small_config", workdir),
+            lambda: (rep / "distilled" / "round_2" / "mask.json").exists())
   assert not (workdir / "results.json").exists()
   resumed = runners.run(small_config(), str(workdir))
   for producer in ("imp", "distilled", "hybrid", "random"):
