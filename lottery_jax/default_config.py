@@ -160,7 +160,7 @@ def cpu_preset(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Shrinks a CIFAR config to a CIFAR-10 experiment that fits 90 minutes on 2 CPU cores
   (experiments/ 'cpu' preset). The science needs enough training for the dense network's
   LMC barrier to appear (2 epochs: none; bench/README.md), so real training keeps the
-  authors' recipe at 10 epochs on a 20,000-image class-balanced subset (782 steps of 256)
+  authors' recipe at 10 epochs on a 20,000-image class-balanced subset (780 steps of 256)
   and the model shrinks instead: ConvNet-3 of width 32. Rounds prune 36% each (= two of the
   paper's 20% rounds): 7 rounds reach 95.6%; hybrid = 4 distilled rounds (83.2%, the paper's
   syn8) then IMP; landscapes and Hessians at rounds 2 and 5 (59.0% / 89.3%, the paper's 60% /

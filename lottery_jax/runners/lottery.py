@@ -125,7 +125,7 @@ def prepare(config: ml_collections.ConfigDict, workdir: str) -> list[replicate_l
       workdir=workdir, metrics_log=metrics_log,
       mesh=parallel.data_mesh(),
       lmc_replicates=st.replicates if "lmc" in st.analyses else 0,
-      lmc_producers=tuple(st.lmc_producers))
+      lmc_producers=stability.lmc_targets(st, lot))
   return [replicate_lib.Replicate(setup, config.seeds, s) for s in range(lot.replicates)]
 
 
