@@ -137,6 +137,16 @@ def _findings(lmc) -> list[str]:
                f"{100 * CONNECTED_ERROR:.0f} points) at {counts[p][0]} of {counts[p][1]} "
                f"sparsities; mean train-loss barrier "
                f"{sum(r['train_loss_barrier'] for r in recs) / max(len(recs), 1):.3f}.")
+  dists = {p: [r["relative_distance"] for r in lmc.get(p, [])
+               if r.get("relative_distance") is not None and (p == "dense" or r["round"] > 0)]
+           for p in ("dense", "imp", "distilled")}
+  if dists["imp"] and dists["distilled"]:
+    sparse = dists["imp"] + dists["distilled"]
+    out.append(f"The two networks of each sparse pair are {100 * min(sparse):.1f}-"
+               f"{100 * max(sparse):.1f}% of their norm apart (||theta_A - theta_B|| / "
+               "||theta_A||" + (f"; dense {100 * dists['dense'][0]:.1f}%" if dists["dense"]
+                                else "") + "): a barrier near 0 is measured between two "
+               "different solutions, not one network twice.")
   syn_ok, imp_ok = counts["distilled"], counts["imp"]
   holds = syn_ok[0] == syn_ok[1] and imp_ok[0] < imp_ok[1]
   out.append("The claim (synthetic connected everywhere, IMP not) "

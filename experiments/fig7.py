@@ -5,8 +5,8 @@ mask, rewinding to theta_0: the 'hybrid' producer), test accuracy against sparsi
     python -m experiments.fig7 --preset=cpu
     python -m experiments.fig7 --preset=paper
 
-Two runs: the main one (producers imp, distilled, hybrid, random) and a rewind run (variant
-'rewind': IMP only, lottery.rewind_epochs > 0).
+Two runs: the main one (producers imp, distilled, hybrid; random too at paper scale) and a
+rewind run (variant 'rewind': IMP only, lottery.rewind_epochs > 0).
 """
 
 import os

@@ -20,6 +20,19 @@ def run_cli(*args, check=False, timeout=300):
   return proc
 
 
+def launch_cli(*args) -> subprocess.Popen:
+  """Start `python -m lottery_jax.main ARGS` in a child process (output discarded)."""
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  return subprocess.Popen([sys.executable, "-m", "lottery_jax.main", *args], cwd=ROOT, env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def checkpoint_at_least(checkpoints: pathlib.Path, step: int):
+  """A ready() for kill_when: an orbax step folder >= `step` exists in `checkpoints`."""
+  return lambda: any(int(p.name) >= step for p in checkpoints.glob("[0-9]*")
+                     if p.name.isdigit())
+
+
 def launch_run(config_ref: str, workdir) -> subprocess.Popen:
   """Start `runners.run(<config_ref>(), workdir)` in a child process (output discarded), where
   config_ref is 'test_module.function' of a tests/ module building the config."""

@@ -2,18 +2,14 @@
 
 import hashlib
 import json
-import os
 import pathlib
 import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from cli_runner import ROOT, run_cli
+from cli_runner import checkpoint_at_least, kill_when, launch_cli, run_cli
 SMALL = ["--config.model.options.width=16", "--config.train.batch_size=64",
          "--config.train.log_every=5", "--config.lottery.producers=()",
          "--config.lottery.replicates=1"]
@@ -69,18 +65,9 @@ def test_sigkill_mid_run_then_rerun_equals_uninterrupted_run(tmp_path):
   run_cli(f"--workdir={reference}", *args, check=True)
 
   killed = tmp_path / "killed"
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  proc = subprocess.Popen([sys.executable, "-m", "lottery_jax.main", f"--workdir={killed}", *args],
-                          cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  proc = launch_cli(f"--workdir={killed}", *args)
   ckpts = killed / "replicate_0" / "dense" / "real" / "checkpoints"
-  deadline = time.time() + 240
-  while time.time() < deadline:
-    done = [int(p.name) for p in ckpts.glob("[0-9]*") if p.name.isdigit()]
-    if done and max(done) >= 20:
-      break
-    time.sleep(0.02)
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
+  kill_when(proc, checkpoint_at_least(ckpts, 20), timeout=240)
   assert proc.returncode == -signal.SIGKILL
   assert not (killed / "results.json").exists(), "the run finished before it was killed"
   assert max(int(p.name) for p in ckpts.glob("[0-9]*") if p.name.isdigit()) < steps

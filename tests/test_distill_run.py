@@ -2,12 +2,8 @@
 bad input."""
 
 import json
-import os
 import pathlib
 import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -16,7 +12,6 @@ from lottery_jax.data import distilled as distilled_lib
 from lottery_jax.data import preprocess
 from lottery_jax.errors import UserInputError
 
-from cli_runner import ROOT
 import cli_runner
 TINY = ["--config=configs/distill_digits.py", "--config.model.options.width=8",
         "--config.distill.dm.per_class_real=16", "--config.distill.idc.per_class_real=16",
@@ -73,19 +68,9 @@ def test_sigkill_during_distillation_then_rerun_equals_uninterrupted(tmp_path):
   run_cli(f"--workdir={reference}", *args)
 
   killed = tmp_path / "killed"
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  proc = subprocess.Popen([sys.executable, "-m", "lottery_jax.main", f"--workdir={killed}",
-                           *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
+  proc = cli_runner.launch_cli(f"--workdir={killed}", *args)
   ckpts = killed / "distill" / "checkpoints"
-  deadline = time.time() + 240
-  while time.time() < deadline:
-    done = [int(p.name) for p in ckpts.glob("[0-9]*") if p.name.isdigit()]
-    if done and max(done) >= 8:
-      break
-    time.sleep(0.02)
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
+  cli_runner.kill_when(proc, cli_runner.checkpoint_at_least(ckpts, 8), timeout=240)
   assert proc.returncode == -signal.SIGKILL
   assert not (killed / "distilled.npz").exists(), "distillation finished before the kill"
 

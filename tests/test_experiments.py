@@ -18,6 +18,7 @@ BARRIERS = {"imp": [(0.30, 0.25, 0.05), (0.40, 0.35, 0.06), (0.20, 0.16, 0.03),
                     (0.01, 0.0, 0.004)],
             "distilled": [(0.30, 0.25, 0.05), (0.02, 0.01, 0.005), (0.03, 0.04, 0.01),
                           (0.02, 0.01, 0.004)]}
+DISTANCE = {"imp": 0.10, "distilled": 0.20}  # Relative distance of round 0; +0.01 a round.
 HESSIAN = {("imp", 0): (-1.5, 1.25, 0.005, 0.035, 0.007),
            ("imp", 2): (-3.0, 4.5, 0.006, 0.056, 0.009),
            ("distilled", 2): (-1.0, 2.0, 0.004, 0.028, 0.006)}
@@ -37,7 +38,8 @@ def _lmc(name):
     out.append({"round": r, "sparsity": SPARSITY[r], "alphas": [0.0, 0.5, 1.0],
                 "train_loss": loss, "test_error": [0.3, 0.3 + err, 0.3],
                 "train_loss_barrier": mx, "train_loss_midpoint_barrier": mid,
-                "test_error_barrier": err, "test_loss_barrier": mx, "replicates": 1})
+                "test_error_barrier": err, "test_loss_barrier": mx, "replicates": 1,
+                "relative_distance": DISTANCE[name] + 0.01 * r})
   return out
 
 
@@ -144,6 +146,9 @@ def test_fig3_barriers_and_panels(root, tmp_path):
   assert "IMP: linearly connected (test-error barrier <= 2 points) at 1 of 3" in readme
   assert "synthetic: linearly connected (test-error barrier <= 2 points) at 3 of 3" in readme
   assert "holds at this scale" in readme
+  # Rounds 1-3: IMP 11-13%, synthetic 21-23%; the dense pair is IMP's round 0 (10%).
+  assert "The two networks of each sparse pair are 11.0-23.0% of their norm apart" in readme
+  assert "; dense 10.0%)" in readme
 
 
 def test_fig4_refuses_cpu_in_one_line(root, tmp_path, capsys):

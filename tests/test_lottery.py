@@ -76,6 +76,26 @@ def test_every_producer_reaches_the_scheduled_sparsity(finished_run):
       previous = m
 
 
+def test_leaving_random_out_changes_no_other_producer(finished_run, tmp_path):
+  """Each producer draws from its own keys, so the cpu preset (no random pruning) keeps every
+  other producer's masks, accuracies and LMC barriers bit for bit."""
+  workdir, results = finished_run
+  fewer_dir = tmp_path / "run"
+  fewer = runners.run(small_config(producers=("imp", "distilled", "hybrid")), str(fewer_dir))
+  assert "random" not in fewer["producers"]
+  for producer in ("imp", "distilled", "hybrid"):
+    for r in range(1, ROUNDS + 1):
+      a, b = load_masks(workdir, producer, r), load_masks(fewer_dir, producer, r)
+      for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=f"{producer} {r} {k}")
+    for x, y in zip(results["producers"][producer], fewer["producers"][producer], strict=True):
+      assert (x["accuracy_mean"], x["loss_mean"]) == (y["accuracy_mean"], y["loss_mean"])
+  for producer in ("dense", "imp", "distilled", "hybrid"):
+    for x, y in zip(results["stability"]["lmc"][producer], fewer["stability"]["lmc"][producer],
+                    strict=True):
+      assert x["train_loss"] == y["train_loss"] and x["test_error"] == y["test_error"]
+
+
 def test_random_masks_match_imp_layerwise_sparsity(finished_run):
   _, results = finished_run
   for imp_round, random_round in zip(results["producers"]["imp"][1:],
@@ -166,6 +186,8 @@ def test_stability_analyses_are_written(finished_run):
       assert r["train_loss_barrier"] == pytest.approx(np.max(loss - line), abs=1e-5)
       assert r["train_loss_midpoint_barrier"] == pytest.approx(
           loss[2] - (loss[0] + loss[-1]) / 2, abs=1e-5)
+      # The two networks differ (data orders), by a small fraction of their norm.
+      assert 0 < r["relative_distance"] < 1
   # The path starts at copy A exactly: its test loss at alpha 0 is copy A's test loss.
   lmc = json.loads((rep / "imp" / "round_2" / "lmc.json").read_text())
   copy_a = json.loads((rep / "imp" / "round_2" / "real" / "result.json").read_text())

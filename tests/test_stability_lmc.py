@@ -69,6 +69,33 @@ def test_path_metrics_endpoints_equal_direct_evaluation():
   np.testing.assert_allclose(blocked["loss_A"], metrics["loss_A"], rtol=1e-5)
 
 
+def test_endpoint_distance_against_numpy():
+  _, params_a, params_b, _, _ = two_solutions()
+  flat = lambda p: np.concatenate([np.ravel(np.asarray(x, np.float64))
+                                   for x in jax.tree.leaves(p)])
+  a, b = flat(params_a), flat(params_b)
+  got = stability.endpoint_distance(params_a, params_b)
+  assert got["l2"] == pytest.approx(np.linalg.norm(b - a), rel=1e-5)
+  assert got["relative"] == pytest.approx(np.linalg.norm(b - a) / np.linalg.norm(a), rel=1e-5)
+  assert stability.endpoint_distance(params_a, params_a) == {"l2": 0.0, "relative": 0.0}
+
+
+def test_lmc_stage_refuses_a_pair_that_is_one_network_twice(tmp_path):
+  """Two identical networks have barrier 0 by construction: the stage stops instead of
+  writing lmc.json."""
+  from types import SimpleNamespace
+
+  from lottery_jax.runners import stability as stability_runner
+  _, params_a, _, _, _ = two_solutions()
+  state = SimpleNamespace(params=params_a, batch_stats={})
+  rep = SimpleNamespace(trained=lambda producer, r, second=False: ({}, state),
+                        round_dir=lambda producer, r: str(tmp_path))
+  st = SimpleNamespace(num_alphas=5)
+  with pytest.raises(RuntimeError, match="identical"):
+    stability_runner.lmc_stage(rep, st, "imp", 2)
+  assert not (tmp_path / "lmc.json").exists()
+
+
 def test_barrier_of_identical_models_is_zero():
   model, params_a, _, _, _ = two_solutions()
   images, labels = tiny_data()

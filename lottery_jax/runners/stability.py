@@ -66,14 +66,22 @@ def _subset(images, labels, n: int):
 
 def lmc_stage(rep, st, producer: str, r: int) -> dict:
   """Train the second network of round r's LMC pair, evaluate the straight path between the
-  two on train and test (stability config `st`)."""
+  two on train and test (stability config `st`), with the distance between them
+  (RuntimeError if they are identical: a barrier of 0 would then mean nothing)."""
 
   def compute():
     m, a = rep.trained(producer, r)
     _, b = rep.trained(producer, r, second=True)
+    distance = stability.endpoint_distance(a.params, b.params)
+    if distance["l2"] == 0.0:
+      raise RuntimeError(
+          f"the two networks of {producer} round {r}'s LMC pair are identical (distance 0), "
+          "so its barrier would be 0 by construction: the second data order "
+          "(Replicate.pair_keys(second=True)) did not reach the second network's training")
     alphas = stability.default_alphas(st.num_alphas)
     data = rep.setup.data
-    out = {"round": r, "sparsity": masks_lib.sparsity(m), "alphas": alphas.tolist()}
+    out = {"round": r, "sparsity": masks_lib.sparsity(m), "alphas": alphas.tolist(),
+           "distance": distance}
     bn = data.train_images[:st.bn_examples] if jax.tree.leaves(a.batch_stats) else None
     for split, (x, y) in {"train": _subset(data.train_images, data.train_labels,
                                            st.lmc_examples),
@@ -227,6 +235,8 @@ def _mean_lmc(records: list[dict]) -> dict:
           mean(lambda r: r["train"]["barriers"]["loss"]["midpoint_barrier"]),
       "test_error_barrier": mean(lambda r: r["test"]["barriers"]["error"]["max_barrier"]),
       "test_loss_barrier": mean(lambda r: r["test"]["barriers"]["loss"]["max_barrier"]),
+      "relative_distance": (mean(lambda r: r["distance"]["relative"])
+                            if all("distance" in r for r in records) else None),
       "replicates": len(records),
   }
 

@@ -25,6 +25,7 @@ from lottery_jax.stability.landscape import plane_directions
 from lottery_jax.stability.landscape import plot_landscape
 from lottery_jax.stability.lmc import barriers
 from lottery_jax.stability.lmc import default_alphas
+from lottery_jax.stability.lmc import endpoint_distance
 from lottery_jax.stability.lmc import interpolate
 from lottery_jax.stability.lmc import path_barriers
 from lottery_jax.stability.lmc import path_metrics
@@ -39,6 +40,7 @@ __all__ = [
     "classification_loss",
     "default_alphas",
     "default_coords",
+    "endpoint_distance",
     "figures",
     "grid_losses",
     "hessian",

@@ -31,6 +31,14 @@ def interpolate(params_a, params_b, alpha):
   return tree.lerp(params_a, params_b, alpha)
 
 
+def endpoint_distance(params_a, params_b) -> dict[str, float]:
+  """How far apart the two solutions are, over all parameters: {'l2': ||b - a||,
+  'relative': ||b - a|| / ||a||}. Pruned entries are zero in both and add nothing. An l2 of
+  0 means the pair is one network twice, whose barrier is 0 by construction."""
+  l2 = float(tree.norm(tree.sub(params_b, params_a)))
+  return {"l2": l2, "relative": l2 / max(float(tree.norm(params_a)), 1e-30)}
+
+
 def path_point(base, alpha):
   """Sweep point function: base = (params_a, params_b), the point is alpha."""
   return interpolate(base[0], base[1], alpha)
