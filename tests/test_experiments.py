@@ -134,6 +134,23 @@ def test_fig2_table_and_page(root, tmp_path):
   assert "--config.data.source=../shared/data/cifar10-jpeg.tar.gz" in readme
 
 
+def test_fig2_a_match_after_a_miss_at_the_first_round_is_not_called_a_match(tmp_path):
+  """Distilled 2 points below IMP at round 1, then level at rounds 2 and 3: the page must not
+  say 'from the first round up to ...'."""
+  root = tmp_path / "root"
+  make_main_run(root / "cpu" / "c10_convnet")
+  path = root / "cpu" / "c10_convnet" / "results.json"
+  results = json.loads(path.read_text())
+  for r, acc in zip(results["producers"]["distilled"], [0.70, 0.70, 0.70, 0.61]):
+    r["accuracy_mean"] = acc
+  path.write_text(json.dumps(results))
+  _, readme, table = draw(fig2, root, tmp_path)
+  assert "| 1 | 36.0% | 72.00% ± 1.00% | 70.00% ± 1.00% | -2.00 |" in table
+  assert "from the first round up to" not in readme
+  assert "more than 1 point below IMP from the first round" in readme
+  assert "only at 59.0%, 86.9% sparsity (round(s) 2, 3)" in readme
+
+
 def test_fig3_barriers_and_panels(root, tmp_path):
   out, readme, table = draw(fig3, root, tmp_path)
   for name in ("fig3_curves.png", "fig3_panels.png", "fig3_panels_test_error.png"):
