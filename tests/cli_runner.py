@@ -27,10 +27,14 @@ def launch_cli(*args) -> subprocess.Popen:
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def checkpoint_steps(checkpoints: pathlib.Path) -> list[int]:
+  """The steps of the orbax step folders in `checkpoints`, ascending ([] if none yet)."""
+  return sorted(int(p.name) for p in checkpoints.glob("[0-9]*") if p.name.isdigit())
+
+
 def checkpoint_at_least(checkpoints: pathlib.Path, step: int):
   """A ready() for kill_when: an orbax step folder >= `step` exists in `checkpoints`."""
-  return lambda: any(int(p.name) >= step for p in checkpoints.glob("[0-9]*")
-                     if p.name.isdigit())
+  return lambda: any(s >= step for s in checkpoint_steps(checkpoints))
 
 
 def launch_run(config_ref: str, workdir) -> subprocess.Popen:

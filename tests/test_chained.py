@@ -3,12 +3,11 @@ then pruned with; a kill in either stage resumes to the same results; a distille
 another preprocessing is refused with one line."""
 
 import json
-import pathlib
 
 import numpy as np
 import pytest
 
-from cli_runner import kill_when, launch_run, run_cli
+from cli_runner import checkpoint_at_least, checkpoint_steps, kill_when, launch_run, run_cli
 from lottery_jax import default_config, runners
 from lottery_jax.data import distilled as distilled_lib
 
@@ -35,10 +34,6 @@ def chained_config():
     c.lottery.replicates = 1
     c.stability.analyses = ()
   return c
-
-
-def _steps(directory: pathlib.Path):
-  return [int(p.name) for p in directory.glob("[0-9]*") if p.name.isdigit()]
 
 
 def _load_set(workdir):
@@ -85,16 +80,15 @@ def test_the_run_distils_first_and_reports_the_set(reference):
 def test_sigkill_in_the_distillation_stage_resumes_identically(reference, tmp_path):
   workdir = tmp_path / "killed"
   ckpts = workdir / "distill" / "checkpoints"
-  kill_when(launch_run("test_chained.chained_config", workdir),
-            lambda: any(s >= 10 for s in _steps(ckpts)))
-  assert _steps(ckpts) and not (workdir / "distilled.npz").exists()
+  kill_when(launch_run("test_chained.chained_config", workdir), checkpoint_at_least(ckpts, 10))
+  assert checkpoint_steps(ckpts) and not (workdir / "distilled.npz").exists()
   _assert_same_run(reference, workdir, runners.run(chained_config(), str(workdir)))
 
 
 def test_sigkill_in_the_pruning_stage_resumes_identically(reference, tmp_path):
   workdir = tmp_path / "killed"
   stage = workdir / "replicate_0" / "distilled" / "round_1" / "real" / "checkpoints"
-  kill_when(launch_run("test_chained.chained_config", workdir), lambda: any(_steps(stage)))
+  kill_when(launch_run("test_chained.chained_config", workdir), checkpoint_at_least(stage, 1))
   assert (workdir / "distilled.npz").exists() and not (workdir / "results.json").exists()
   _assert_same_run(reference, workdir, runners.run(chained_config(), str(workdir)))
 

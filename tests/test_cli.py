@@ -9,7 +9,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from cli_runner import checkpoint_at_least, kill_when, launch_cli, run_cli
+from cli_runner import checkpoint_at_least, checkpoint_steps, kill_when, launch_cli, run_cli
 SMALL = ["--config.model.options.width=16", "--config.train.batch_size=64",
          "--config.train.log_every=5", "--config.lottery.producers=()",
          "--config.lottery.replicates=1"]
@@ -70,7 +70,7 @@ def test_sigkill_mid_run_then_rerun_equals_uninterrupted_run(tmp_path):
   kill_when(proc, checkpoint_at_least(ckpts, 20), timeout=240)
   assert proc.returncode == -signal.SIGKILL
   assert not (killed / "results.json").exists(), "the run finished before it was killed"
-  assert max(int(p.name) for p in ckpts.glob("[0-9]*") if p.name.isdigit()) < steps
+  assert checkpoint_steps(ckpts)[-1] < steps
 
   resumed = run_cli(f"--workdir={killed}", "--verbosity=0", *args, check=True)
   assert "resumed from checkpoint" in resumed.stderr
