@@ -21,6 +21,7 @@ from lottery_jax import stability
 
 from experiments import cli, page
 from experiments import runs as runs_lib
+from experiments import verdict
 
 NAME = "fig5"
 TITLE = "Fig. 5: loss landscapes of dense, IMP and synthetic subnetworks (CIFAR-10)"
@@ -35,7 +36,7 @@ FLAT_FACTOR = 2.0
 
 
 def runs(preset: str) -> dict[str, runs_lib.RunSpec]:
-  return {"main": runs_lib.C10_CONVNET[preset]}
+  return {"main": runs_lib.C10_CONVNET_ANALYSES[preset]}
 
 
 def landscape(run: runs_lib.Run, producer: str, r: int):
@@ -107,19 +108,20 @@ def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
   table = page.table(["subnetwork", "sparsity", "grid", "min loss", "loss at A", "loss at B",
                       "loss at midpoint", "midpoint barrier",
                       f"grid share < {FLAT_FACTOR:g}x min"], rows)
-  table += ("\nTraining loss on the plane: A = (0, 0) and B = (1, 0) are the two trained "
-            "copies; midpoint = the grid point nearest (0.5, 0).\n")
+  counts = {tuple(rec.get("examples_per_class") or ()) for p in NAMES for rec in land[p]}
+  table += ("\nTraining loss on the plane, on a stratified random sample of the train split "
+            f"(seeds.analysis; examples per class {' / '.join(str(list(c)) for c in counts)}"
+            "): A = (0, 0) and B = (1, 0) are the two trained copies; midpoint = the grid "
+            "point nearest (0.5, 0). One landscape per network (replicate 0).\n")
   findings = []
   for r in sparse:
     s, i = numbers["synthetic", r], numbers["IMP", r]
-    findings.append(f"At {page.pct(sparsity[r])} sparsity the synthetic midpoint barrier on "
-                    f"the grid is {s['barrier']:.3f} against IMP's {i['barrier']:.3f} "
-                    f"(grid share below {FLAT_FACTOR:g}x its minimum: "
-                    f"{page.pct(s['basin_share'])} against {page.pct(i['basin_share'])}): "
-                    + ("the synthetic copies are closer to one basin, as claimed."
-                       if s["barrier"] < i["barrier"] else
-                       "the synthetic copies are not closer to one basin than IMP's; the claim "
-                       "does not hold at this sparsity."))
+    findings.append(
+        f"At {page.pct(sparsity[r])} sparsity, midpoint barrier on the grid: "
+        + verdict.compare("synthetic", verdict.spread([s["barrier"]]), "IMP",
+                          verdict.spread([i["barrier"]]))
+        + f" (grid share below {FLAT_FACTOR:g}x its minimum: {page.pct(s['basin_share'])} "
+          f"against {page.pct(i['basin_share'])}; descriptive).")
   if ("dense", 0) in numbers:
     findings.insert(0, f"Dense network: midpoint barrier on the grid "
                        f"{numbers['dense', 0]['barrier']:.3f}.")

@@ -6,8 +6,9 @@ sparsity (connected by a dotted line per run), marker size = dataset compression
     python -m experiments.fig6 --preset=paper   # CIFAR-10 ConvNet-3 and ResNet-18, CIFAR-100
                                                 # ConvNet-3 (+ ImageNet-10 when its run exists)
 
-A point needs IMP's midpoint barrier to be positive (the ratio's denominator); otherwise the
-table shows the barriers and no ratio.
+A point needs IMP's midpoint barrier (the ratio's denominator) above a noise floor: the larger
+of fig3.TRAIN_LOSS_FLOOR and the barrier's std over replicates; otherwise the table shows the
+barriers and no ratio.
 """
 
 import os
@@ -19,8 +20,9 @@ from matplotlib.figure import Figure
 
 from lottery_jax.runners import stability as stability_runner
 
-from experiments import cli, page
+from experiments import cli, fig3, page
 from experiments import runs as runs_lib
+from experiments import verdict
 
 NAME = "fig6"
 TITLE = "Fig. 6: accuracy ratio against barrier ratio, synthetic over IMP"
@@ -36,8 +38,8 @@ OPTIONAL = ("in10_resnet10",)
 
 def runs(preset: str) -> dict[str, runs_lib.RunSpec]:
   if preset == "cpu":
-    return {"c10_convnet": runs_lib.C10_CONVNET["cpu"]}
-  return {"c10_convnet": runs_lib.C10_CONVNET["paper"],
+    return {"c10_convnet": runs_lib.C10_CONVNET_ANALYSES["cpu"]}
+  return {"c10_convnet": runs_lib.C10_CONVNET_ANALYSES["paper"],
           "c10_resnet18": runs_lib.C10_RESNET18["paper"],
           "c100_convnet": runs_lib.C100_CONVNET["paper"],
           "in10_resnet10": runs_lib.IN10_RESNET10["paper"]}
@@ -63,7 +65,12 @@ def selected(run: runs_lib.Run) -> list[dict]:
       continue
     seen.add(imp["round"])
     point = points.get(round(imp["sparsity"], 6))
+    imp_spread = verdict.of_record(imp, "train_loss_midpoint_barrier")
+    floor = max(fig3.TRAIN_LOSS_FLOOR, imp_spread.std)
+    if imp_spread.mean <= floor:
+      point = None
     out.append({"target": target, "round": imp["round"], "sparsity": imp["sparsity"],
+                "noise_floor": floor, "replicates": imp_spread.n,
                 "imp_barrier": imp["train_loss_midpoint_barrier"],
                 "syn_barrier": syn[imp["round"]]["train_loss_midpoint_barrier"],
                 "imp_accuracy": acc["imp"][imp["round"]]["accuracy_mean"],
@@ -116,19 +123,25 @@ def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
                    page.pct(p["syn_accuracy"], 2), page.num(p["accuracy_ratio"], 3)])
       if p["barrier_ratio"] is None:
         findings.append(f"{label}, {page.pct(p['sparsity'])}: IMP's midpoint barrier is "
-                        f"{p['imp_barrier']:.3f} (not positive): no ratio; IMP is already "
-                        "connected there, so the comparison the paper makes is empty.")
+                        f"{p['imp_barrier']:.3f}, not above the noise floor "
+                        f"{p['noise_floor']:.3f}: no ratio; IMP is already connected there, "
+                        "so the comparison the paper makes is empty.")
       else:
         findings.append(
             f"{label}, {page.pct(p['sparsity'])}: barrier ratio {p['barrier_ratio']:.2f}, "
-            f"accuracy ratio {p['accuracy_ratio']:.3f}: synthetic "
+            f"accuracy ratio {p['accuracy_ratio']:.3f} (n = {p['replicates']}): synthetic "
             + ("more stable than IMP, as claimed." if p["barrier_ratio"] < 1 else
-               "not more stable than IMP; the claim does not hold here."))
+               "not more stable than IMP; the claim does not hold here.")
+            + (" One replicate decides nothing." if p["replicates"] < verdict.MIN_REPLICATES
+               else ""))
   table = page.table(["run", "sparsity", "compression", "IMP midpoint barrier",
                       "synthetic midpoint barrier", "barrier ratio", "IMP accuracy",
                       "synthetic accuracy", "accuracy ratio"], rows)
-  table += ("\nMidpoint barrier: L(0.5) - mean(L(0), L(1)) of the training loss; compression: "
-            "real training examples / distilled images of the run.\n")
+  table += ("\nMidpoint barrier: L(0.5) - mean(L(0), L(1)) of the training loss on the "
+            "stratified train sample; compression: real training examples / distilled images "
+            "of the run. A ratio is drawn only where IMP's midpoint barrier exceeds the noise "
+            f"floor: the larger of {fig3.TRAIN_LOSS_FLOOR} nats and its std over "
+            "replicates.\n")
   return page.Drawn(["fig6.png"], table, findings)
 
 

@@ -18,6 +18,7 @@ from lottery_jax import report
 
 from experiments import cli, fig2, page
 from experiments import runs as runs_lib
+from experiments import verdict
 
 NAME = "fig7"
 TITLE = "Fig. 7: IMP (k = 0), IMP with rewinding (k > 0) and distilled rounds then IMP"
@@ -104,12 +105,14 @@ def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
                                      f"more than {MATCH_POINTS:g} point below dense from the "
                                      "first pruned round."))
   top_k0, top_h = lines["IMP k = 0"][-1], hybrid[-1]
-  diff = 100 * (top_h["accuracy_mean"] - top_k0["accuracy_mean"])
-  findings.append(f"At {page.pct(top_k0['sparsity'])} sparsity {list(lines)[2]} reaches "
-                  f"{page.pct(top_h['accuracy_mean'], 2)} against IMP k = 0's "
-                  f"{page.pct(top_k0['accuracy_mean'], 2)} ({diff:+.2f} points): "
-                  + ("the distilled start helps IMP at high sparsity, as claimed."
-                     if diff > 0 else "no gain at this scale; the claim does not hold here."))
+  acc = lambda r: verdict.spread(r.get("accuracies") or [r["accuracy_mean"]])
+  o = verdict.order(acc(top_h), acc(top_k0))
+  findings.append(f"At {page.pct(top_k0['sparsity'])} sparsity, test accuracy: "
+                  + verdict.compare(list(lines)[2], acc(top_h), "IMP k = 0", acc(top_k0),
+                                    scale=100, digits=2, unit="%")
+                  + ": " + {1: "the distilled start helps IMP at high sparsity, as claimed.",
+                            -1: "IMP k = 0 is ahead; the claim does not hold here.",
+                            0: "no verdict."}[o])
   return page.Drawn(["fig7.png"], table, findings)
 
 

@@ -16,6 +16,7 @@ from lottery_jax.stability import hessian as hessian_lib
 
 from experiments import cli, page
 from experiments import runs as runs_lib
+from experiments import verdict
 
 NAME = "hessian"
 TITLE = "Hessian table: diagonal of the loss Hessian, dense, IMP and synthetic (CIFAR-10)"
@@ -31,22 +32,24 @@ PAPER = {"dense": (0.0, -1.847, 1.344, 0.0048, 0.035, 0.0067),
          "synthetic 60%": (0.6, -0.982, 2.093, 0.0047, 0.0286, 0.0061),
          "synthetic 90%": (0.9, -2.338, 1.730, 0.0037, 0.0354, 0.0053)}
 NAMES = {"imp": "IMP", "distilled": "synthetic"}
+RELIABILITY_TARGET = 0.9  # Split-half correlation the presets aim for.
 
 
 def runs(preset: str) -> dict[str, runs_lib.RunSpec]:
-  return {"main": runs_lib.C10_CONVNET[preset]}
+  return {"main": runs_lib.C10_CONVNET_ANALYSES[preset]}
 
 
 def rows_of(run: runs_lib.Run) -> dict[str, dict]:
-  """{'dense' / 'IMP 59%' / 'synthetic 89%': summary} from results.json's stability.hessian,
-  the dense row once (round 0 of any producer)."""
+  """{'dense' / 'IMP 59%' / 'synthetic 89%': summary} from results.json's stability.hessian:
+  the dense row from its own entry (or round 0 of a producer, in runs made before it had
+  one), then every producer's pruned rounds."""
   hess = (run.results.get("stability") or {}).get("hessian") or {}
   if not all(p in hess for p in NAMES):
     raise runs_lib.RunMissing(f"run {run.dir} has no Hessian analysis of both imp and "
                               "distilled (stability.analyses / detail_producers)")
   rows = {}
-  for producer in NAMES:
-    for rec in hess[producer]:
+  for producer in ("dense", *NAMES):
+    for rec in hess.get(producer, []):
       if rec["round"] == 0:
         rows.setdefault("dense", rec)
   for producer, label in NAMES.items():
@@ -54,6 +57,10 @@ def rows_of(run: runs_lib.Run) -> dict[str, dict]:
       if rec["round"] > 0:
         rows[f"{label} {page.pct(rec['sparsity'], 0)}"] = rec
   return rows
+
+
+def _se(rec: dict, key: str) -> float | None:
+  return (rec.get("se") or {}).get(key)
 
 
 def _figure(rows: dict[str, dict], path: str) -> None:
@@ -78,36 +85,73 @@ def _figure(rows: dict[str, dict], path: str) -> None:
   fig.savefig(path, dpi=120)
 
 
+def _interval(rec: dict, key: str) -> str:
+  se = _se(rec, key)
+  return f"{rec[key]:.3g}" + (f" ± {se:.2g}" if se is not None else "")
+
+
+def _probe_order(a: dict, b: dict, key: str) -> int:
+  """-1 / 1 when a's value is below / above b's by more than both standard errors (probe
+  noise of the one network analysed), 0 otherwise or without errors."""
+  sa, sb = _se(a, key), _se(b, key)
+  if sa is None or sb is None:
+    return 0
+  return verdict.order(verdict.Spread(a[key], sa, 2), verdict.Spread(b[key], sb, 2))
+
+
 def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
   rows = rows_of(loaded["main"])
   _figure(rows, os.path.join(out_dir, "hessian.png"))
   first = next(iter(rows.values()))
+  reliabilities = [r["reliability"] for r in rows.values() if r.get("reliability") is not None]
   table = (hessian_lib.markdown_table(rows)
            + f"\n{first.get('num_probes')} Rademacher probes x {first.get('num_batches')} "
-             "batch(es) of real training data, replicate 0, kept prunable weights only.\n\n"
-           + "The paper's table (ConvNet-3, CIFAR-10), for comparison:\n\n"
+             f"batch(es) of {first.get('batch_size', '?')} real training images (stratified "
+             "random, seeds.analysis; the same batches for every row), replicate 0, kept "
+             "prunable weights only.\n\n"
+           + "Estimator: reliability is the correlation over the weights between the "
+             "diagonals from two disjoint halves of the probes (1 = no probe noise); the "
+             "standard errors are jackknife errors over 8 probe groups; the probe-noise-free "
+             "std is the square root of the covariance of the two halves.\n\n"
+           + hessian_lib.reliability_table(rows)
+           + "\nThe paper's table (ConvNet-3, CIFAR-10), for comparison:\n\n"
            + hessian_lib.markdown_table({
                n: dict(zip(("sparsity", "min", "max", "mean", "std", "mean_abs"), v))
                for n, v in PAPER.items()}))
   findings = []
+  if reliabilities:
+    low = min(reliabilities)
+    findings.append(
+        f"Estimator reliability (split-half r) {low:.2f}-{max(reliabilities):.2f}: "
+        + (f"at least the {RELIABILITY_TARGET} aimed for." if low >= RELIABILITY_TARGET else
+           f"below the {RELIABILITY_TARGET} aimed for, so part of every std is probe noise; "
+           "the probe-noise-free std column is the one to compare."))
   syn = {r["sparsity"]: (n, r) for n, r in rows.items() if n.startswith("synthetic")}
   for n, r in rows.items():
     if n.startswith("IMP") and r["sparsity"] in syn:
       sn, s = syn[r["sparsity"]]
-      tighter = s["std"] < r["std"] and s["mean_abs"] < r["mean_abs"]
-      findings.append(f"{sn}: std {s['std']:.3g}, mean |.| {s['mean_abs']:.3g}; {n}: std "
-                      f"{r['std']:.3g}, mean |.| {r['mean_abs']:.3g}: "
-                      + ("synthetic tighter, as claimed." if tighter else
-                         "synthetic not tighter; the claim does not hold here."))
+      o = _probe_order(s, r, "std")
+      findings.append(
+          f"{sn}: std {_interval(s, 'std')} (probe noise removed "
+          f"{page.num(s.get('std_signal'), 3)}), mean |.| {_interval(s, 'mean_abs')}; {n}: "
+          f"std {_interval(r, 'std')} ({page.num(r.get('std_signal'), 3)}), mean |.| "
+          f"{_interval(r, 'mean_abs')}. Within this one network: synthetic "
+          + {-1: "tighter beyond probe noise", 1: "wider beyond probe noise",
+             0: "not distinguishable from IMP by probe noise"}[o]
+          + "; across training seeds not distinguishable (n = 1 replicate: one replicate "
+            "decides nothing).")
   if "dense" in rows:
     d = rows["dense"]
     low = min((r for n, r in rows.items() if n.startswith("IMP")),
               key=lambda r: r["sparsity"], default=None)
     if low is not None:
-      findings.insert(0, f"Dense: std {d['std']:.3g}; IMP at {page.pct(low['sparsity'], 0)}: "
-                         f"std {low['std']:.3g} ("
-                         + ("sharper than dense, as in the paper)." if low["std"] > d["std"]
-                            else "not sharper than dense, unlike the paper)."))
+      o = _probe_order(low, d, "std")
+      findings.insert(0, f"Dense: std {_interval(d, 'std')}; IMP at "
+                         f"{page.pct(low['sparsity'], 0)}: std {_interval(low, 'std')}: IMP "
+                         + {1: "sharper than dense beyond probe noise (the paper's direction)",
+                            -1: "less sharp than dense beyond probe noise (unlike the paper)",
+                            0: "not distinguishable from dense by probe noise"}[o]
+                         + " (one replicate).")
   return page.Drawn(["hessian.png"], table, findings)
 
 

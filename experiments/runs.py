@@ -66,6 +66,18 @@ C10_CONVNET = {
                      estimate="about 5 hours on one H200 (75 minutes per replicate, 4 "
                               "replicates; configs/cifar10_convnet.py)"),
 }
+# The analyses pages' run (fig3, fig5, fig6, hessian): at the cpu preset, the rounds and
+# producers those pages need (IMP and distilled to 89%, round 5), so that it fits 90 minutes
+# on 2 CPU cores beside the accuracy run above; at paper scale the one paper run.
+C10_CONVNET_ANALYSES = {
+    "cpu": RunSpec("c10_convnet_analyses", "configs/cifar10_convnet.py:cpu",
+                   (*MTT_FLAGS, "--config.lottery.producers=('imp','distilled')",
+                    "--config.lottery.rounds=5"),
+                   label="CIFAR-10 / ConvNet-3 (width 32) / 10 ipc",
+                   estimate="about 60 minutes on 2 idle CPU cores (22 real trainings of 780 "
+                            "steps, the analyses)"),
+    "paper": C10_CONVNET["paper"],
+}
 C10_CONVNET_REWIND = {
     "cpu": RunSpec("c10_convnet_rewind", "configs/cifar10_convnet.py:cpu,rewind", MTT_FLAGS,
                    label="CIFAR-10 / ConvNet-3 (width 32), IMP rewinding to theta_k",

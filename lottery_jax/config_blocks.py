@@ -8,9 +8,11 @@ import ml_collections
 
 
 def seeds() -> ml_collections.ConfigDict:
-  """Named seeds: every random operation derives its key from one of these."""
+  """Named seeds: every random operation derives its key from one of these. `split` draws
+  the validation hold-out and the data.train_examples subset; `analysis` the stratified
+  train examples the stability analyses measure on (the same for every producer and round)."""
   return ml_collections.ConfigDict(dict(init=0, data_order=0, augment=0, pruning=0, distill=0,
-                                        probes=0))
+                                        probes=0, split=0, analysis=0))
 
 
 def data() -> ml_collections.ConfigDict:
@@ -24,9 +26,12 @@ def data() -> ml_collections.ConfigDict:
   d.zca_eps = 0.1
   d.crop_padding = 0         # Random crop after zero padding by this many pixels (0 = off).
   d.flip = False             # Random horizontal flips.
-  # A class-balanced train subset: the first train_examples // classes images of every class
-  # in the source's order (0 = the whole train split). Preprocessing (mean/std, ZCA) is still
-  # fitted on the whole train split, so a distilled set made from it stays in the same space.
+  # A stratified random validation split held out of the source's train split (seeds.split;
+  # 0 = none): validation accuracy is reported beside test accuracy, and choices are made on it.
+  d.validation_examples = 0
+  # A stratified random train subset of what is left (seeds.split; 0 = all of it).
+  # Preprocessing (mean/std, ZCA) is still fitted on the whole train split, so a distilled
+  # set made from any part of it stays in the same space.
   d.train_examples = 0
   return d
 

@@ -157,8 +157,12 @@ def stability_markdown(results) -> list[str]:
       first = next(iter(rows.values()))
       lines += ["## Hessian diagonal", "",
                 f"Hutchinson estimates ({first['num_probes']} Rademacher probes x "
-                f"{first['num_batches']} batches of real training data) over the kept conv and "
-                "dense weights of copy A.", "", hessian.markdown_table(rows)]
+                f"{first['num_batches']} batches of real training data, a stratified random "
+                "sample) over the kept conv and dense weights of copy A.", "",
+                hessian.markdown_table(rows), "",
+                "The estimator's noise: reliability is the correlation between the diagonals "
+                "from two halves of the probes (1 = no probe noise), SE a jackknife standard "
+                "error over probe groups.", "", hessian.reliability_table(rows)]
   if "masks" in st:
     m = st["masks"]
     if m.get("overlap_with_imp"):

@@ -103,8 +103,9 @@ def check_data(config) -> None:
     raise unknown_choice("data.preprocess", data.preprocess, PREPROCESSING)
   check_real(config, "data.zca_eps", 0.0, positive=True)
   check_int(config, "data.crop_padding", 0)
-  if "train_examples" in data:
-    check_int(config, "data.train_examples", 0)
+  for name in ("train_examples", "validation_examples"):
+    if name in data:
+      check_int(config, f"data.{name}", 0)
   check_bool(config, "data.flip")
   for name in config.seeds:
     check_int(config, f"seeds.{name}", 0)

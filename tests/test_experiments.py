@@ -7,7 +7,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from experiments import cli, fig2, fig3, fig4, fig5, fig6, fig7, hessian, runs
+from experiments import cli, fig2, fig3, fig4, fig5, fig6, fig7, hessian, runs, verdict
 
 SPARSITY = [0.0, 0.36, 0.5904, 0.8689]
 ACC = {"imp": [0.70, 0.72, 0.70, 0.60], "distilled": [0.70, 0.715, 0.695, 0.55],
@@ -43,6 +43,18 @@ def _lmc(name):
   return out
 
 
+def _hessian(producer, r):
+  """A Hessian record: the HESSIAN statistics, jackknife errors of 10% of each (std: 0.002)
+  and a split-half reliability of 0.8."""
+  stats = dict(zip(("min", "max", "mean", "std", "mean_abs"),
+                   HESSIAN[("imp", 0) if r == 0 else (producer, 2)]))
+  se = {k: abs(v) / 10 for k, v in stats.items()}
+  se["std"] = 0.002
+  return dict(stats, round=r, sparsity=SPARSITY[r], count=10, num_probes=4, num_batches=1,
+              batch_size=8, se=se, reliability=0.8, reliability_full=0.889,
+              std_signal=stats["std"] / 2, examples_per_class=[4, 4])
+
+
 def _landscape(offset):
   """3 x 3 losses[a, b] on a = (0, 0.5, 1), b = (-0.5, 0, 0.5)."""
   losses = np.array([[2.0, 0.5, 2.0], [2.0, 0.6 + offset, 2.0], [2.0, 0.7, 2.0]], np.float32)
@@ -64,13 +76,11 @@ def make_main_run(workdir: pathlib.Path) -> None:
                     **{p: _producer(p, ACC[p], POINTS[p]) for p in ACC}},
       "stability": {
           "lmc": {"imp": _lmc("imp"), "distilled": _lmc("distilled")},
-          "landscape": {p: [{"round": r, "sparsity": SPARSITY[r]} for r in (0, 2)]
+          "landscape": {p: [{"round": r, "sparsity": SPARSITY[r], "examples_per_class": [4, 4]}
+                            for r in (0, 2)]
                         for p in ("imp", "distilled")},
-          "hessian": {p: [dict(zip(("min", "max", "mean", "std", "mean_abs"),
-                                   HESSIAN[("imp", 0) if r == 0 else (p, 2)]),
-                               round=r, sparsity=SPARSITY[r], count=10, num_probes=4,
-                               num_batches=1) for r in (0, 2)]
-                      for p in ("imp", "distilled")}}}
+          "hessian": {p: [_hessian(p, r) for r in ((0,) if p == "dense" else (2,))]
+                      for p in ("dense", "imp", "distilled")}}}
   _write(workdir / "results.json", results)
   _write(workdir / "config.json", {"lottery": {"hybrid_syn_rounds": 2, "rewind_epochs": 0.0},
                                    "train": {"epochs": 10.0},
@@ -102,6 +112,7 @@ def root(tmp_path_factory):
   root = tmp_path_factory.mktemp("experiments")
   for preset in ("cpu", "paper"):
     make_main_run(root / preset / "c10_convnet")
+    make_main_run(root / preset / "c10_convnet_analyses")
     make_rewind_run(root / preset / "c10_convnet_rewind")
   make_main_run(root / "paper" / "in10_resnet10")
   return root
@@ -155,17 +166,66 @@ def test_fig3_barriers_and_panels(root, tmp_path):
   out, readme, table = draw(fig3, root, tmp_path)
   for name in ("fig3_curves.png", "fig3_panels.png", "fig3_panels_test_error.png"):
     _png(out / name)
-  assert "| 0 (dense) | 0.0% | 0.300 | 0.250 | 5.00% |" in table
-  assert "| 2 | 59.0% | 0.200 | 0.160 | 3.00% | 0.030 | 0.040 | 1.00% |" in table
-  assert "Dense network: train-loss barrier 0.300, test-error barrier 5.00%: not linearly" \
-      in readme
-  # IMP connected (<= 2 points) only at round 3; synthetic at all three rounds.
-  assert "IMP: linearly connected (test-error barrier <= 2 points) at 1 of 3" in readme
-  assert "synthetic: linearly connected (test-error barrier <= 2 points) at 3 of 3" in readme
-  assert "holds at this scale" in readme
+  assert "| 0 (dense) | 0.0% | 0.300 | 0.250 | 5.00 |" in table
+  assert "| 2 | 59.0% | 0.200 | 0.160 | 3.00 | 0.030 | 0.040 | 1.00 |" in table
+  assert "exceeds 2 points (Frankle et al. 2020) and its midpoint train-loss barrier exceeds " \
+      "0.01 nats" in readme
+  assert ("Dense network: midpoint train-loss barrier 0.250 ± 0.000 (n = 1), test-error "
+          "barrier 5.00 ± 0.00 points (n = 1): a barrier on both measures") in readme
+  # IMP: barriers at rounds 1 and 2, connected at round 3; synthetic connected everywhere.
+  assert "IMP: a barrier on both measures at 2 of 3 sparsities, connected at 1" in readme
+  assert "synthetic: a barrier on both measures at 0 of 3 sparsities, connected at 3" in readme
+  # One replicate decides nothing.
+  assert "59% not distinguishable" in readme
+  assert "with n = 1 replicate the claim is not decided" in readme
+  assert "holds at this scale" not in readme
   # Rounds 1-3: IMP 11-13%, synthetic 21-23%; the dense pair is IMP's round 0 (10%).
   assert "The two networks of each sparse pair are 11.0-23.0% of their norm apart" in readme
   assert "; dense 10.0%)" in readme
+
+
+def _with_replicates(root, imp_mid, syn_mid):
+  """The main cpu analyses run with three replicates' midpoint barriers per round."""
+  path = root / "cpu" / "c10_convnet_analyses" / "results.json"
+  results = json.loads(path.read_text())
+  for producer, values in (("imp", imp_mid), ("distilled", syn_mid)):
+    for rec in results["stability"]["lmc"][producer]:
+      v = values[rec["round"]]
+      rec["train_loss_midpoint_barriers"] = v
+      rec["train_loss_midpoint_barrier"] = float(np.mean(v))
+      rec["test_error_barriers"] = [rec["test_error_barrier"]] * len(v)
+      rec["replicates"] = len(v)
+  path.write_text(json.dumps(results))
+
+
+def test_fig3_verdict_runs_over_replicates(tmp_path):
+  root = tmp_path / "root"
+  make_main_run(root / "cpu" / "c10_convnet_analyses")
+  # Round 1: synthetic clearly lower; round 2: intervals overlap; round 3: IMP connected.
+  _with_replicates(root, imp_mid={0: [0.2, 0.3, 0.25], 1: [0.30, 0.35, 0.40],
+                                  2: [0.10, 0.20, 0.30], 3: [0.0, 0.0, 0.0]},
+                   syn_mid={0: [0.2, 0.3, 0.25], 1: [0.0, 0.01, 0.005],
+                            2: [0.05, 0.2, 0.0], 3: [0.0, 0.01, 0.0]})
+  _, readme, table = draw(fig3, root, tmp_path)
+  assert "| 1 | 36.0% | 0.400 ± 0.000 | 0.350 ± 0.041 | 6.00 ± 0.00 |" in table
+  assert "36% synthetic lower, 59% not distinguishable, 87% not distinguishable." in readme
+  # Synthetic at 59%: its midpoint barrier 0.083 ± 0.085 straddles the floor, but its
+  # test-error barrier (1 point) is connected: connected everywhere, and lower at 36%.
+  assert "synthetic: a barrier on both measures at 0 of 3 sparsities, connected at 3" in readme
+  assert "lower than IMP) holds at this scale." in readme
+
+
+def test_verdict_rules():
+  a, b = verdict.spread([1.0, 1.1, 0.9]), verdict.spread([2.0, 2.1, 1.9])
+  assert verdict.order(a, b) == -1 and verdict.order(b, a) == 1
+  assert verdict.order(a, verdict.spread([1.05, 1.5, 0.8])) == 0
+  assert verdict.order(verdict.spread([1.0]), verdict.spread([5.0])) == 0
+  assert "one replicate decides nothing" in verdict.compare("A", verdict.spread([1.0]), "B",
+                                                            verdict.spread([5.0]))
+  assert verdict.compare("A", a, "B", b).endswith("A lower")
+  assert verdict.above(verdict.spread([0.05, 0.06]), 0.02) == 1
+  assert verdict.above(verdict.spread([0.0, 0.01]), 0.02) == -1
+  assert verdict.above(verdict.spread([0.0, 0.05]), 0.02) == 0
 
 
 def test_fig4_refuses_cpu_in_one_line(root, tmp_path, capsys):
@@ -179,7 +239,7 @@ def test_fig4_refuses_cpu_in_one_line(root, tmp_path, capsys):
 def test_fig4_draws_from_a_paper_run(root, tmp_path):
   out, _, table = draw(fig4, root, tmp_path, preset="paper")
   _png(out / "fig4_panels.png")
-  assert "| 1 | 36.0% | 0.400 | 0.350 | 6.00% | 0.020 | 0.010 | 0.50% |" in table
+  assert "| 1 | 36.0% | 0.400 | 0.350 | 6.00 | 0.020 | 0.010 | 0.50 |" in table
 
 
 def test_fig5_landscape_measures(root, tmp_path):
@@ -192,7 +252,9 @@ def test_fig5_landscape_measures(root, tmp_path):
   assert "| IMP | 59.0% | 3x3 | 0.500 | 0.500 | 0.700 | 1.100 | 0.500 | 22.2% |" in table
   assert "| synthetic | 59.0% | 3x3 | 0.500 | 0.500 | 0.700 | 0.600 | 0.000 | 33.3% |" in table
   assert "| dense | 0.0% | 3x3 | 0.500 | 0.500 | 0.700 | 0.900 | 0.300 | 33.3% |" in table
-  assert "the synthetic copies are closer to one basin, as claimed" in readme
+  assert ("midpoint barrier on the grid: synthetic 0.000 ± 0.000 (n = 1) vs IMP 0.500 ± 0.000 "
+          "(n = 1): not distinguishable (n = 1: one replicate decides nothing)") in readme
+  assert "examples per class [4, 4]" in table
 
 
 def test_hessian_table(root, tmp_path):
@@ -203,8 +265,14 @@ def test_hessian_table(root, tmp_path):
   assert "| synthetic 59% | -1.000e+00 | 2.000e+00 | 4.000e-03 ± 2.800e-02 | 6.000e-03 |" \
       in table
   assert "| IMP 90% | -6.323e+00 | 6.127e+00 |" in table  # The paper's row, for comparison.
-  assert "synthetic tighter, as claimed" in readme
-  assert "sharper than dense, as in the paper" in readme
+  # Reliability, errors and the noise-free std per row.
+  assert "| IMP 59% | 0.800 | 0.889 | 5.600e-02 ± 2.0e-03 | 2.800e-02 | 9.000e-03 ± 9.0e-04 " \
+      "| [4, 4] |" in table
+  assert "below the 0.9 aimed for" in readme
+  # std 0.028 ± 0.002 against 0.056 ± 0.002: apart beyond probe noise, but one replicate.
+  assert "synthetic tighter beyond probe noise; across training seeds not distinguishable " \
+      "(n = 1 replicate" in readme
+  assert "IMP sharper than dense beyond probe noise (the paper's direction)" in readme
 
 
 def test_fig6_midpoint_ratios_and_compression(root, tmp_path):
@@ -216,7 +284,9 @@ def test_fig6_midpoint_ratios_and_compression(root, tmp_path):
           "0.040 | 0.25 | "
           "70.00% | 69.50% | 0.993 |") in table
   assert "| 86.9% | 50x | 0.000 | 0.010 | n/a | 60.00% | 55.00% | n/a |" in table
-  assert "barrier ratio 0.25, accuracy ratio 0.993: synthetic more stable" in readme
+  assert ("barrier ratio 0.25, accuracy ratio 0.993 (n = 1): synthetic more stable than IMP, "
+          "as claimed. One replicate decides nothing.") in readme
+  assert "IMP's midpoint barrier is 0.000, not above the noise floor 0.010: no ratio" in readme
 
 
 def test_fig6_paper_uses_the_runs_that_exist(root, tmp_path):
@@ -235,7 +305,9 @@ def test_fig7_overlays_three_producers(root, tmp_path):
           "syn2 + IMP |") in table
   assert "| 3 | 86.9% | 60.00% ± 1.00% | 66.00% ± 1.00% | 64.00% ± 1.00% |" in table
   assert "IMP k = 0: within 1 point of dense up to 59.0% sparsity." in readme
-  assert "syn2 + IMP reaches 64.00% against IMP k = 0's 60.00% (+4.00 points)" in readme
+  assert ("At 86.9% sparsity, test accuracy: syn2 + IMP 64.00 ± 0.00% (n = 1) vs IMP k = 0 "
+          "60.00 ± 0.00% (n = 1): not distinguishable (n = 1: one replicate decides nothing): "
+          "no verdict.") in readme
 
 
 def test_missing_run_is_one_line_and_exit_2(tmp_path, capsys):

@@ -193,8 +193,12 @@ def test_stability_analyses_are_written(finished_run):
   copy_a = json.loads((rep / "imp" / "round_2" / "real" / "result.json").read_text())
   assert lmc["test"]["loss"][0] == pytest.approx(copy_a["test_loss"], rel=1e-5)
   assert (rep / "imp" / "round_2" / "real_b" / "result.json").exists()
-  assert set(st["hessian"]) == set(st["landscape"]) == {"imp", "distilled"}
+  assert set(st["landscape"]) == {"imp", "distilled"}
+  assert set(st["hessian"]) == {"dense", "imp", "distilled"}
   assert [h["round"] for h in st["hessian"]["imp"]] == [1, 3]
+  assert [h["round"] for h in st["hessian"]["dense"]] == [0]
+  # 2 probes: two groups of one, so a reliability and errors exist.
+  assert -1 <= st["hessian"]["imp"][0]["reliability"] <= 1 and st["hessian"]["imp"][0]["se"]
   for name in ("lmc_curves.png", "lmc_test_error.png", "landscape_imp_round1.png",
                "landscape_distilled_round3.png", "pruned_magnitudes.png"):
     assert (workdir / "figures" / name).read_bytes()[:4] == b"\x89PNG", name

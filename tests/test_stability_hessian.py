@@ -126,3 +126,60 @@ def test_summary_covers_kept_prunable_weights_and_table_has_one_row_each():
   assert stability.summary(params)["count"] == 5  # Without masks: every kernel.
   table = stability.markdown_table({"imp": s, "distilled": s})
   assert table.count("\n") == 4 and "| imp |" in table and "±" in table
+
+
+def quadratic_problem(off_diagonal: float):
+  """loss(p) = 0.5 vec(kernel)^T A vec(kernel) for a (4, 5) kernel: Hessian A exactly, with
+  diagonal 1..20 and off-diagonal entries of size `off_diagonal`."""
+  rng = np.random.default_rng(1)
+  noise = rng.normal(size=(20, 20)) * off_diagonal
+  a = np.diag(np.arange(1.0, 21.0)) + (noise + noise.T) / 2 * (1 - np.eye(20))
+  params = {"Dense_0": {"kernel": jnp.zeros((4, 5), jnp.float32)}}
+  a_j = jnp.asarray(a, jnp.float32)
+  loss_fn = lambda p, batch: 0.5 * p["Dense_0"]["kernel"].ravel() @ a_j @ \
+      p["Dense_0"]["kernel"].ravel()
+  return loss_fn, params, a
+
+
+def test_probe_groups_average_to_the_plain_estimate():
+  model, params, batches = mlp_problem()
+  loss_fn = stability.classification_loss(model)
+  key = jax.random.key(4)
+  plain = stability.hessian_diagonal(loss_fn, params, batches, key, 10)
+  groups = stability.hessian_diagonal_groups(loss_fn, params, batches, key, 10, 4)
+  assert groups.sizes_G.tolist() == [2, 3, 3, 2]  # Bounds round(g * 10 / 4): 0, 2, 5, 8, 10.
+  chex.assert_trees_all_close(groups.mean(), plain, rtol=1e-5, atol=1e-7)
+
+
+def test_exact_estimator_has_reliability_one_and_no_error():
+  """With a diagonal Hessian every probe gives z_i (H z)_i = H_ii exactly."""
+  loss_fn, params, a = quadratic_problem(0.0)
+  groups = stability.hessian_diagonal_groups(loss_fn, params, [None], jax.random.key(0), 16, 8)
+  s = stability.summary_with_errors(groups)
+  assert s["reliability"] == pytest.approx(1.0)
+  assert s["std"] == pytest.approx(np.diag(a).std(), rel=1e-5)
+  assert s["std_signal"] == pytest.approx(np.diag(a).std(), rel=1e-4)
+  assert all(v == pytest.approx(0.0, abs=1e-5) for v in s["se"].values())
+
+
+def test_jackknife_error_matches_the_estimators_spread_over_probe_draws():
+  """The jackknife SE of the mean of the diagonal, from one estimate, against the std of that
+  mean over 200 independent probe draws (the oracle); the noise-free std against the exact
+  diagonal's std, and the reliability against its value from the oracle draws."""
+  loss_fn, params, a = quadratic_problem(3.0)
+  exact = np.diag(a)
+  draw = lambda k: stability.hessian_diagonal_groups(loss_fn, params, [None],
+                                                     jax.random.key(k), 32, 8)
+  means = [float(np.mean(np.asarray(draw(k).mean()["Dense_0"]["kernel"]))) for k in range(200)]
+  oracle_se = np.std(means)
+  summaries = [stability.summary_with_errors(draw(1000 + k)) for k in range(20)]
+  jackknife = np.mean([s["se"]["mean"] for s in summaries])
+  assert 0.7 * oracle_se < jackknife < 1.3 * oracle_se
+  assert np.mean([s["std_signal"] for s in summaries]) == pytest.approx(exact.std(), rel=0.15)
+  # Oracle reliability: the correlation of two independent 16-probe estimates.
+  kernel = lambda k: np.ravel(stability.hessian_diagonal(
+      loss_fn, params, [None], jax.random.key(k), 16)["Dense_0"]["kernel"])
+  halves = [np.corrcoef(kernel(k), kernel(k + 500))[0, 1] for k in range(20)]
+  assert np.mean([s["reliability"] for s in summaries]) == pytest.approx(np.mean(halves),
+                                                                         abs=0.1)
+  assert 0.1 < np.mean(halves) < 0.95  # The probes are noisy enough for the test to bite.

@@ -2,10 +2,11 @@
 
 from typing import NamedTuple
 
+import jax
 import ml_collections
 import numpy as np
 
-from lottery_jax.data import preprocess, sources
+from lottery_jax.data import preprocess, sources, stratified
 from lottery_jax.errors import UserInputError
 
 
@@ -19,6 +20,9 @@ class Dataset(NamedTuple):
     num_classes: number of classes.
     preprocessing: what was applied (preprocess.Preprocessing).
     fingerprint: short hex hash of the raw images' and labels' content (pins a run's data).
+    val_images, val_labels: the validation split, a stratified random part of the source's
+      train split held out from training (data.validation_examples; empty when 0), for
+      choices that must not see the test split.
   """
   name: str
   train_images: np.ndarray
@@ -28,6 +32,12 @@ class Dataset(NamedTuple):
   num_classes: int
   preprocessing: preprocess.Preprocessing
   fingerprint: str = ""
+  val_images: np.ndarray | None = None
+  val_labels: np.ndarray | None = None
+
+  @property
+  def has_validation(self) -> bool:
+    return self.val_labels is not None and len(self.val_labels) > 0
 
   @property
   def image_shape(self) -> tuple[int, int, int]:
@@ -49,27 +59,41 @@ def check_classes(raw: sources.RawDataset) -> None:
                            f"class(es) {names}; every class needs images in both splits")
 
 
-def class_balanced_prefix(labels, total: int, num_classes: int) -> np.ndarray:
-  """Sorted indices of the first total // num_classes examples of every class, in source
-  order (data.train_examples); UserInputError if a class has fewer or total < num_classes."""
-  per_class = total // num_classes
-  if per_class < 1:
-    raise UserInputError(f"data.train_examples={total} gives no example per class; use 0 (the "
-                         f"whole train split) or at least {num_classes}")
-  chosen = []
-  for c in range(num_classes):
-    idx = np.flatnonzero(labels == c)
-    if len(idx) < per_class:
-      raise UserInputError(f"data.train_examples={total} needs {per_class} train examples of "
-                           f"class {c}, which has {len(idx)}")
-    chosen.append(idx[:per_class])
-  return np.sort(np.concatenate(chosen))
+VALIDATION_STREAM, TRAIN_SUBSET_STREAM = 0, 1  # fold_in streams of key(seeds.split).
+
+
+def split_indices(labels, num_classes: int, validation_examples: int, train_examples: int,
+                  split_seed: int) -> tuple[np.ndarray, np.ndarray]:
+  """(train indices, validation indices) into the source's train split, both sorted: a
+  stratified random validation hold-out of `validation_examples` (0: none), then a
+  stratified random `train_examples` of the rest (0: all of it), from key(split_seed)."""
+  labels = np.asarray(labels)
+  key = jax.random.key(split_seed)
+  everything = np.arange(len(labels))
+  val = np.zeros(0, np.int64)
+  if validation_examples:
+    val = stratified.balanced_sample(labels, validation_examples, num_classes,
+                                     jax.random.fold_in(key, VALIDATION_STREAM),
+                                     "data.validation_examples")
+  rest = np.setdiff1d(everything, val)
+  if train_examples:
+    if train_examples < num_classes:
+      raise UserInputError(f"data.train_examples={train_examples} gives no example per class; "
+                           f"use 0 (the whole train split) or at least {num_classes}")
+    pick = stratified.balanced_sample(labels[rest], train_examples, num_classes,
+                                      jax.random.fold_in(key, TRAIN_SUBSET_STREAM),
+                                      "data.train_examples")
+    rest = rest[pick]
+  return rest, val
 
 
 def load_dataset(data_config: ml_collections.ConfigDict, preprocess_kind: str | None = None,
-                 zca_eps: float | None = None) -> Dataset:
+                 zca_eps: float | None = None, split_seed: int = 0) -> Dataset:
   """Load `data_config.source` and preprocess it as `data_config.preprocess` says (or as
-  `preprocess_kind` / `zca_eps` override, e.g. to match a distilled set)."""
+  `preprocess_kind` / `zca_eps` override, e.g. to match a distilled set). The validation
+  hold-out and the `data.train_examples` subset are stratified random draws from
+  key(split_seed) (config.seeds.split); preprocessing is fitted on the whole train split,
+  so distilled sets made from any part of it share its space."""
   cache_dir = data_config.cache_dir or None
   raw = sources.load_source(data_config.source, data_dir=data_config.data_dir or None,
                             manual_dir=data_config.manual_dir or None, cache_dir=cache_dir)
@@ -77,10 +101,11 @@ def load_dataset(data_config: ml_collections.ConfigDict, preprocess_kind: str | 
   kind = preprocess_kind or data_config.preprocess
   eps = data_config.zca_eps if zca_eps is None else zca_eps
   prep = preprocess.fit_preprocessing(raw, kind, zca_eps=eps, cache_dir=cache_dir)
-  train_images, train_labels = raw.train.images, raw.train.labels
-  if data_config.get("train_examples", 0):
-    keep = class_balanced_prefix(train_labels, data_config.train_examples, raw.num_classes)
-    train_images, train_labels = train_images[keep], train_labels[keep]
+  keep, val = split_indices(raw.train.labels, raw.num_classes,
+                            data_config.get("validation_examples", 0),
+                            data_config.get("train_examples", 0), split_seed)
+  train_images, train_labels = raw.train.images[keep], raw.train.labels[keep]
+  val_images = raw.train.images[val]
   return Dataset(
       name=raw.name,
       train_images=np.asarray(preprocess.apply_preprocessing(prep, train_images), np.float32),
@@ -89,4 +114,6 @@ def load_dataset(data_config: ml_collections.ConfigDict, preprocess_kind: str | 
       test_labels=raw.test.labels.astype(np.int32),
       num_classes=raw.num_classes,
       preprocessing=prep,
-      fingerprint=raw.fingerprint)
+      fingerprint=raw.fingerprint,
+      val_images=np.asarray(preprocess.apply_preprocessing(prep, val_images), np.float32),
+      val_labels=raw.train.labels[val].astype(np.int32))

@@ -237,7 +237,8 @@ def load_published(config) -> tuple[Dataset, distilled_lib.DistilledSet]:
   if kind != config.data.preprocess:
     log.info("%s lives in %s space: the real data is transformed to match (config said %s)",
              source, kind if eps is None else f"{kind} (eps {eps})", config.data.preprocess)
-  data = load_dataset(config.data, preprocess_kind=kind, zca_eps=eps)
+  data = load_dataset(config.data, preprocess_kind=kind, zca_eps=eps,
+                      split_seed=config.seeds.split)
   distilled = distilled_lib.load_distilled(source, image_shape_HWC=data.image_shape,
                                            num_classes=data.num_classes)
   distilled_lib.check_preprocessing(distilled.metadata, data.preprocessing, source)
@@ -257,7 +258,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if d.method == "published":
     data, distilled = load_published(config)
   else:
-    data, distilled = load_dataset(config.data), None
+    data, distilled = load_dataset(config.data, split_seed=config.seeds.split), None
     check_against_data(d, d.method, data)
   inputs = {"data": data.fingerprint}
   if distilled is not None:

@@ -94,7 +94,7 @@ def input_hashes(config, data: Dataset) -> dict:
 def prepare(config: ml_collections.ConfigDict, workdir: str) -> list[replicate_lib.Replicate]:
   """Load the data and the distilled set, claim `workdir`, build the recipes: the replicates
   (nothing trained yet)."""
-  data = load_dataset(config.data)
+  data = load_dataset(config.data, split_seed=config.seeds.split)
   lot = config.lottery
   needed = imp.needs_distilled(lot)
   distilled = load_distilled_set(config, data) if needed else None
@@ -156,6 +156,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       "num_params": int(sum(x.size for x in jax.tree.leaves(last.theta0))),
       "num_prunable": masks_lib.count(last.ones)[1],
       "num_train_examples": len(setup.data.train_labels),
+      "num_validation_examples": (len(setup.data.val_labels) if setup.data.has_validation
+                                  else 0),
       "distilled": None if distilled is None else dict(distilled.metadata,
                                                        num_images=len(distilled.labels)),
       "replicates": config.lottery.replicates, "real_train_steps": setup.real.num_steps,
@@ -191,6 +193,7 @@ def summarize(per_replicate: list[dict[str, list[dict]]]) -> dict:
           "accuracy_mean": float(acc.mean()), "accuracy_std": float(acc.std()),
           "loss_mean": float(loss.mean()), "loss_std": float(loss.std()),
           "accuracies": acc.tolist(),
+          **_validation_summary(recs),
           "data_points_used": int(np.mean([x["data_points_used"] for x in recs])),
           "mask_time_s": float(np.mean([x["mask_time_s"] for x in recs])),
           "train_time_s": float(np.mean([x["wall_time_s"] for x in recs])),
@@ -198,3 +201,12 @@ def summarize(per_replicate: list[dict[str, list[dict]]]) -> dict:
       })
     out[producer] = rounds
   return out
+
+
+def _validation_summary(recs: list[dict]) -> dict:
+  """Validation accuracy mean/std and per-replicate values, when the run holds one out."""
+  if not all("val_accuracy" in x for x in recs):
+    return {}
+  val = np.array([x["val_accuracy"] for x in recs])
+  return {"val_accuracy_mean": float(val.mean()), "val_accuracy_std": float(val.std()),
+          "val_accuracies": val.tolist()}

@@ -186,6 +186,7 @@ class Replicate:
       steps = s.real.num_steps - start.step
       result = {"round": r, "sparsity": masks_lib.sparsity(masks),
                 "test_accuracy": test["accuracy"], "test_loss": test["loss"],
+                **self._validation(state),
                 "train_steps": steps,
                 "examples": steps * min(s.real.batch_size, len(s.data.train_labels)),
                 "wall_time_s": time.time() - began}
@@ -194,6 +195,16 @@ class Replicate:
       return result
 
     return state, rundir.cached(os.path.join(stage_dir, "result.json"), evaluate)
+
+  def _validation(self, state) -> dict:
+    """{'val_accuracy', 'val_loss'} on the held-out validation split (data.validation_examples;
+    {} without one)."""
+    s = self.setup
+    if not s.data.has_validation:
+      return {}
+    val = loss_lib.evaluate(s.eval_step, state.params, state.batch_stats, s.data.val_images,
+                            s.data.val_labels, s.eval_batch_size, s.mesh)
+    return {"val_accuracy": val["accuracy"], "val_loss": val["loss"]}
 
   def syn_stage(self, producer: str, r: int, masks):
     """Train round r's mask on the distilled set from theta_0; (state, result dict)."""

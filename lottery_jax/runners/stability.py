@@ -9,6 +9,7 @@ same init and mask, second data order), lmc.json, landscape.npz, hessian.json.
 
 import logging
 import os
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -19,10 +20,14 @@ from lottery_jax import parallel
 from lottery_jax import rundir
 from lottery_jax import stability
 from lottery_jax import train_many
-from lottery_jax.errors import unknown_choice
+from lottery_jax.data import stratified
+from lottery_jax.errors import UserInputError, unknown_choice
 from lottery_jax.stability import probe_keys
 
 ANALYSES = ("lmc", "landscape", "hessian", "masks")
+# Probe groups of a Hessian estimate: its split-half reliability and jackknife errors come
+# from them (stability.hessian.hessian_diagonal_groups).
+HESSIAN_GROUPS = 8
 LMC_PRODUCERS = ("dense", "imp", "distilled", "hybrid", "random")
 
 log = logging.getLogger(__name__)
@@ -60,14 +65,52 @@ def lmc_targets(st, lottery_config) -> tuple[str, ...]:
   return tuple(p for p in made if p in tuple(st.lmc_producers))
 
 
-def _subset(images, labels, n: int):
-  return (images, labels) if n <= 0 or n >= len(labels) else (images[:n], labels[:n])
+class AnalysisSample(NamedTuple):
+  """The real train examples every analysis of a run measures on.
+
+  Attributes:
+    images, labels: the run's (preprocessed) train split.
+    order: int64 (N,) a class-stratified random order of it (data.stratified, from
+      seeds.analysis): an analysis of n examples takes the first n, Hessian batch b the b-th
+      slice, so each is class-balanced within one example, and the same for every producer
+      and round (paired comparisons).
+    num_classes: classes of the split.
+  """
+  images: np.ndarray
+  labels: np.ndarray
+  order: np.ndarray
+  num_classes: int
+
+  def take(self, n: int, start: int = 0):
+    """(images, labels) of order[start:start + n]; n <= 0: the whole split (in order)."""
+    idx = self.order[start:] if n <= 0 else self.order[start:start + n]
+    if n > 0 and len(idx) < n:
+      raise UserInputError(f"an analysis asks for {n} train examples from position {start}, "
+                           f"but the train split has {len(self.order)}")
+    idx = np.sort(idx)
+    return self.images[idx], self.labels[idx]
+
+  def per_class(self, labels) -> list[int]:
+    return stratified.examples_per_class(labels, self.num_classes)
 
 
-def lmc_stage(rep, st, producer: str, r: int) -> dict:
+def analysis_sample(data, analysis_seed: int) -> AnalysisSample:
+  """The run's AnalysisSample: its train split in the stratified order of key(seed)."""
+  order = stratified.stratified_order(data.train_labels, data.num_classes,
+                                      jax.random.key(analysis_seed))
+  return AnalysisSample(data.train_images, data.train_labels, order, data.num_classes)
+
+
+def _bn_images(sample: AnalysisSample, st, batch_stats):
+  """BatchNorm models: the first bn_examples of the sample (statistics recomputed on them)."""
+  return sample.take(st.bn_examples)[0] if jax.tree.leaves(batch_stats) else None
+
+
+def lmc_stage(rep, st, producer: str, r: int, sample: AnalysisSample) -> dict:
   """Train the second network of round r's LMC pair, evaluate the straight path between the
-  two on train and test (stability config `st`), with the distance between them
-  (RuntimeError if they are identical: a barrier of 0 would then mean nothing)."""
+  two on the first stability.lmc_examples of the stratified train sample and on the whole
+  test split (stability config `st`), with the distance between them (RuntimeError if they
+  are identical: a barrier of 0 would then mean nothing)."""
 
   def compute():
     m, a = rep.trained(producer, r)
@@ -82,9 +125,8 @@ def lmc_stage(rep, st, producer: str, r: int) -> dict:
     data = rep.setup.data
     out = {"round": r, "sparsity": masks_lib.sparsity(m), "alphas": alphas.tolist(),
            "distance": distance}
-    bn = data.train_images[:st.bn_examples] if jax.tree.leaves(a.batch_stats) else None
-    for split, (x, y) in {"train": _subset(data.train_images, data.train_labels,
-                                           st.lmc_examples),
+    bn = _bn_images(sample, st, a.batch_stats)
+    for split, (x, y) in {"train": sample.take(st.lmc_examples),
                           "test": (data.test_images, data.test_labels)}.items():
       metrics = stability.path_metrics(
           rep.setup.model, a.params, b.params, alphas, x, y, batch_stats_a=a.batch_stats,
@@ -92,16 +134,19 @@ def lmc_stage(rep, st, producer: str, r: int) -> dict:
           alpha_batch=st.point_batch or None, bn_images=bn, mesh=rep.setup.mesh)
       out[split] = {"loss": metrics["loss_A"].tolist(),
                     "accuracy": metrics["accuracy_A"].tolist(),
-                    "barriers": stability.path_barriers(metrics)}
+                    "barriers": stability.path_barriers(metrics),
+                    "examples_per_class": sample.per_class(y)}
     return out
 
   return rundir.cached(os.path.join(rep.round_dir(producer, r), "lmc.json"), compute)
 
 
 def landscape_stage(rep, st, probes_seed: int, producer: str, r: int,
-                    figure_path: str) -> dict:
-  """Loss on the plane through the two networks of round r's LMC pair (grid_size^2 points)."""
+                    figure_path: str, sample: AnalysisSample) -> dict:
+  """Loss on the plane through the two networks of round r's LMC pair (grid_size^2 points),
+  on the first stability.grid_examples of the stratified train sample."""
   m = rep.mask(producer, r)[0]
+  x, y = sample.take(st.grid_examples)
 
   def compute():
     _, a = rep.trained(producer, r)
@@ -110,18 +155,21 @@ def landscape_stage(rep, st, probes_seed: int, producer: str, r: int,
     u, v = stability.plane_directions(a.params, b.params, m, key,
                                       filter_normalize=st.filter_normalize)
     coords_a, coords_b = stability.default_coords(st.grid_size)
-    data = rep.setup.data
-    x, y = _subset(data.train_images, data.train_labels, st.grid_examples)
-    bn = data.train_images[:st.bn_examples] if jax.tree.leaves(a.batch_stats) else None
     losses = stability.grid_losses(rep.setup.model, a.params, u, v, coords_a, coords_b, x, y,
-                                   batch_stats=a.batch_stats, bn_images=bn,
+                                   batch_stats=a.batch_stats,
+                                   bn_images=_bn_images(sample, st, a.batch_stats),
                                    point_batch=st.point_batch or None, chunk_size=st.chunk_size,
                                    mesh=rep.setup.mesh)
-    return {"losses": losses, "coords_a": coords_a, "coords_b": coords_b}
+    return {"losses": losses, "coords_a": coords_a, "coords_b": coords_b,
+            "examples_per_class": np.asarray(sample.per_class(y), np.int64)}
 
   def read(path):
     with np.load(path) as f:
-      return {k: f[k] for k in ("losses", "coords_a", "coords_b")}
+      if "examples_per_class" not in f:
+        raise UserInputError(f"{path} was computed before the analyses recorded their "
+                             "examples (a prefix of the class-ordered train split); delete "
+                             "it to recompute it on the stratified sample")
+      return {k: f[k] for k in ("losses", "coords_a", "coords_b", "examples_per_class")}
 
   def write(path, value):
     if parallel.is_writer():
@@ -134,26 +182,36 @@ def landscape_stage(rep, st, probes_seed: int, producer: str, r: int,
     stability.plot_landscape(losses, grid["coords_a"], grid["coords_b"], figure_path,
                              title=f"{producer}, {100 * masks_lib.sparsity(m):.0f}% sparse: "
                                    "train loss")
+  mid = losses.shape[0] // 2
   return {"round": r, "sparsity": masks_lib.sparsity(m), "min_loss": float(losses.min()),
-          "max_loss": float(losses.max()), "grid_size": int(losses.shape[0])}
+          "max_loss": float(losses.max()), "grid_size": int(losses.shape[0]),
+          "examples_per_class": grid["examples_per_class"].astype(int).tolist(),
+          "center_loss": float(losses[mid, mid])}
 
 
-def hessian_stage(rep, st, probes_seed: int, producer: str, r: int) -> dict:
-  """Hutchinson diagonal at the first network of round r's LMC pair, on real training
-  batches."""
+def hessian_stage(rep, st, probes_seed: int, producer: str, r: int,
+                  sample: AnalysisSample) -> dict:
+  """Hutchinson diagonal at the first network of round r's LMC pair, on hessian_batches
+  consecutive slices of the stratified train sample, with its reliability (split-half
+  correlation of the probes) and the standard errors of its summary (stability.hessian)."""
 
   def compute():
     m, a = rep.trained(producer, r)
-    data, bs = rep.setup.data, st.hessian_batch_size
-    batches = [{"image": data.train_images[i * bs:(i + 1) * bs],
-                "label": data.train_labels[i * bs:(i + 1) * bs]}
-               for i in range(st.hessian_batches)]
+    bs = st.hessian_batch_size
+    batches = []
+    for i in range(st.hessian_batches):
+      x, y = sample.take(bs, start=i * bs)
+      batches.append({"image": x, "label": y})
     key = probe_keys.key(probes_seed, rep.index, probe_keys.HESSIAN, r)
-    diag = stability.hessian_diagonal(
+    groups = stability.hessian_diagonal_groups(
         stability.classification_loss(rep.setup.model, a.batch_stats), a.params, batches, key,
-        st.hessian_probes, masks=m, probe_batch=st.probe_batch or None)
-    return dict(stability.summary(diag, m), round=r, sparsity=masks_lib.sparsity(m),
-                num_probes=st.hessian_probes, num_batches=st.hessian_batches)
+        st.hessian_probes, num_groups=HESSIAN_GROUPS, masks=m,
+        probe_batch=st.probe_batch or None)
+    labels = np.concatenate([b["label"] for b in batches])
+    return dict(stability.summary_with_errors(groups, m), round=r,
+                sparsity=masks_lib.sparsity(m), num_probes=st.hessian_probes,
+                num_batches=st.hessian_batches, batch_size=bs,
+                examples_per_class=sample.per_class(labels))
 
   return rundir.cached(os.path.join(rep.round_dir(producer, r), "hessian.json"), compute)
 
@@ -189,25 +247,32 @@ def analyse(replicates, config, workdir: str) -> dict:
   if not st.analyses or st.replicates == 0:
     return {}
   rep, probes = replicates[0], config.seeds.probes
+  sample = analysis_sample(rep.setup.data, config.seeds.analysis)
   producers = lmc_targets(st, lot)
   detail_producers, detail_rounds = detail_targets(st, lot)
-  out = {}
+  out = {"analysis_sample": {"seed": int(config.seeds.analysis),
+                             "train_examples_per_class": sample.per_class(sample.labels)}}
   if "lmc" in st.analyses:
     lmc = {}
     for p in replicates[:st.replicates]:
       for producer in producers:
         rounds = [0] if producer == "dense" else range(lot.rounds + 1)
-        lmc.setdefault(producer, []).append([lmc_stage(p, st, producer, r) for r in rounds])
+        lmc.setdefault(producer, []).append([lmc_stage(p, st, producer, r, sample)
+                                             for r in rounds])
     out["lmc"] = {producer: [_mean_lmc([x[i] for x in reps]) for i in range(len(reps[0]))]
                   for producer, reps in lmc.items()}
   if "landscape" in st.analyses:
     out["landscape"] = {
         producer: [landscape_stage(rep, st, probes, producer, r,
-                                   os.path.join(figures, f"landscape_{producer}_round{r}.png"))
+                                   os.path.join(figures, f"landscape_{producer}_round{r}.png"),
+                                   sample)
                    for r in detail_rounds] for producer in detail_producers}
   if "hessian" in st.analyses:
-    out["hessian"] = {producer: [hessian_stage(rep, st, probes, producer, r)
-                                 for r in detail_rounds] for producer in detail_producers}
+    # The dense network's row first (round 0, once), then every detail producer's rounds.
+    out["hessian"] = {"dense": [hessian_stage(rep, st, probes, "dense", 0, sample)]}
+    out["hessian"].update({producer: [hessian_stage(rep, st, probes, producer, r, sample)
+                                      for r in detail_rounds if r > 0]
+                           for producer in detail_producers})
   if "masks" in st.analyses and lot.producers:
     out["masks"] = mask_statistics(rep, lot.producers, lot.rounds,
                                    os.path.join(figures, "pruned_magnitudes.png"))
@@ -222,23 +287,34 @@ def run(config, workdir: str) -> dict:
 
 
 def _mean_lmc(records: list[dict]) -> dict:
-  """Average one round's LMC records over replicates (curves and barriers)."""
+  """One round's LMC records over replicates: mean curves, and each barrier's mean, std
+  (over replicates; 0 for one) and per-replicate values (`<name>s`)."""
   first = records[0]
   mean = lambda f: float(np.mean([f(r) for r in records]))
-  return {
+  barriers = {
+      "train_loss_barrier": lambda r: r["train"]["barriers"]["loss"]["max_barrier"],
+      "train_loss_midpoint_barrier":
+          lambda r: r["train"]["barriers"]["loss"]["midpoint_barrier"],
+      "test_error_barrier": lambda r: r["test"]["barriers"]["error"]["max_barrier"],
+      "test_error_midpoint_barrier": lambda r: r["test"]["barriers"]["error"]["midpoint_barrier"],
+      "test_loss_barrier": lambda r: r["test"]["barriers"]["loss"]["max_barrier"],
+  }
+  out = {
       "round": first["round"], "sparsity": mean(lambda r: r["sparsity"]),
       "alphas": first["alphas"],
       "train_loss": np.mean([r["train"]["loss"] for r in records], axis=0).tolist(),
       "test_error": (1 - np.mean([r["test"]["accuracy"] for r in records], axis=0)).tolist(),
-      "train_loss_barrier": mean(lambda r: r["train"]["barriers"]["loss"]["max_barrier"]),
-      "train_loss_midpoint_barrier":
-          mean(lambda r: r["train"]["barriers"]["loss"]["midpoint_barrier"]),
-      "test_error_barrier": mean(lambda r: r["test"]["barriers"]["error"]["max_barrier"]),
-      "test_loss_barrier": mean(lambda r: r["test"]["barriers"]["loss"]["max_barrier"]),
       "relative_distance": (mean(lambda r: r["distance"]["relative"])
                             if all("distance" in r for r in records) else None),
       "replicates": len(records),
+      "train_examples_per_class": first["train"].get("examples_per_class"),
   }
+  for name, f in barriers.items():
+    values = [float(f(r)) for r in records]
+    out[name] = float(np.mean(values))
+    out[name + "_std"] = float(np.std(values))
+    out[name + "s"] = values
+  return out
 
 
 def barrier_vs_accuracy_points(results) -> list[dict]:

@@ -16,9 +16,11 @@ from lottery_jax.stability.figures import plot_barrier_vs_accuracy
 from lottery_jax.stability.figures import plot_lmc_curves
 from lottery_jax.stability.hessian import classification_loss
 from lottery_jax.stability.hessian import hessian_diagonal
+from lottery_jax.stability.hessian import hessian_diagonal_groups
 from lottery_jax.stability.hessian import hvp
 from lottery_jax.stability.hessian import markdown_table
 from lottery_jax.stability.hessian import summary
+from lottery_jax.stability.hessian import summary_with_errors
 from lottery_jax.stability.landscape import default_coords
 from lottery_jax.stability.landscape import grid_losses
 from lottery_jax.stability.landscape import plane_directions
@@ -45,6 +47,7 @@ __all__ = [
     "grid_losses",
     "hessian",
     "hessian_diagonal",
+    "hessian_diagonal_groups",
     "hvp",
     "interpolate",
     "landscape",
@@ -63,5 +66,6 @@ __all__ = [
     "pruned_initial_magnitudes",
     "recompute_batch_stats",
     "summary",
+    "summary_with_errors",
     "sweep",
 ]

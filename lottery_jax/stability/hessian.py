@@ -9,7 +9,7 @@ pruned weights.
 """
 
 import functools
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -143,35 +143,81 @@ def hessian_diagonal(loss_fn: LossFn, params, batches: Iterable[Any], key, num_p
   for name, value in (("probe_batch", probe_batch), ("unroll", unroll)):
     if value is not None and value < 1:
       raise UserInputError(f"{name} must be at least 1 or None, got {value}")
-  num_probes = int(num_probes)
+  groups = hessian_diagonal_groups(loss_fn, params, batches, key, num_probes, 1, masks=masks,
+                                   probe_batch=probe_batch, unroll=unroll)
+  return jax.tree.map(lambda g: g[0], groups.diag_G)
+
+
+class ProbeGroups(NamedTuple):
+  """Hutchinson estimates from disjoint groups of probes.
+
+  Attributes:
+    diag_G: a tree like params whose leaves have a leading axis G: group g's estimate of the
+      diagonal (the mean of z * (H z) over its probes and over the batches; 0 on pruned
+      weights).
+    sizes_G: int (G,) probes per batch in each group (they differ by at most one).
+  """
+  diag_G: Any
+  sizes_G: np.ndarray
+
+  def mean(self):
+    """The estimate from all probes (the size-weighted mean of the groups)."""
+    w = self.sizes_G / self.sizes_G.sum()
+    return jax.tree.map(lambda g: jnp.tensordot(jnp.asarray(w, g.dtype), g, axes=1),
+                        self.diag_G)
+
+
+def hessian_diagonal_groups(loss_fn: LossFn, params, batches: Iterable[Any], key,
+                            num_probes: int, num_groups: int, masks=None,
+                            probe_batch: int | None = None,
+                            unroll: int | None = None) -> ProbeGroups:
+  """`hessian_diagonal`, kept apart for num_groups disjoint groups of its probes.
+
+  Group g holds probes [g * n / G, (g + 1) * n / G) of every batch (n = num_probes; G is
+  capped at n), so the groups' size-weighted mean is the estimate from all n probes, and
+  groups are independent given the batches: their spread measures the estimator's noise
+  (`summary_with_errors`). Arguments as `hessian_diagonal`.
+  """
+  if num_probes < 1:
+    raise UserInputError(f"num_probes must be at least 1, got {num_probes}")
+  for name, value in (("probe_batch", probe_batch), ("unroll", unroll),
+                      ("num_groups", num_groups)):
+    if value is not None and value < 1:
+      raise UserInputError(f"{name} must be at least 1 or None, got {value}")
+  num_probes, num_groups = int(num_probes), min(int(num_groups), int(num_probes))
+  bounds = [round(g * num_probes / num_groups) for g in range(num_groups + 1)]
   probe_batch = min(int(probe_batch or default_probe_batch()), num_probes)
   unroll = unroll or (SINGLE_PROBE_UNROLL if probe_batch == 1 else 1)
   unroll = min(int(unroll), -(-num_probes // probe_batch))
   per_call = probe_batch * unroll
   params, masks = jax.device_put((params, masks))
   zeros = jax.tree.map(jnp.zeros_like, params)
-  total, count = None, 0
+  totals, count = [zeros] * num_groups, 0
   for b, batch in enumerate(batches):
     batch, batch_key = jax.device_put(batch), jax.random.fold_in(key, b)
-    sums = zeros
-    for start in range(0, num_probes, per_call):
-      sums = _add_probes(sums, params, batch, masks, batch_key, start, num_probes,
-                         loss_fn=loss_fn, probe_batch=probe_batch, unroll=unroll)
-    total = sums if total is None else tree.add(total, sums)
+    for g in range(num_groups):
+      sums = zeros
+      # The call's `num_probes` argument is the group's end: probes past it get weight 0.
+      for start in range(bounds[g], bounds[g + 1], per_call):
+        sums = _add_probes(sums, params, batch, masks, batch_key, start, bounds[g + 1],
+                           loss_fn=loss_fn, probe_batch=probe_batch, unroll=unroll)
+      totals[g] = tree.add(totals[g], sums)
     count += 1
   if count == 0:
     raise UserInputError("hessian_diagonal needs at least one batch")
-  diag = tree.scale(total, 1.0 / (count * num_probes))
+  sizes = np.diff(bounds)
+  diags = [tree.scale(t, 1.0 / (count * n)) for t, n in zip(totals, sizes)]
   if masks is not None:
-    diag = masks_lib.apply_masks(diag, masks)
-  return diag
+    diags = [masks_lib.apply_masks(d, masks) for d in diags]
+  return ProbeGroups(jax.tree.map(lambda *g: jnp.stack(g), *diags), sizes)
 
 
-def summary(diag_tree, masks=None) -> dict[str, float]:
-  """Statistics of a Hessian diagonal over the kept weights of prunable layers: with `masks`,
-  the leaves the masks mark prunable (layers left dense by `lottery.dense_layers` are not),
-  pruned weights left out; without, conv and dense kernels. Biases and normalisation
-  parameters are never counted. Returns {'min', 'max', 'mean', 'std', 'mean_abs', 'count'}."""
+def kept_values(diag_tree, masks=None, lead_axes: int = 0) -> np.ndarray:
+  """float64 (K,): the diagonal over the kept weights of prunable layers, leaves in tree
+  order. With `masks`, the leaves the masks mark prunable (layers left dense by
+  `lottery.dense_layers` are not), pruned weights left out; without, conv and dense kernels.
+  Biases and normalisation parameters are never counted. Leaves may carry `lead_axes`
+  leading axes (e.g. 1 for ProbeGroups.diag_G): then (..., K)."""
   values = []
   mask_leaves = (jax.tree.leaves(masks) if masks is not None
                  else [None] * len(jax.tree.leaves(diag_tree)))
@@ -179,15 +225,64 @@ def summary(diag_tree, masks=None) -> dict[str, float]:
     d = np.asarray(d, np.float64)
     if m is not None:
       if masks_lib.prunable_leaf(m):
-        values.append(d[np.asarray(m, bool)])
-    elif masks_lib.is_prunable(path, d):
-      values.append(d.ravel())
-  flat = np.concatenate(values) if values else np.zeros(0)
+        m = np.asarray(m, bool)
+        values.append(d[..., m])
+    elif masks_lib.is_prunable(path, d[(0,) * lead_axes]):
+      values.append(d.reshape(d.shape[:lead_axes] + (-1,)))
+  if not values:
+    raise UserInputError("no kept prunable weight to summarise")
+  return np.concatenate(values, axis=-1)
+
+
+def _statistics(flat: np.ndarray) -> dict[str, float]:
+  return {"min": float(flat.min()), "max": float(flat.max()), "mean": float(flat.mean()),
+          "std": float(flat.std()), "mean_abs": float(np.abs(flat).mean())}
+
+
+def summary(diag_tree, masks=None) -> dict[str, float]:
+  """Statistics of a Hessian diagonal over the kept weights of prunable layers
+  (`kept_values`). Returns {'min', 'max', 'mean', 'std', 'mean_abs', 'count'}."""
+  flat = kept_values(diag_tree, masks)
   if flat.size == 0:
     raise UserInputError("no kept prunable weight to summarise")
-  return {"min": float(flat.min()), "max": float(flat.max()), "mean": float(flat.mean()),
-          "std": float(flat.std()), "mean_abs": float(np.abs(flat).mean()),
-          "count": int(flat.size)}
+  return dict(_statistics(flat), count=int(flat.size))
+
+
+def summary_with_errors(groups: ProbeGroups, masks=None) -> dict:
+  """`summary` of the all-probe estimate, with how far its probe noise reaches.
+
+  - `se`: the jackknife standard error of every statistic over the probe groups (leave one
+    group out; rough for min and max, which are extremes);
+  - `reliability`: the Pearson correlation, over the kept weights, between the estimates
+    from the first and the second half of the groups (independent halves of the probes;
+    1 = no probe noise); `reliability_full`: Spearman-Brown's 2r / (1 + r), the expected
+    correlation between two all-probe estimates;
+  - `std_signal`: sqrt of the covariance of the two halves over the weights, the spread of
+    the diagonal itself with the probe noise (independent between halves) taken out.
+  None where fewer than 2 groups exist (one probe).
+  """
+  values_GK = kept_values(groups.diag_G, masks, lead_axes=1)
+  sizes = groups.sizes_G.astype(np.float64)
+  n, num_groups = sizes.sum(), len(sizes)
+  full = sizes @ values_GK / n
+  out = dict(_statistics(full), count=int(full.size), num_groups=num_groups,
+             se=None, reliability=None, reliability_full=None, std_signal=None)
+  if num_groups < 2:
+    return out
+  loo = [(n * full - sizes[g] * values_GK[g]) / (n - sizes[g]) for g in range(num_groups)]
+  stats_G = [_statistics(v) for v in loo]
+  out["se"] = {k: float(np.sqrt((num_groups - 1) / num_groups
+                                * np.sum((np.array([s[k] for s in stats_G])
+                                          - np.mean([s[k] for s in stats_G])) ** 2)))
+               for k in stats_G[0]}
+  half = num_groups // 2
+  a = sizes[:half] @ values_GK[:half] / sizes[:half].sum()
+  b = sizes[half:] @ values_GK[half:] / sizes[half:].sum()
+  r = float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else 0.0
+  out["reliability"] = r
+  out["reliability_full"] = float(2 * r / (1 + r)) if r > -1 else None
+  out["std_signal"] = float(np.sqrt(max(np.mean((a - a.mean()) * (b - b.mean())), 0.0)))
+  return out
 
 
 def markdown_table(rows: dict[str, dict[str, float]]) -> str:
@@ -197,4 +292,22 @@ def markdown_table(rows: dict[str, dict[str, float]]) -> str:
   for name, s in rows.items():
     lines.append(f"| {name} | {s['min']:.3e} | {s['max']:.3e} | "
                  f"{s['mean']:.3e} ± {s['std']:.3e} | {s['mean_abs']:.3e} |")
+  return "\n".join(lines) + "\n"
+
+
+def reliability_table(rows: dict[str, dict]) -> str:
+  """A markdown table with one row per name of `summary_with_errors` records: split-half and
+  all-probe reliability, std ± its standard error, the probe-noise-free std, mean |.| ± its
+  standard error, and the examples per class the estimate used."""
+  se = lambda r, k: (r.get("se") or {}).get(k)
+  with_se = lambda r, k: f"{r[k]:.3e}" + (f" ± {se(r, k):.1e}" if se(r, k) is not None else "")
+  num = lambda x: "n/a" if x is None else f"{x:.3f}"
+  lines = ["| | reliability (split-half r) | reliability (all probes) | std ± SE | "
+           "std, probe noise removed | mean abs ± SE | examples per class |",
+           "|---|---:|---:|---:|---:|---:|---|"]
+  for name, r in rows.items():
+    lines.append(f"| {name} | {num(r.get('reliability'))} | {num(r.get('reliability_full'))} "
+                 f"| {with_se(r, 'std')} | "
+                 + ("n/a" if r.get("std_signal") is None else f"{r['std_signal']:.3e}")
+                 + f" | {with_se(r, 'mean_abs')} | {r.get('examples_per_class', 'not recorded')} |")
   return "\n".join(lines) + "\n"
