@@ -131,7 +131,7 @@ def _claim(workdir: str, config: ml_collections.ConfigDict, inputs: dict | None,
   if os.path.exists(path):
     existing = identity(read_json(path))
     if existing != identity(wanted):
-      diff = sorted(_diff_keys(existing, identity(wanted)))
+      diff = sorted(diff_keys(existing, identity(wanted)))
       shown = ", ".join(diff[:5]) + (" ..." if len(diff) > 5 else "")
       raise UserInputError(f"work dir {workdir} holds a run of a different config "
                            f"(differs in {shown}); use another --workdir or the same config")
@@ -170,10 +170,10 @@ def finished_results(workdir: str, config: ml_collections.ConfigDict,
   return read_json(path)
 
 
-def _diff_keys(a, b, prefix=""):
+def diff_keys(a, b, prefix=""):
   if isinstance(a, dict) and isinstance(b, dict):
     for k in set(a) | set(b):
-      yield from _diff_keys(a.get(k), b.get(k), f"{prefix}{k}.")
+      yield from diff_keys(a.get(k), b.get(k), f"{prefix}{k}.")
   elif a != b:
     yield prefix.rstrip(".")
 
