@@ -79,7 +79,7 @@ def main(item, argv: list[str] | None = None) -> str:
   for role, spec in specs.items():
     if runs_lib.is_finished(dirs[role]) or role not in getattr(item, "OPTIONAL", ()):
       try:
-        loaded[role] = runs_lib.load(spec, dirs[role])
+        loaded[role] = runs_lib.load(spec, dirs[role], data)
       except runs_lib.RunMissing as e:
         _fail(prog, str(e))
   out_dir = args.out_dir or os.path.join(RESULTS, item.NAME)

@@ -221,17 +221,59 @@ def is_finished(workdir: str) -> bool:
   return os.path.isfile(os.path.join(workdir, "results.json"))
 
 
-def load(spec: RunSpec, workdir: str) -> Run:
-  """The finished run in `workdir` (RunMissing when it has no results.json)."""
+def expected_config(spec: RunSpec, data: dict[str, str]) -> dict[str, Any]:
+  """The config (as config.json stores it) that `lottery_command(spec, ., data)` runs: the
+  config file, its variant and the overrides, parsed as lottery_jax.main parses them."""
+  from absl import flags
+  from ml_collections import config_flags
+  from lottery_jax import rundir
+  path, _, variant = spec.config.partition(":")
+  argv = ["experiments", f"--config={os.path.join(ROOT, path)}"
+          + (f":{variant}" if variant else ""),
+          *lottery_command(spec, "", data)[4:-1]]  # The --config.<field> overrides.
+  values = flags.FlagValues()
+  config_flags.DEFINE_config_file("config", None, "", flag_values=values, lock_config=True,
+                                  sys_argv=argv)
+  values(argv)
+  return rundir.config_to_dict(values.config)
+
+
+def _read_json(path: str, workdir: str):
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, ValueError) as e:
+    raise RunMissing(f"{path} cannot be read ({' '.join(str(e).split())}); rerun the item "
+                     f"without --from_runs to resume {workdir}") from None
+
+
+def load(spec: RunSpec, workdir: str, data: dict[str, str] | None = None) -> Run:
+  """The finished run in `workdir`: RunMissing when it has no results.json, when a file is
+  truncated or corrupt, or when its config.json is not the run of `spec` with `data` (the
+  fields the lottery experiment reads must match, as lottery_jax.main checks on a rerun)."""
   if not is_finished(workdir):
     raise RunMissing(f"no finished run in {workdir} (no results.json); run the item without "
                      "--from_runs to make it")
-  with open(os.path.join(workdir, "results.json")) as f:
-    results = json.load(f)
-  config = {}
-  if os.path.exists(os.path.join(workdir, "config.json")):
-    with open(os.path.join(workdir, "config.json")) as f:
-      config = json.load(f)
+  from lottery_jax import rundir
+  from lottery_jax.runners import lottery
+  config_path = os.path.join(workdir, "config.json")
+  if not os.path.exists(config_path):
+    raise RunMissing(f"{workdir} has a results.json but no config.json, so it cannot be shown "
+                     f"to be the run of {spec.config}; use another --workdir_root")
+  config = _read_json(config_path, workdir)
+  expected = lottery.identity(expected_config(spec, data or {}))
+  try:
+    found = lottery.identity(config)
+  except (KeyError, TypeError):
+    found = config
+  if found != expected:
+    diff = sorted(rundir.diff_keys(found, expected))
+    wanted = shlex.join(lottery_command(spec, workdir, data or {})[3:-1])
+    raise RunMissing(
+        f"{workdir} holds a run of another config than {wanted} (differs in "
+        f"{', '.join(diff[:5])}{' ...' if len(diff) > 5 else ''}); rerun the item "
+        "without --from_runs, or point --workdir_root / --data at that run's settings")
+  results = _read_json(os.path.join(workdir, "results.json"), workdir)
   sessions = []
   if os.path.exists(os.path.join(workdir, SESSIONS)):
     with open(os.path.join(workdir, SESSIONS)) as f:

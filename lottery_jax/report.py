@@ -38,7 +38,7 @@ def accuracy_figure(results, path: str) -> None:
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
+  atomic.save_figure(fig, path)
   plt.close(fig)
 
 
@@ -58,7 +58,7 @@ def data_points_figure(results, path: str) -> None:
   if ax.get_legend_handles_labels()[0]:
     ax.legend(fontsize=8)
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
+  atomic.save_figure(fig, path)
   plt.close(fig)
 
 
@@ -118,7 +118,7 @@ def stability_markdown(results) -> list[str]:
   """report.md sections for the stability analyses that ran."""
   st = results.get("stability") or {}
   lines = []
-  if "lmc" in st:
+  if st.get("lmc"):
     lines += ["## Linear mode connectivity", "",
               "Two copies of each sparse network trained from the same init on two data orders; "
               "barriers along the straight path between them "

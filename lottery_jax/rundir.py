@@ -95,6 +95,15 @@ def whole(config: dict) -> dict:
   return config
 
 
+def without_locations(config: dict) -> dict:
+  """`config` (a dict, changed in place) with the fields that say where caches live, not what
+  a run computes (data.cache_dir), set to their defaults: an identity ignores them, and a
+  default run directory keeps its name."""
+  if "cache_dir" in config.get("data", {}):
+    config["data"]["cache_dir"] = ""
+  return config
+
+
 def claim(workdir: str, config: ml_collections.ConfigDict, inputs: dict | None = None,
           identity: Callable[[dict], dict] = whole) -> None:
   """Make `workdir` this config's run directory, held by this process (`_claim`). With several
@@ -131,7 +140,7 @@ def _claim(workdir: str, config: ml_collections.ConfigDict, inputs: dict | None,
   if os.path.exists(path):
     existing = identity(read_json(path))
     if existing != identity(wanted):
-      diff = sorted(_diff_keys(existing, identity(wanted)))
+      diff = sorted(diff_keys(existing, identity(wanted)))
       shown = ", ".join(diff[:5]) + (" ..." if len(diff) > 5 else "")
       raise UserInputError(f"work dir {workdir} holds a run of a different config "
                            f"(differs in {shown}); use another --workdir or the same config")
@@ -157,23 +166,31 @@ def _pin_inputs(workdir: str, inputs: dict) -> None:
 
 
 def finished_results(workdir: str, config: ml_collections.ConfigDict,
-                     identity: Callable[[dict], dict] = whole):
+                     identity: Callable[[dict], dict] = whole, keys: tuple[str, ...] = ()):
   """results.json of a finished run of `config` in `workdir` (refusing a config of another
-  identity there, as `claim`), or None when the run has not finished."""
+  identity there, as `claim`, and a results.json without config.json or without the top-level
+  `keys` its experiment writes), or None when the run has not finished."""
   path = os.path.join(workdir, "results.json")
   if not parallel.exists(path):
     return None
   config_path = os.path.join(workdir, "config.json")
-  if (os.path.exists(config_path)
-      and identity(read_json(config_path)) != identity(config_to_dict(config))):
+  if not os.path.exists(config_path):
+    raise UserInputError(f"work dir {workdir} holds a results.json but no config.json, so it "
+                         "is not a run of this config; use another --workdir")
+  if identity(read_json(config_path)) != identity(config_to_dict(config)):
     claim(workdir, config, identity=identity)  # Raises, naming the differing keys.
-  return read_json(path)
+  results = read_json(path)
+  lacking = [k for k in keys if not isinstance(results, dict) or k not in results]
+  if lacking:
+    raise UserInputError(f"{path} lacks {lacking}: it is not the results of a "
+                         f"{config.experiment} run; move it away or use another --workdir")
+  return results
 
 
-def _diff_keys(a, b, prefix=""):
+def diff_keys(a, b, prefix=""):
   if isinstance(a, dict) and isinstance(b, dict):
     for k in set(a) | set(b):
-      yield from _diff_keys(a.get(k), b.get(k), f"{prefix}{k}.")
+      yield from diff_keys(a.get(k), b.get(k), f"{prefix}{k}.")
   elif a != b:
     yield prefix.rstrip(".")
 

@@ -13,6 +13,7 @@ import ml_collections
 from lottery_jax.errors import UserInputError, unknown_choice
 
 PREPROCESSING = ("none", "standardize", "zca")
+MAX_SEED = 2**63 - 1  # jax.random.key takes a signed 64-bit seed.
 
 
 def _get(config, path: str):
@@ -108,7 +109,7 @@ def check_data(config) -> None:
       check_int(config, f"data.{name}", 0)
   check_bool(config, "data.flip")
   for name in config.seeds:
-    check_int(config, f"seeds.{name}", 0)
+    check_int(config, f"seeds.{name}", 0, MAX_SEED)
 
 
 def check_stability(config) -> None:
@@ -131,7 +132,7 @@ def check_stability(config) -> None:
 
 
 def check_lottery(config) -> None:
-  from lottery_jax import imp, models
+  from lottery_jax import imp, models, plan
   check_int(config, "lottery.rounds", 0, 999)  # stability.probe_keys.ROUND_LIMIT
   check_int(config, "lottery.replicates", 1)
   check_int(config, "lottery.hybrid_syn_rounds", 0)
@@ -152,6 +153,7 @@ def check_lottery(config) -> None:
   check_bool(config, "distilled.flip")
   imp.distilled_dsa_params(config.distilled)  # Names a bad augment or DSA op.
   check_stability(config)
+  plan.check_names(config)  # Producers, rounds and epochs against what the run makes.
 
 
 def check_distillation(config, method: str) -> None:
@@ -184,10 +186,37 @@ def check_distill(config) -> None:
 EXPERIMENTS = ("lottery", "distill")
 
 
+def check_blocks(config) -> None:
+  """UserInputError when `config` lacks a field its experiment's base has (a config file of
+  one experiment run as another, e.g. --config.experiment=distill on a lottery config)."""
+  from lottery_jax import default_config
+  base = (default_config.lottery_base() if config.experiment == "lottery"
+          else default_config.distill_base())
+
+  def missing(want, have, prefix):
+    for key in want:
+      if key not in have:
+        yield prefix + key
+      elif hasattr(want[key], "keys") and prefix + key != "model.options":
+        if not hasattr(have[key], "keys"):
+          yield prefix + key
+        else:
+          yield from missing(want[key], have[key], f"{prefix}{key}.")
+
+  lacking = list(missing(base, config, ""))
+  if lacking:
+    shown = ", ".join(lacking[:4]) + (" ..." if len(lacking) > 4 else "")
+    raise UserInputError(f"experiment={config.experiment!r} reads fields this config lacks "
+                         f"({shown}): it was made for another experiment; use a config file "
+                         f"of experiment {config.experiment!r} (lottery_jax.default_config."
+                         f"{config.experiment}_base)")
+
+
 def check(config: ml_collections.ConfigDict) -> None:
   """UserInputError naming the first bad field of `config`; nothing is read or written."""
-  if config.experiment not in EXPERIMENTS:
-    raise unknown_choice("experiment", config.experiment, EXPERIMENTS)
+  if config.get("experiment") not in EXPERIMENTS:
+    raise unknown_choice("experiment", config.get("experiment"), EXPERIMENTS)
+  check_blocks(config)
   check_data(config)
   check_model(config)
   if config.experiment == "lottery":

@@ -1,5 +1,6 @@
 """Tests for lottery_jax.data.sources: digits, image folders/archives, the cache, errors."""
 
+import os
 import pathlib
 import tarfile
 
@@ -117,6 +118,50 @@ def test_mixed_gray_and_rgb_become_rgb(tmp_path):
   raw = sources.load_image_folder(folder, tmp_path / "c")
   assert raw.train.images.shape == (9, 4, 5, 3)
   np.testing.assert_array_equal(raw.train.images[3], np.full((4, 5, 3), 7 / 255, np.float32))
+
+
+def test_16_bit_images_keep_their_range(tmp_path):
+  # Pillow's convert('L') clips 16-bit values at 255: every pixel would turn white.
+  folder = _make_folder(tmp_path / "deep", mode="L")
+  values = np.array([[0, 257, 32896, 65535, 1000]] * 4, np.uint16)
+  Image.fromarray(values).save(folder / "train" / "ant" / "000.png")
+  with Image.open(folder / "train" / "ant" / "000.png") as im:
+    assert im.mode == "I;16"
+  raw = sources.load_image_folder(folder, tmp_path / "c")
+  expected = np.round(values / 257.0) / 255.0  # 0, 1, 128, 255 and 4 of 255.
+  np.testing.assert_allclose(raw.train.images[0, ..., 0], expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype,mode", [(np.float32, "F"), (np.int32, "I")])
+def test_images_without_a_fixed_range_are_refused(tmp_path, dtype, mode):
+  folder = _make_folder(tmp_path / "float", mode="L")
+  Image.fromarray(np.full((4, 5), 3, dtype)).save(folder / "test" / "bee" / "001.tif")
+  with pytest.raises(UserInputError, match=rf"'test/bee/001.tif' .* has Pillow mode '{mode}'"
+                     r" .* convert the images") as e:
+    sources.load_image_folder(folder, tmp_path / "c")
+  _assert_one_line(e)
+
+
+def test_cache_follows_the_images_content_not_their_mtimes(tmp_path):
+  # Swap two images of one size, keeping every file's mtime: another dataset, a new decode.
+  folder = _make_folder(tmp_path / "toy")
+  a, b = folder / "train" / "ant" / "000.png", folder / "train" / "bee" / "000.png"
+  for p, value in ((a, 10), (b, 200)):  # Uncompressed: the same size in bytes.
+    Image.fromarray(np.full((4, 5, 3), value, np.uint8)).save(p, compress_level=0)
+  cache = tmp_path / "cache"
+  first = sources.load_image_folder(folder, cache)
+  times = [(p.stat().st_atime_ns, p.stat().st_mtime_ns) for p in (a, b)]
+  bytes_a, bytes_b = a.read_bytes(), b.read_bytes()
+  assert len(bytes_a) == len(bytes_b)
+  a.write_bytes(bytes_b)
+  b.write_bytes(bytes_a)
+  for p, t in zip((a, b), times):
+    os.utime(p, ns=t)
+  second = sources.load_image_folder(folder, cache)
+  fresh = sources.load_image_folder(folder, tmp_path / "fresh_cache")
+  np.testing.assert_array_equal(second.train.images, fresh.train.images)
+  assert second.fingerprint == fresh.fingerprint != first.fingerprint
+  np.testing.assert_array_equal(second.train.images[0], first.train.images[3])
 
 
 def test_second_load_uses_cache(tmp_path, monkeypatch):

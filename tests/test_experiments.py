@@ -66,7 +66,10 @@ def _write(path: pathlib.Path, obj) -> None:
   path.write_text(json.dumps(obj))
 
 
-def make_main_run(workdir: pathlib.Path) -> None:
+DATA = {"cpu": {"cifar10": runs.CIFAR10_ARCHIVE}, "paper": {}}  # cli.data_sources' defaults.
+
+
+def make_main_run(workdir: pathlib.Path, spec=runs.C10_CONVNET["cpu"], data=DATA["cpu"]) -> None:
   results = {
       "data": "cifar10-jpeg", "model": "convnet", "num_params": 1000, "num_prunable": 900,
       "num_train_examples": 5000, "replicates": 1, "real_train_steps": 10,
@@ -82,9 +85,7 @@ def make_main_run(workdir: pathlib.Path) -> None:
           "hessian": {p: [_hessian(p, r) for r in ((0,) if p == "dense" else (2,))]
                       for p in ("dense", "imp", "distilled")}}}
   _write(workdir / "results.json", results)
-  _write(workdir / "config.json", {"lottery": {"hybrid_syn_rounds": 2, "rewind_epochs": 0.0},
-                                   "train": {"epochs": 10.0},
-                                   "model": {"options": {"width": 32}}})
+  _write(workdir / "config.json", runs.expected_config(spec, data))
   for rel, offset in (("dense", 0.3), ("imp/round_2", 0.5), ("distilled/round_2", 0.0)):
     losses, ca, cb = _landscape(offset)
     d = workdir / "replicate_0" / rel
@@ -97,24 +98,26 @@ def make_main_run(workdir: pathlib.Path) -> None:
                     "machine": "test cpu, 2 cores"}) + "\n")
 
 
-def make_rewind_run(workdir: pathlib.Path) -> None:
+def make_rewind_run(workdir: pathlib.Path, spec=runs.C10_CONVNET_REWIND["cpu"],
+                    data=DATA["cpu"]) -> None:
   _write(workdir / "results.json", {
       "data": "cifar10-jpeg", "model": "convnet", "num_train_examples": 5000, "replicates": 1,
       "wall_time_s": 60.0, "producers": {"dense": _producer("dense", [0.70], 0),
                                          "imp": _producer("imp", [0.70, 0.72, 0.71, 0.66],
                                                           10_000)}})
-  _write(workdir / "config.json", {"lottery": {"hybrid_syn_rounds": 2, "rewind_epochs": 0.3},
-                                   "train": {"epochs": 10.0}})
+  _write(workdir / "config.json", runs.expected_config(spec, data))
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
   root = tmp_path_factory.mktemp("experiments")
   for preset in ("cpu", "paper"):
-    make_main_run(root / preset / "c10_convnet")
-    make_main_run(root / preset / "c10_convnet_analyses")
-    make_rewind_run(root / preset / "c10_convnet_rewind")
-  make_main_run(root / "paper" / "in10_resnet10")
+    make_main_run(root / preset / "c10_convnet", runs.C10_CONVNET[preset], DATA[preset])
+    make_main_run(root / preset / "c10_convnet_analyses", runs.C10_CONVNET_ANALYSES[preset],
+                  DATA[preset])
+    make_rewind_run(root / preset / "c10_convnet_rewind", runs.C10_CONVNET_REWIND[preset],
+                    DATA[preset])
+  make_main_run(root / "paper" / "in10_resnet10", runs.IN10_RESNET10["paper"], DATA["paper"])
   return root
 
 
@@ -200,7 +203,7 @@ def _with_replicates(root, imp_mid, syn_mid):
 
 def test_fig3_verdict_runs_over_replicates(tmp_path):
   root = tmp_path / "root"
-  make_main_run(root / "cpu" / "c10_convnet_analyses")
+  make_main_run(root / "cpu" / "c10_convnet_analyses", runs.C10_CONVNET_ANALYSES["cpu"])
   # Round 1: synthetic clearly lower; round 2: intervals overlap; round 3: IMP connected.
   _with_replicates(root, imp_mid={0: [0.2, 0.3, 0.25], 1: [0.30, 0.35, 0.40],
                                   2: [0.10, 0.20, 0.30], 3: [0.0, 0.0, 0.0]},
@@ -302,10 +305,10 @@ def test_fig7_overlays_three_producers(root, tmp_path):
   out, readme, table = draw(fig7, root, tmp_path)
   _png(out / "fig7.png")
   assert ("| round | sparsity | IMP k = 0 | IMP k = 0.3 epochs (3% of training) | "
-          "syn2 + IMP |") in table
+          "syn4 + IMP |") in table
   assert "| 3 | 86.9% | 60.00% ± 1.00% | 66.00% ± 1.00% | 64.00% ± 1.00% |" in table
   assert "IMP k = 0: within 1 point of dense up to 59.0% sparsity." in readme
-  assert ("At 86.9% sparsity, test accuracy: syn2 + IMP 64.00 ± 0.00% (n = 1) vs IMP k = 0 "
+  assert ("At 86.9% sparsity, test accuracy: syn4 + IMP 64.00 ± 0.00% (n = 1) vs IMP k = 0 "
           "60.00 ± 0.00% (n = 1): not distinguishable (n = 1: one replicate decides nothing): "
           "no verdict.") in readme
 
@@ -361,3 +364,34 @@ def test_ensure_runs_the_lottery_entry_and_logs_training_sessions(tmp_path, monk
                              f"--workdir={tmp_path / 'run'}"]
   sessions = (tmp_path / "run" / runs.SESSIONS).read_text().splitlines()
   assert len(sessions) == 1 and json.loads(sessions[0])["status"] == 0
+
+
+@pytest.mark.parametrize("case", ["other_config", "no_config", "truncated"])
+def test_from_runs_refuses_a_run_that_is_not_the_items_run(tmp_path, capsys, case):
+  workdir = tmp_path / "cpu" / "c10_convnet"
+  make_main_run(workdir)
+  if case == "other_config":  # A digits run (the quickstart's config) at the CIFAR run's path.
+    from lottery_jax import default_config, rundir
+    _write(workdir / "config.json", rundir.config_to_dict(default_config.get_config()))
+  elif case == "no_config":
+    (workdir / "config.json").unlink()
+  else:
+    text = (workdir / "results.json").read_text()
+    (workdir / "results.json").write_text(text[:len(text) // 2])
+  with pytest.raises(SystemExit) as e:
+    cli.main(fig3, ["--preset=cpu", "--from_runs", f"--workdir_root={tmp_path}",
+                    f"--out_dir={tmp_path / 'out'}"])
+  assert e.value.code == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and err[0].startswith("experiments.fig3: error: "), err
+  assert {"other_config": "holds a run of another config", "no_config": "no config.json",
+          "truncated": "cannot be read"}[case] in err[0]
+  assert not (tmp_path / "out" / "README.md").exists()
+
+
+def test_from_runs_compares_the_data_source_it_is_given(root, tmp_path, capsys):
+  with pytest.raises(SystemExit) as e:
+    cli.main(fig3, ["--preset=cpu", "--from_runs", f"--workdir_root={root}",
+                    "--data=other/cifar10.tar.gz", f"--out_dir={tmp_path}"])
+  assert e.value.code == 2
+  assert "differs in data.source" in capsys.readouterr().err

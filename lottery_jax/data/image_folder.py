@@ -24,10 +24,14 @@ ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm",
                   ".pgm")
 SPLITS = ("train", "test")
-# Pillow modes that decode to one grayscale channel; every other mode is converted to RGB.
-_GRAY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
-# Bump when the layout of the image-folder cache changes.
-_CACHE_FORMAT = 1
+# 8-bit Pillow modes that decode to one grayscale channel (every other 8-bit mode is converted
+# to RGB), 16-bit grayscale modes (scaled from 0..65535 to 0..255), and modes with no fixed
+# range to map to 8 bits (refused: clipping them would silently saturate the images).
+_GRAY_MODES = ("1", "L", "LA", "La")
+_GRAY16_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+_UNMAPPABLE_MODES = {"I": "32-bit integer", "F": "32-bit float"}
+# Bump when the layout of the image-folder cache or the decoding changes (part of the key).
+_CACHE_FORMAT = 2
 
 
 class _Entry(NamedTuple):
@@ -56,20 +60,27 @@ def _is_image_name(parts: tuple[str, ...]) -> bool:
   return parts[-1].lower().endswith(IMAGE_SUFFIXES)
 
 
-def _cache_key(path: pathlib.Path) -> str:
-  """sha256[:16] of an archive's bytes, or of a directory's sorted paths, sizes and mtimes."""
+def _file_sha256(path: pathlib.Path) -> bytes:
   h = hashlib.sha256()
-  if path.is_dir():
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-      st = f.stat()
-      h.update(f"{f.relative_to(path).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+  try:
+    with open(path, "rb") as f:
+      for block in iter(lambda: f.read(1 << 20), b""):
+        h.update(block)
+  except OSError as e:
+    raise UserInputError(f"cannot read {path}: {raw.one_line(e)}") from None
+  return h.digest()
+
+
+def _cache_key(path: pathlib.Path) -> str:
+  """sha256[:16] of the cache format and the content: an archive's bytes, or a directory's
+  sorted paths, each with the sha256 of its bytes (never sizes or mtimes: two swapped images
+  of one size with their mtimes kept are another dataset)."""
+  h = hashlib.sha256(f"format {_CACHE_FORMAT}\n".encode())
+  if not path.is_dir():
+    h.update(_file_sha256(path))
   else:
-    try:
-      with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-          h.update(block)
-    except OSError as e:
-      raise UserInputError(f"cannot read {path}: {raw.one_line(e)}") from None
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+      h.update(f.relative_to(path).as_posix().encode() + b"\0" + _file_sha256(f))
   return h.hexdigest()[:16]
 
 
@@ -154,9 +165,19 @@ def _decode(entry: _Entry, source: pathlib.Path) -> np.ndarray:
   try:
     with Image.open(io.BytesIO(entry.read())) as im:
       im.load()
+      if im.mode in _UNMAPPABLE_MODES:
+        raise UserInputError(
+            f"image {'/'.join(entry.parts)!r} in {source} has Pillow mode {im.mode!r} "
+            f"({_UNMAPPABLE_MODES[im.mode]} values with no fixed range to map to 8 bits); "
+            "convert the images to 8- or 16-bit grayscale or 8-bit RGB")
+      if im.mode in _GRAY16_MODES:  # 0..65535 onto 0..255, rounded.
+        wide = np.asarray(im).astype(np.uint32)
+        return ((wide * 255 + 32767) // 65535).astype(np.uint8)
       if im.mode != "L" and im.mode != "RGB":
         im = im.convert("L" if im.mode in _GRAY_MODES else "RGB")
       return np.asarray(im, dtype=np.uint8)
+  except UserInputError:
+    raise
   except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
     member = "/".join(entry.parts)
     reason = ("not an image in a format Pillow reads" if isinstance(e, UnidentifiedImageError)

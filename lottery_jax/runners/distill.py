@@ -29,6 +29,7 @@ import numpy as np
 
 from lottery_jax import models
 from lottery_jax import optim
+from lottery_jax import plan
 from lottery_jax import rundir
 from lottery_jax import validate
 from lottery_jax.data import distilled as distilled_lib
@@ -99,7 +100,7 @@ def identity(config: dict) -> dict:
       c["distill"].pop(method, None)
   if c["distill"]["method"] != "published":
     c.pop("distilled", None)
-  return c
+  return rundir.without_locations(c)
 
 
 def _preprocessing_metadata(data: Dataset) -> dict:
@@ -189,9 +190,10 @@ def check_against_data(d, method: str, data: Dataset) -> None:
   the starting images need."""
   smallest = int(np.bincount(data.train_labels, minlength=data.num_classes).min())
   factor = d.idc.factor if method == "idc" else 1
+  start = ("distill.images_per_class x idc.factor^2 (real starting images)" if factor > 1
+           else "distill.images_per_class (real starting images)")
   for name, need in ((f"distill.{method}.per_class_real", d[method].per_class_real),
-                     ("distill.images_per_class x idc.factor^2 (real starting images)",
-                      d.images_per_class * factor**2 if d.init == "real" else 0)):
+                     (start, d.images_per_class * factor**2 if d.init == "real" else 0)):
     if need > smallest:
       raise UserInputError(f"{name}={need} exceeds the smallest class of {data.name} "
                            f"({smallest} training images)")
@@ -249,7 +251,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Make (or load) the distilled set, save it with a figure, evaluate it; results.json."""
   check_distill_config(config)
   d = config.distill
-  results = rundir.finished_results(workdir, config, identity)
+  results = rundir.finished_results(workdir, config, identity,
+                                    keys=("data", "model", "method", "num_images",
+                                          "evaluation"))
   if results is not None:  # Finished: only rebuild the report.
     report.write(results, workdir)
     print(report.terminal_summary(results, workdir))
@@ -260,6 +264,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   else:
     data, distilled = load_dataset(config.data, split_seed=config.seeds.split), None
     check_against_data(d, d.method, data)
+  plan.check_model(config, data.image_shape)
+  plan.recipe_steps(d.eval_train, "distill.eval_train",
+                    len(distilled.labels) if distilled is not None
+                    else d.images_per_class * data.num_classes
+                    * (d.idc.factor**2 if d.method == "idc" else 1))
   inputs = {"data": data.fingerprint}
   if distilled is not None:
     inputs["distilled"] = rundir.file_sha256(config.distilled.source)

@@ -25,6 +25,7 @@ from lottery_jax import masks as masks_lib
 from lottery_jax import models
 from lottery_jax import optim
 from lottery_jax import parallel
+from lottery_jax import plan
 from lottery_jax import report
 from lottery_jax import rundir
 from lottery_jax import train_many
@@ -37,6 +38,11 @@ from lottery_jax.runners import distill as distill_runner
 from lottery_jax.runners import replicate as replicate_lib
 from lottery_jax.runners import stability
 from lottery_jax.stability import budget
+
+
+# The fields of results.json the report reads.
+RESULT_KEYS = ("data", "model", "num_params", "num_prunable", "num_train_examples",
+               "replicates", "real_train_steps", "producers")
 
 
 def identity(config: dict) -> dict:
@@ -56,7 +62,7 @@ def identity(config: dict) -> dict:
         c["distill"].pop(method, None)
   else:
     c.pop("distill", None)
-  return c
+  return rundir.without_locations(c)
 
 
 def load_distilled_set(config, data: Dataset):
@@ -80,6 +86,15 @@ def load_distilled_set(config, data: Dataset):
   return distilled
 
 
+def _distilled_size(config, data: Dataset, distilled) -> int:
+  """Images in the distilled set: the loaded one's, or what DM / IDC will make."""
+  if distilled is not None:
+    return len(distilled.labels)
+  d = config.distill
+  factor = d.idc.factor if config.distilled.source == "idc" else 1
+  return d.images_per_class * factor**2 * data.num_classes
+
+
 def input_hashes(config, data: Dataset) -> dict:
   """What a run's results depend on beyond its config: the real data's content fingerprint and
   the sha256 of the distilled .npz (when one is used)."""
@@ -98,6 +113,8 @@ def prepare(config: ml_collections.ConfigDict, workdir: str) -> list[replicate_l
   lot = config.lottery
   needed = imp.needs_distilled(lot)
   distilled = load_distilled_set(config, data) if needed else None
+  plan.check_against_data(config, len(data.train_labels), data.image_shape,
+                          _distilled_size(config, data, distilled) if needed else None)
   rundir.claim(workdir, config, inputs=input_hashes(config, data), identity=identity)
   metrics_log = rundir.MetricsLog(os.path.join(workdir, "metrics.jsonl"))
   model = models.get_model(config.model.name, data.num_classes, **config.model.options)
@@ -134,7 +151,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   results.json's content."""
   validate.check(config)
   budget.configure(config.stability.memory_budget_gb)
-  results = rundir.finished_results(workdir, config, identity)
+  results = rundir.finished_results(workdir, config, identity, keys=RESULT_KEYS)
   if results is not None:  # Finished: only rebuild the report.
     _report(results, workdir)
     return results

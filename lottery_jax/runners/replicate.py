@@ -142,8 +142,8 @@ class Replicate:
   def _rewind_steps(self) -> int:
     s = self.setup
     per_epoch = batching.steps_per_epoch(len(s.data.train_labels), s.real.batch_size)
-    steps = int(round(s.lottery.rewind_epochs * per_epoch))
-    return min(steps, s.real.num_steps - 1) if steps > 0 else 0
+    # plan.check_against_data refused a rewind point outside [1, num_steps) before any work.
+    return int(round(s.lottery.rewind_epochs * per_epoch))
 
   def rewind_point(self, producer: str) -> imp.RewindPoint:
     """Where round r >= 1 of `producer` trains from: theta_k for IMP with k > 0, else

@@ -1,0 +1,130 @@
+"""What a lottery run will make, and every config field that names a part of it checked
+against it: producers and rounds (stability.lmc_producers, detail_producers, detail_rounds),
+epochs and fractions of training (warm-up, lr decays, rewinding, lengths), the model's depth,
+the crop padding and the example counts against the data.
+
+`check_names(config)` needs only the config (validate.check calls it, before anything runs);
+`check_against_data(...)` needs the sizes of the data (the runners call it after loading the
+data, before they claim the work dir). Both raise a UserInputError naming the field, its value
+and what the run makes; nothing here trains or writes.
+"""
+
+import math
+
+from lottery_jax import imp
+from lottery_jax.data import batching
+from lottery_jax.errors import UserInputError, unknown_choice
+
+MAX_STEPS = 2**31 - 1  # TrainState.step is an int32.
+DETAIL_ANALYSES = ("landscape", "hessian")
+
+
+def check_names(config) -> None:
+  """Producers, rounds and epochs named by config.stability and config.lottery against the
+  producers and rounds the run makes."""
+  st, lot = config.stability, config.lottery
+  analyses = tuple(st.analyses)
+  made = ("dense",) + tuple(lot.producers)
+  if "lmc" in analyses and st.replicates > 0 and not set(st.lmc_producers) & set(made):
+    raise UserInputError(
+        f"stability.lmc_producers={tuple(st.lmc_producers)} names no network this run makes "
+        f"({', '.join(made)}); name one of them or drop 'lmc' from stability.analyses")
+  for p in st.detail_producers:
+    if p not in imp.PRODUCERS:
+      raise unknown_choice("stability.detail_producers entry", p, imp.PRODUCERS)
+  details = [a for a in analyses if a in DETAIL_ANALYSES]
+  if details and st.replicates > 0:
+    off = "or drop " + " and ".join(repr(a) for a in details) + " from stability.analyses"
+    if not st.detail_producers or not st.detail_rounds:
+      raise UserInputError(f"stability.detail_producers={tuple(st.detail_producers)} at "
+                           f"detail_rounds={tuple(st.detail_rounds)} selects nothing for "
+                           f"{' and '.join(details)}; name a producer and a round, {off}")
+    for p in st.detail_producers:
+      if p not in lot.producers:
+        raise UserInputError(
+            f"stability.detail_producers names {p!r}, which this run does not make "
+            f"(lottery.producers={tuple(lot.producers)}); drop it, add the producer, {off}")
+    for r in st.detail_rounds:
+      if r > lot.rounds:
+        raise UserInputError(
+            f"stability.detail_rounds names round {r}, but the run makes rounds 0..{lot.rounds} "
+            f"(lottery.rounds={lot.rounds}); drop it, raise lottery.rounds, {off}")
+  if lot.rewind_epochs > 0 and "imp" not in lot.producers:
+    raise UserInputError(f"lottery.rewind_epochs={lot.rewind_epochs} rewinds IMP, which "
+                         f"lottery.producers={tuple(lot.producers)} does not include; set it "
+                         "to 0 or add 'imp'")
+
+
+def recipe_steps(recipe, path: str, num_examples: int) -> int:
+  """The steps of training recipe config.<path> on `num_examples` examples (as
+  optim.num_steps_for), checked: a whole number of int32 steps, a warm-up that ends before
+  training does, and lr decays that fall on distinct steps after the warm-up."""
+  per_epoch = batching.steps_per_epoch(num_examples, recipe.batch_size)
+  wanted = recipe.num_steps if recipe.num_steps > 0 else recipe.epochs * per_epoch
+  if wanted > MAX_STEPS:
+    raise UserInputError(f"{path} runs {wanted:.3g} steps ({recipe.epochs} epochs of "
+                         f"{per_epoch} steps, or num_steps); at most {MAX_STEPS} fit a step "
+                         "counter")
+  steps = int(wanted) if recipe.num_steps > 0 else max(1, math.ceil(wanted))
+  warmup = recipe.warmup_epochs * per_epoch
+  if recipe.warmup_epochs > 0 and not 1 <= round(min(warmup, 2.0 * MAX_STEPS)) < steps:
+    raise UserInputError(
+        f"{path}.warmup_epochs={recipe.warmup_epochs} is {warmup:.3g} steps ({per_epoch} per "
+        f"epoch) but training runs {steps}: the warm-up must last at least one step and end "
+        "before training does")
+  warmup = int(round(warmup)) if recipe.warmup_epochs > 0 else 0
+  if recipe.schedule == "step":
+    at = [int(round(f * steps)) for f in recipe.decay_at]
+    if len(set(at)) < len(at) or any(not warmup < s < steps for s in at):
+      raise UserInputError(
+          f"{path}.decay_at={tuple(recipe.decay_at)} decays the lr at steps {at} of {steps}"
+          + (f" (warm-up {warmup})" if warmup else "") + ": every decay needs its own step, "
+          "after the warm-up and before the end")
+  return steps
+
+
+def check_against_data(config, num_train: int, image_shape: tuple[int, int, int],
+                       num_distilled: int | None) -> None:
+  """Lengths, rewinding, model depth, crop padding and example counts of a lottery config
+  against `num_train` real training images of `image_shape` (H, W, C) and a distilled set
+  of `num_distilled` images (None: no producer trains on one)."""
+  check_model(config, image_shape)
+  real = recipe_steps(config.train, "train", num_train)
+  if num_distilled is not None:
+    recipe_steps(config.distilled.train, "distilled.train", num_distilled)
+  lot = config.lottery
+  if lot.rewind_epochs > 0:
+    per_epoch = batching.steps_per_epoch(num_train, config.train.batch_size)
+    k = lot.rewind_epochs * per_epoch
+    if not 1 <= round(min(k, 2.0 * MAX_STEPS)) < real:
+      raise UserInputError(
+          f"lottery.rewind_epochs={lot.rewind_epochs} is {k:.3g} steps ({per_epoch} per "
+          f"epoch); rewinding needs at least 1 step and fewer than real training's {real}")
+  side = min(image_shape[:2])
+  paddings = [("data.crop_padding", config.data.crop_padding)]
+  if num_distilled is not None and config.distilled.augment == "crop_flip":
+    paddings.append(("distilled.crop_padding", config.distilled.crop_padding))
+  for name, pad in paddings:
+    if pad >= side:
+      raise UserInputError(f"{name}={pad} on {image_shape[0]}x{image_shape[1]} images can "
+                           f"crop nothing but padding; it must be below {side}")
+  st = config.stability
+  counts = [("lmc_examples", st.lmc_examples, "lmc"),
+            ("grid_examples", st.grid_examples, "landscape"),
+            ("hessian_batches x hessian_batch_size", st.hessian_batches * st.hessian_batch_size,
+             "hessian")]
+  for name, n, analysis in counts:
+    if analysis in st.analyses and n > num_train:
+      raise UserInputError(f"stability.{name}={n} exceeds the {num_train} training images "
+                           f"(0 examples means all of them for lmc_examples)")
+
+
+def check_model(config, image_shape: tuple[int, int, int]) -> None:
+  """The model builds on `image_shape` images: ConvNet's depth halves them that many times."""
+  options = config.model.options
+  if config.model.name == "convnet":
+    side = min(image_shape[:2])
+    if side >> options.depth == 0:
+      raise UserInputError(
+          f"model.options.depth={options.depth} halves {image_shape[0]}x{image_shape[1]} images "
+          f"{options.depth} times, to nothing; at most {side.bit_length() - 1} for this data")
