@@ -10,9 +10,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 from lottery_jax import atomic  # noqa: E402
 
 COLORS = {"dense": "black", "imp": "tab:blue", "distilled": "tab:orange", "hybrid": "tab:green",
-          "random": "tab:gray"}
+          "random": "tab:gray", "snip": "tab:red", "grasp": "tab:purple", "synflow": "tab:brown"}
 LABELS = {"dense": "dense", "imp": "IMP (real data)", "distilled": "distilled pruning",
-          "hybrid": "hybrid (distilled, then IMP)", "random": "random pruning"}
+          "hybrid": "hybrid (distilled, then IMP)", "random": "random pruning",
+          "snip": "SNIP (at init)", "grasp": "GraSP (at init)", "synflow": "SynFlow (at init)"}
 
 
 def _producers(results):

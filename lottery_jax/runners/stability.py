@@ -14,6 +14,7 @@ import jax
 import numpy as np
 
 from lottery_jax import atomic
+from lottery_jax import imp
 from lottery_jax import masks as masks_lib
 from lottery_jax import parallel
 from lottery_jax import rundir
@@ -23,7 +24,7 @@ from lottery_jax.errors import unknown_choice
 from lottery_jax.stability import probe_keys
 
 ANALYSES = ("lmc", "landscape", "hessian", "masks")
-LMC_PRODUCERS = ("dense", "imp", "distilled", "hybrid", "random")
+LMC_PRODUCERS = ("dense",) + imp.PRODUCERS
 
 log = logging.getLogger(__name__)
 
