@@ -53,7 +53,16 @@ def test_pai_producers_run_prune_theta0_and_take_part_in_lmc(tmp_path):
   with np.load(workdir / "replicate_0" / "imp" / "round_2" / "mask.npz") as f:
     imp_mask = {k: f[k] for k in f.files}
   assert 0.0 < masks.jaccard(snip, imp_mask) < 1.0  # Another mask than IMP's.
-  assert "| snip | 2 |" in (workdir / "report.md").read_text()
+  report = (workdir / "report.md").read_text()
+  assert "| snip | 2 |" in report
+  # Training curves and per-layer sparsity in the report, TensorBoard events beside
+  # metrics.jsonl.
+  assert "![training curves](figures/training_synflow.png)" in report
+  assert "### grasp" in report and "| round | overall | Conv_0 |" in report
+  assert (workdir / "figures" / "training_imp.png").read_bytes()[:4] == b"\x89PNG"
+  from test_tensorboard import read_events
+  tags = {tag for tag, _, _ in read_events(workdir)}
+  assert {"r0_snip_round_2_real/loss", "results/r0_synflow/test_accuracy"} <= tags
 
 
 def test_configs_without_pai_producers_keep_their_identity():
