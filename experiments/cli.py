@@ -2,6 +2,7 @@
 
     python -m experiments.<item> --preset=cpu|paper [--workdir_root=runs/experiments]
         [--data=CIFAR-10 source] [--data_cifar100=...] [--data_imagenet10=...]
+        [--distilled=the CIFAR-10 distilled .npz (MTT set)]
         [--from_runs] [--out_dir=experiments/results/<item>]
 
 Without --from_runs the item runs (or resumes, or reuses) the lottery runs it needs, then draws;
@@ -43,6 +44,9 @@ def parse(item_name: str, argv: list[str]) -> argparse.Namespace:
   p.add_argument("--data_cifar100", default=None, help="CIFAR-100 data.source (default TFDS)")
   p.add_argument("--data_imagenet10", default=None,
                  help="ImageNet-10 class-folder directory or archive (see experiments/fig4.py)")
+  p.add_argument("--distilled", default=None,
+                 help="the distilled CIFAR-10 set (.npz) distilled pruning uses (default "
+                      f"{runs_lib.MTT}: the authors' MTT set, 10 images per class, ZCA)")
   p.add_argument("--from_runs", action="store_true",
                  help="draw from finished run directories only; run nothing")
   p.add_argument("--out_dir", default=None,
@@ -52,10 +56,12 @@ def parse(item_name: str, argv: list[str]) -> argparse.Namespace:
 
 
 def data_sources(args) -> dict[str, str]:
-  """{dataset: data.source override} from the flags (the cpu preset's CIFAR-10 archive)."""
+  """{dataset: data.source override} from the flags (the cpu preset's CIFAR-10 archive), and
+  'distilled': the distilled set replacing runs.MTT when --distilled is given."""
   cifar10 = args.data or (runs_lib.CIFAR10_ARCHIVE if args.preset == "cpu" else None)
   return {k: v for k, v in (("cifar10", cifar10), ("cifar100", args.data_cifar100),
-                            ("imagenet10", args.data_imagenet10)) if v}
+                            ("imagenet10", args.data_imagenet10),
+                            ("distilled", args.distilled)) if v}
 
 
 def main(item, argv: list[str] | None = None) -> str:
@@ -93,7 +99,8 @@ def main(item, argv: list[str] | None = None) -> str:
                           if args.workdir_root != runs_lib.DEFAULT_WORKDIR_ROOT else [])
                        + [f"--{k}={v}" for k, v in (("data", args.data),
                                                      ("data_cifar100", args.data_cifar100),
-                                                     ("data_imagenet10", args.data_imagenet10))
+                                                     ("data_imagenet10", args.data_imagenet10),
+                                                     ("distilled", args.distilled))
                           if v])
   path = page.write(out_dir, item, drawn, loaded, args.preset, args.workdir_root, data, command)
   print(f"{prog}: wrote {path}")

@@ -114,8 +114,12 @@ def run_dir(workdir_root: str, preset: str, spec: RunSpec) -> str:
 
 def lottery_command(spec: RunSpec, workdir: str, data: dict[str, str]) -> list[str]:
   """The `python -m lottery_jax.main ...` argv of `spec` (run from the repository root);
-  `data` maps a dataset name to the data.source replacing the config's."""
-  argv = ["python", "-m", "lottery_jax.main", f"--config={spec.config}", *spec.overrides]
+  `data` maps a dataset name to the data.source replacing the config's, and 'distilled' to
+  the distilled set replacing MTT."""
+  overrides = [f"--config.distilled.source={data['distilled']}"
+               if data.get("distilled") and o == f"--config.distilled.source={MTT}" else o
+               for o in spec.overrides]
+  argv = ["python", "-m", "lottery_jax.main", f"--config={spec.config}", *overrides]
   if data.get(spec.dataset):
     argv.append(f"--config.data.source={data[spec.dataset]}")
   return argv + [f"--workdir={workdir}"]

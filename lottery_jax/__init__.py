@@ -16,9 +16,10 @@ import importlib
 __version__ = "0.1.0"  # Keep in step with pyproject.toml (tests/test_examples.py checks).
 
 __all__ = [
-    "atomic", "checkpoint", "config_blocks", "data", "default_config", "distill", "errors",
-    "host_loop", "imp", "loss", "main", "masks", "models", "optim", "parallel", "progress",
-    "pruning", "report", "rundir", "runners", "stability", "train", "tree", "typing",
+    "aggregate", "atomic", "checkpoint", "config_blocks", "data", "default_config", "distill",
+    "errors", "host_loop", "imp", "loss", "main", "masks", "models", "optim", "parallel",
+    "progress", "pruning", "report", "report_training", "rundir", "runners", "scores",
+    "stability", "tensorboard", "train", "tree", "typing",
 ]
 
 

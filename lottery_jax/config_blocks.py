@@ -132,7 +132,8 @@ def distill_config() -> ml_collections.ConfigDict:
 def lottery() -> ml_collections.ConfigDict:
   """Mask producers (lottery_jax.imp). An empty producers tuple trains the dense network only."""
   lot = ml_collections.ConfigDict()
-  lot.producers = ("imp", "distilled", "random")  # Of imp, distilled, hybrid, random.
+  # Of imp, distilled, hybrid, random, and pruning at initialization: snip, grasp, synflow.
+  lot.producers = ("imp", "distilled", "random")
   lot.rounds = 3
   lot.fraction = 0.2        # Share of the remaining prunable weights removed per round.
   lot.scope = "global"      # 'global' or 'layerwise' magnitude pruning.
@@ -141,6 +142,8 @@ def lottery() -> ml_collections.ConfigDict:
   lot.rewind_epochs = 0.0   # IMP rewinds to theta_k, k = this many epochs (0: theta_0).
   lot.hybrid_syn_rounds = 2  # Hybrid: distilled rounds before IMP takes over.
   lot.random_reference = "imp"  # Random masks match IMP's layerwise sparsity, or 'global'.
+  lot.pai_iterations = 0    # snip/grasp/synflow rescoring steps (0: 1, 1, 100 as published).
+  lot.pai_examples = 256    # Real training examples SNIP and GraSP score on.
   return lot
 
 
@@ -175,7 +178,8 @@ def stability() -> ml_collections.ConfigDict:
   st.num_alphas = 31         # Interpolation points of linear mode connectivity.
   # Whose masks get an LMC pair (a second network on a second data order) and a barrier:
   # 'dense' and any of lottery.producers; those the run does not make are left out.
-  st.lmc_producers = ("dense", "imp", "distilled", "hybrid", "random")
+  st.lmc_producers = ("dense", "imp", "distilled", "hybrid", "random", "snip", "grasp",
+                      "synflow")
   st.lmc_examples = 0        # Train examples for LMC (0 = the whole train split).
   st.detail_producers = ("imp", "distilled")  # Landscapes and Hessians for these...
   st.detail_rounds = (1, 3)                   # ... at these rounds.

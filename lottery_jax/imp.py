@@ -8,6 +8,12 @@ default fraction 0.2):
   hybrid     `syn_rounds` distilled rounds, then IMP on real data from that mask (theta_0).
   random     random masks with IMP's layerwise sparsity of the same round ('imp') or random
              global pruning ('global').
+  snip, grasp, synflow
+             pruning at initialization (no training): round r's mask is theta_0 pruned from
+             dense to the sparsity of r rounds, 1 - (1 - fraction)^r, by that score
+             (`pruning.SCORES`) in `lottery.pai_iterations` rescoring steps (0: the method's
+             own, 1 for SNIP and GraSP, 100 for SynFlow), SNIP and GraSP on
+             `lottery.pai_examples` real training examples.
 
 One round is `imp_round(mask, train_fn, prune_fn, rewind)`: train from the rewind point with
 `mask`, prune the trained weights, return the next mask. `imp_masks` chains R rounds:
@@ -24,6 +30,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import ml_collections
 
+from lottery_jax import loss as loss_lib
 from lottery_jax import masks as masks_lib
 from lottery_jax import optim
 from lottery_jax import pruning
@@ -32,7 +39,9 @@ from lottery_jax import train_many
 from lottery_jax.distill import dsa, dsa_train
 from lottery_jax.errors import UserInputError, unknown_choice
 
-PRODUCERS = ("imp", "distilled", "hybrid", "random")
+PAI_PRODUCERS = ("snip", "grasp", "synflow")
+PRODUCERS = ("imp", "distilled", "hybrid", "random") + PAI_PRODUCERS
+PAI_DEFAULT_ITERATIONS = {"snip": 1, "grasp": 1, "synflow": 100}
 DISTILLED_AUGMENTATIONS = ("dsa", "crop_flip")
 RANDOM_REFERENCES = ("imp", "global")
 
@@ -127,6 +136,28 @@ def imp_masks(mask, train_fn: Callable, prune_fn: Callable, rewind: RewindPoint,
   return out
 
 
+def pai_iterations(lot, producer: str) -> int:
+  """Rescoring steps of a pruning-at-initialization producer: lottery.pai_iterations, or the
+  method's own when 0."""
+  return int(lot.pai_iterations) or PAI_DEFAULT_ITERATIONS[producer]
+
+
+def pai_fraction(fraction: float, r: int) -> float:
+  """Share of the prunable weights removed after r rounds of `fraction`: 1 - (1 - f)^r."""
+  return 1.0 - (1.0 - float(fraction)) ** r
+
+
+def _eval_logits(params, images, *, model, batch_stats):
+  logits, _ = loss_lib.forward(model, params, batch_stats, images, train=False)
+  return logits
+
+
+def eval_apply_fn(model, batch_stats) -> Callable:
+  """apply_fn(params, images) -> logits of `model` in evaluation mode with `batch_stats`
+  (the pruning scores' network; make it once and reuse it: jit caches on the object)."""
+  return functools.partial(_eval_logits, model=model, batch_stats=batch_stats)
+
+
 def magnitude_prune_fn(fraction: float, scope: str = "global") -> Callable:
   """prune_fn(params, mask): remove `fraction` of the remaining prunable weights by magnitude
   (pruning.prune, exact top-k)."""
@@ -144,6 +175,10 @@ def check_lottery_config(lot: ml_collections.ConfigDict) -> None:
     raise unknown_choice("lottery.scope", lot.scope, pruning.SCOPES)
   if lot.random_reference not in RANDOM_REFERENCES:
     raise unknown_choice("lottery.random_reference", lot.random_reference, RANDOM_REFERENCES)
+  for name, low in (("pai_iterations", 0), ("pai_examples", 1)):
+    value = lot[name]
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+      raise UserInputError(f"lottery.{name} must be an integer >= {low}, got {value!r}")
   if "hybrid" in lot.producers and not 0 <= lot.hybrid_syn_rounds <= lot.rounds:
     raise UserInputError(f"lottery.hybrid_syn_rounds must be in [0, rounds={lot.rounds}], got "
                          f"{lot.hybrid_syn_rounds}")

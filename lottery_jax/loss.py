@@ -7,6 +7,7 @@ loop: one place for what training, evaluation, sweeps, the Hessian and distillat
 """
 
 import functools
+import inspect
 from typing import Iterator
 
 import flax.linen as nn
@@ -16,12 +17,37 @@ import numpy as np
 import optax
 
 from lottery_jax import parallel
+from lottery_jax.errors import UserInputError
+
+MODEL_CONTRACT = (
+    "a flax linen Module whose __call__(x, train) takes a `train` flag, or a plain function "
+    "apply_fn(params, images) -> logits (no BatchNorm statistics)")
 
 
-def forward(model: nn.Module, params, batch_stats, images_BxHxWxC, train: bool):
+@functools.lru_cache(maxsize=None)
+def _takes_train(module_type: type) -> bool:
+  params = inspect.signature(module_type.__call__).parameters
+  return "train" in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+
+
+def check_model(model) -> None:
+  """UserInputError unless `model` meets MODEL_CONTRACT (what every function that takes a
+  `model` here calls: `forward`)."""
+  if isinstance(model, nn.Module):
+    if not _takes_train(type(model)):
+      raise UserInputError(f"{type(model).__name__}.__call__ takes no `train` argument; the "
+                           f"model must be {MODEL_CONTRACT}")
+  elif not callable(model):
+    raise UserInputError(f"model must be {MODEL_CONTRACT}, got {type(model).__name__}")
+
+
+def forward(model, params, batch_stats, images_BxHxWxC, train: bool):
   """(logits_BxC, batch_stats) of `model` on a batch.
 
   Args:
+    model: a flax linen Module called as `model.apply(variables, images, train=train)`, or a
+      plain function `apply_fn(params, images) -> logits` (then `train` is ignored and
+      batch_stats must be empty).
     params: the model's parameters.
     batch_stats: BatchNorm running statistics; empty ({} or None) for models without
       BatchNorm.
@@ -29,6 +55,12 @@ def forward(model: nn.Module, params, batch_stats, images_BxHxWxC, train: bool):
       returned batch_stats are the updated running statistics; otherwise (evaluation mode,
       or no BatchNorm) `batch_stats` comes back unchanged.
   """
+  check_model(model)
+  if not isinstance(model, nn.Module):
+    if batch_stats:
+      raise UserInputError("an apply_fn(params, images) model takes no BatchNorm statistics; "
+                           "pass batch_stats=None or the flax Module")
+    return model(params, images_BxHxWxC), batch_stats
   variables = {"params": params}
   if batch_stats:
     variables["batch_stats"] = batch_stats

@@ -1,7 +1,7 @@
 """Command line: parse flags, load the config, dispatch. Nothing else lives here.
 
     python -m lottery_jax.main [--config=configs/X.py] [--config.a.b=value] [--workdir=DIR]
-        [--coordinator_address=HOST:PORT --num_processes=N --process_id=I]
+        [--coordinator_address=HOST:PORT --num_processes=N --process_id=I] [--print_config]
 
 Bad input ends with one line on stderr naming the problem and the valid choices, exit 2.
 """
@@ -16,8 +16,13 @@ import logging as std_logging
 import os
 import sys
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+try:
+  from absl import app, flags, logging
+  from ml_collections import config_flags
+except ImportError as missing:  # The core install: the library only.
+  print(f"lottery_jax: error: the experiments need the 'experiments' extra ({missing.name} is "
+        "not installed): pip install -e '.[experiments]'", file=sys.stderr)
+  sys.exit(2)
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "default_config.py")
 
@@ -88,6 +93,8 @@ def _define_flags(argv):
                       "jobs are detected; otherwise the run is one process.")
   flags.DEFINE_integer("num_processes", None, "Multi-process runs: number of processes.")
   flags.DEFINE_integer("process_id", None, "Multi-process runs: this process's index, 0..N-1.")
+  flags.DEFINE_bool("print_config", False, "Print every config field with its value (after "
+                    "the --config.<field> overrides) and exit without running.")
   return config, workdir
 
 
@@ -105,6 +112,9 @@ def _run(argv, config_flag, workdir_flag):
   if len(argv) > 1:
     _fail(f"unexpected arguments {argv[1:]}; flags are --config, --config.<field>=value, "
           "--workdir, --coordinator_address, --num_processes, --process_id")
+  if flags.FLAGS.print_config:
+    _print_config(config_flag)
+    return
   if not flags.FLAGS["verbosity"].present:  # Orbax logs every checkpoint step at INFO.
     logging.set_verbosity(logging.WARNING)
   std_logging.getLogger("lottery_jax").setLevel(std_logging.INFO)
@@ -122,6 +132,23 @@ def _run(argv, config_flag, workdir_flag):
   except UserInputError as e:  # An unknown experiment.
     _fail(str(e))
   execute(config, workdir)
+
+
+def _print_config(config_flag):
+  """Every field of the config as `a.b.c = value`, one a line, in the config's order."""
+  try:
+    config = config_flag.value.to_dict()
+  except Exception as e:
+    _fail(_explain_config_error(sys.argv, e))
+
+  def lines(node, prefix):
+    for key, value in node.items():
+      if isinstance(value, dict):
+        yield from lines(value, f"{prefix}{key}.")
+      else:
+        yield f"{prefix}{key} = {value!r}"
+
+  print("\n".join(lines(config, "")))
 
 
 def _start_processes():

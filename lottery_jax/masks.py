@@ -22,9 +22,10 @@ from lottery_jax.errors import UserInputError
 from lottery_jax.typing import Array, KeyPath, Masks, Params, PrunablePredicate
 
 __all__ = [
-    "MaskedState", "apply_masks", "check_structure", "count", "dense_layers_predicate",
-    "init_masks", "is_prunable", "jaccard", "layer_names", "layerwise_sparsity", "masked_optimizer",
-    "path_name", "prunable_leaf", "prunable_tree", "sparsity", "validate",
+    "MaskedState", "apply_masks", "check_shapes", "check_structure", "count",
+    "dense_layers_predicate", "init_masks", "is_prunable", "jaccard", "layer_names",
+    "layerwise_sparsity", "masked_optimizer", "param_path", "path_name", "prunable_leaf",
+    "prunable_tree", "replace_masks", "sparsity", "validate",
 ]
 
 
@@ -32,14 +33,24 @@ def _key_name(k) -> str:
   return str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k))))
 
 
+def param_path(path: KeyPath) -> KeyPath:
+  """`path` without the trailing `.value` attribute that Flax NNX variables add (an NNX
+  state's kernel path is ('Linear_0', 'kernel', .value)); other paths unchanged."""
+  if path and isinstance(path[-1], jax.tree_util.GetAttrKey) and path[-1].name == "value":
+    return path[:-1]
+  return path
+
+
 def path_name(path: KeyPath) -> str:
-  """'Conv_0/kernel'-style name of a pytree path."""
-  return "/".join(_key_name(k) for k in path)
+  """'Conv_0/kernel'-style name of a pytree path (an NNX '.value' suffix dropped)."""
+  return "/".join(_key_name(k) for k in param_path(path))
 
 
 def is_prunable(path: KeyPath, leaf) -> bool:
-  """The default rule: conv and dense kernels (leaves named 'kernel' with ndim >= 2)."""
-  return _key_name(path[-1]) == "kernel" and np.ndim(leaf) >= 2
+  """The default rule: conv and dense kernels (leaves named 'kernel' with ndim >= 2, in linen
+  params or an NNX state)."""
+  path = param_path(path)
+  return bool(path) and _key_name(path[-1]) == "kernel" and np.ndim(leaf) >= 2
 
 
 def prunable_tree(params: Params, prunable: PrunablePredicate | None = None):
@@ -53,7 +64,7 @@ def layer_names(params: Params) -> list[str]:
   names = []
   for path, leaf in jax.tree_util.tree_leaves_with_path(params):
     if is_prunable(path, leaf):
-      parts = [_key_name(k) for k in path[:-1]]
+      parts = [_key_name(k) for k in param_path(path)[:-1]]
       names += ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
   return sorted(set(names))
 
@@ -61,9 +72,10 @@ def layer_names(params: Params) -> list[str]:
 def dense_layers_predicate(params: Params, dense_layers: Iterable[str],
                            what: str = "dense_layers") -> PrunablePredicate:
   """`is_prunable`, except under the named modules (e.g. ('Dense_1',) keeps the output layer
-  of a two-layer MLP dense). A name unknown to `params` (shapes suffice, e.g. from
-  jax.eval_shape) is a UserInputError naming `what` and listing the valid names."""
-  dense = tuple(dense_layers)
+  of a two-layer MLP dense; a single string is one name). A name unknown to `params` (shapes
+  suffice, e.g. from jax.eval_shape) is a UserInputError naming `what` and listing the valid
+  names."""
+  dense = (dense_layers,) if isinstance(dense_layers, str) else tuple(dense_layers)
   valid = layer_names(params)
   for name in dense:
     if name not in valid:
@@ -121,9 +133,20 @@ def check_structure(masks: Masks, params: Params) -> None:
       "same leaf names, different containers or nesting (build masks with init_masks(params))"))
 
 
+def check_shapes(masks: Masks, params: Params) -> None:
+  """UserInputError naming the first mask leaf that is neither 0-d nor of its param's shape
+  (a (1, 3) mask would otherwise broadcast over an (8, 3) kernel); static, works under jit."""
+  for (path, m), p in zip(jax.tree_util.tree_leaves_with_path(masks), jax.tree.leaves(params)):
+    if np.ndim(m) != 0 and np.shape(m) != np.shape(p):
+      raise UserInputError(f"mask {path_name(path)} has shape {np.shape(m)}, param has "
+                           f"{np.shape(p)}; a mask leaf is the param's shape or 0-d")
+
+
 def apply_masks(params: Params, masks: Masks) -> Params:
-  """Params with pruned weights set to exactly zero."""
+  """Params with pruned weights set to exactly zero (a UserInputError unless `masks` mirrors
+  `params`, each leaf of its param's shape or 0-d)."""
   check_structure(masks, params)
+  check_shapes(masks, params)
   return jax.tree.map(lambda p, m: jnp.where(m, p, jnp.zeros_like(p)), params, masks)
 
 
@@ -150,7 +173,16 @@ def layerwise_sparsity(masks: Masks) -> dict[str, float]:
 
 
 def jaccard(masks_a: Masks, masks_b: Masks) -> float:
-  """Jaccard index of the kept prunable weights of two masks (1.0 for identical masks)."""
+  """Jaccard index of the kept prunable weights of two masks (1.0 for identical masks); a
+  UserInputError unless both have one tree structure and one shape per leaf."""
+  try:
+    check_structure(masks_b, masks_a)
+  except UserInputError as e:
+    raise UserInputError("jaccard of masks of two different trees: " + str(e)) from None
+  for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(masks_a), jax.tree.leaves(masks_b)):
+    if np.shape(a) != np.shape(b):
+      raise UserInputError(f"jaccard: mask {path_name(path)} has shape {np.shape(a)} in the "
+                           f"first masks and {np.shape(b)} in the second")
   inter = union = 0
   for a, b in zip(jax.tree.leaves(masks_a), jax.tree.leaves(masks_b)):
     if prunable_leaf(a):
@@ -198,8 +230,9 @@ def masked_optimizer(tx: optax.GradientTransformation,
 
   The masks live in the optimizer state: `init` stores a copy of `masks` and `update` reads
   them from the state, never from this closure. A jitted step that takes the state as an
-  argument traces the masks as arrays, so a new pruning round only needs a new `init`
-  (`masked_optimizer(tx, new_masks).init(params)`), not a recompile.
+  argument traces the masks as arrays, so a new pruning round needs no recompile: either a
+  fresh state (`masked_optimizer(tx, new_masks).init(params)`, which resets momentum and Adam
+  moments) or `replace_masks(opt_state, new_masks)` mid-training, which keeps them.
 
   Args:
     tx: any optax transformation.
@@ -220,3 +253,32 @@ def masked_optimizer(tx: optax.GradientTransformation,
     return apply_masks(updates, state.masks), MaskedState(state.masks, inner)
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def replace_masks(opt_state: optax.OptState, masks: Masks) -> optax.OptState:
+  """`opt_state` with the masks of every MaskedState in it (also inside optax.chain or
+  inject_hyperparams states) replaced by `masks`; the wrapped optimizer's state (momentum,
+  Adam moments, step counts) is kept. Apply the new masks to the params as well
+  (`apply_masks`), so that newly pruned weights are zero and stay so.
+
+  A UserInputError when `opt_state` holds no MaskedState (it was not made by
+  `masked_optimizer`) or `masks` differs from the old masks in structure or shapes."""
+  found = []
+
+  def swap(node):
+    if not isinstance(node, MaskedState):
+      return node
+    try:
+      validate(masks, node.masks)
+    except UserInputError as e:
+      raise UserInputError("replace_masks: the new masks do not match the old ones: "
+                           + str(e)) from None
+    found.append(node)
+    return MaskedState(jax.tree.map(lambda m: jnp.array(m, dtype=bool), masks),
+                       node.inner_state)
+
+  new = jax.tree.map(swap, opt_state, is_leaf=lambda x: isinstance(x, MaskedState))
+  if not found:
+    raise UserInputError("replace_masks: the optimizer state holds no MaskedState; build the "
+                         "optimizer with masks.masked_optimizer(tx, masks)")
+  return new

@@ -8,11 +8,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from lottery_jax import atomic  # noqa: E402
+from lottery_jax import report_training  # noqa: E402
 
 COLORS = {"dense": "black", "imp": "tab:blue", "distilled": "tab:orange", "hybrid": "tab:green",
-          "random": "tab:gray"}
+          "random": "tab:gray", "snip": "tab:red", "grasp": "tab:purple", "synflow": "tab:brown"}
 LABELS = {"dense": "dense", "imp": "IMP (real data)", "distilled": "distilled pruning",
-          "hybrid": "hybrid (distilled, then IMP)", "random": "random pruning"}
+          "hybrid": "hybrid (distilled, then IMP)", "random": "random pruning",
+          "snip": "SNIP (at init)", "grasp": "GraSP (at init)", "synflow": "SynFlow (at init)"}
 
 
 def _producers(results):
@@ -205,8 +207,9 @@ def write(results, workdir: str) -> None:
   accuracy_figure(results, os.path.join(figures, "accuracy_vs_sparsity.png"))
   data_points_figure(results, os.path.join(figures, "data_points_vs_sparsity.png"))
   stability_figures(results, figures)
-  atomic.write_text(os.path.join(workdir, "report.md"),
-                    markdown(results, os.path.exists(os.path.join(figures, "distilled.png"))))
+  text = markdown(results, os.path.exists(os.path.join(figures, "distilled.png")))
+  text += "\n\n" + "\n".join(report_training.markdown(results, workdir))
+  atomic.write_text(os.path.join(workdir, "report.md"), text)
 
 
 def terminal_summary(results, workdir: str) -> str:

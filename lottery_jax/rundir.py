@@ -19,6 +19,7 @@ import ml_collections
 
 from lottery_jax import atomic
 from lottery_jax import parallel
+from lottery_jax import tensorboard as tensorboard_lib
 from lottery_jax.errors import UserInputError
 
 
@@ -196,11 +197,15 @@ def diff_keys(a, b, prefix=""):
 
 
 class MetricsLog:
-  """Appends one JSON object per line to `<workdir>/metrics.jsonl`."""
+  """Appends one JSON object per line to `<workdir>/metrics.jsonl`, and its scalars to
+  TensorBoard event files in the same directory (`lottery_jax.tensorboard`; `tensorboard
+  --logdir=<workdir>` shows the training curves)."""
 
-  def __init__(self, path: str):
+  def __init__(self, path: str, tensorboard: bool = True):
     self.path = path
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    self.events = (tensorboard_lib.Writer(os.path.dirname(os.path.abspath(path)))
+                   if tensorboard else None)
 
   def write(self, **record) -> None:
     """Append `record` (with the time) as one line; process 0 only."""
@@ -209,6 +214,8 @@ class MetricsLog:
     record.setdefault("time", time.time())
     with open(self.path, "a") as f:
       f.write(json.dumps(record, default=_jsonable, sort_keys=True) + "\n")
+    if self.events is not None:
+      self.events.write(json.loads(json.dumps(record, default=_jsonable)))
 
 
 def cached(path: str, compute: Callable[[], Any], read: Callable[[str], Any] = read_json,

@@ -337,6 +337,12 @@ def test_lottery_commands_use_the_configs_and_their_variants():
                  "--config.distilled.source=../shared/data/cifar10_ipc10_mtt.npz",
                  "--config.data.preprocess=zca", "--config.data.zca_eps=0.1",
                  "--config.data.source=data.tar.gz", "--workdir=runs/x"]
+  moved = runs.lottery_command(runs.C10_CONVNET_REWIND["cpu"], "runs/x",
+                               {"cifar10": "d/c10.tar.gz", "distilled": "d/mtt.npz"})
+  assert moved[4:8] == ["--config.distilled.source=d/mtt.npz", "--config.data.preprocess=zca",
+                        "--config.data.zca_eps=0.1", "--config.data.source=d/c10.tar.gz"]
+  args = cli.parse("fig2", ["--preset=cpu", "--distilled=d/mtt.npz"])
+  assert cli.data_sources(args) == {"cifar10": runs.CIFAR10_ARCHIVE, "distilled": "d/mtt.npz"}
   paper = runs.lottery_command(runs.C10_RESNET18["paper"], "runs/y", {})
   assert paper[3] == "--config=configs/cifar10_resnet18.py"
   assert not any(a.startswith("--config.data.source") for a in paper)

@@ -133,9 +133,11 @@ def test_bad_scope_method_key_and_mask_shape_are_refused():
   m = masks.init_masks(params)
   with pytest.raises(UserInputError, match="valid choices: 'global', 'layerwise'"):
     pruning.prune(params, m, scope="per-channel")
-  with pytest.raises(UserInputError, match="valid choices: 'magnitude', 'random'"):
+  with pytest.raises(UserInputError, match="valid choices: 'grasp', 'magnitude', 'random'"):
+    pruning.prune(params, m, method="obd")
+  with pytest.raises(UserInputError, match="snip pruning needs apply_fn"):
     pruning.prune(params, m, method="snip")
-  with pytest.raises(UserInputError, match="needs a key"):
+  with pytest.raises(UserInputError, match="needs a PRNG key"):
     pruning.prune(params, m, method="random")
   bad = dict(m, b={"kernel": jnp.ones((8, 7), bool)})
   with pytest.raises(UserInputError, match="b/kernel"):

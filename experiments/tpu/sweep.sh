@@ -22,7 +22,8 @@ for config in "${configs[@]}"; do
   for seed in "${seeds[@]}"; do
     name="$(basename "$config" .py)-s$seed"
     seed_flags=()
-    for s in init data_order augment pruning probes; do
+    # Every named seed (lottery_jax/config_blocks.py seeds(); tests/test_tpu_scripts.py checks).
+    for s in init data_order augment pruning distill probes; do
       seed_flags+=("--config.seeds.$s=$seed")
     done
     "$HERE/launch.sh" "$name" "$config" "${seed_flags[@]}" "$@"

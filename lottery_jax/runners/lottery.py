@@ -51,6 +51,14 @@ def identity(config: dict) -> dict:
   the ones the chosen source reads (config.distill, the chosen method's block, only when the
   run makes the set). Two configs with the same identity share a run directory."""
   c = copy.deepcopy(config)
+  made = c["lottery"]["producers"]
+  if not any(p in imp.PAI_PRODUCERS for p in made):  # Runs from before they existed keep
+    c["lottery"].pop("pai_iterations", None)        # their identity.
+    c["lottery"].pop("pai_examples", None)
+  st = c.get("stability", {})
+  if "lmc_producers" in st:
+    st["lmc_producers"] = type(st["lmc_producers"])(
+        p for p in st["lmc_producers"] if p not in imp.PAI_PRODUCERS or p in made)
   source = c["distilled"]["source"] if imp.needs_distilled(c["lottery"]) else None
   if source is None:
     c.pop("distilled", None)

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from lottery_jax import checkpoint as ckpt_lib
 from lottery_jax import imp
@@ -76,6 +77,7 @@ class Replicate:
         self.theta0, setup.lottery.dense_layers))
     self.rewind_steps = self._rewind_steps()
     self._rewound = None  # imp.RewindPoint at theta_k once computed.
+    self.apply_fn = imp.eval_apply_fn(setup.model, self.batch_stats0)  # For the PaI scores.
 
   # ---- directories -------------------------------------------------------------------
   def round_dir(self, producer: str, r: int) -> str:
@@ -242,7 +244,10 @@ class Replicate:
     previous = self.mask(producer, r - 1)[0]
     lot = self.setup.lottery
     began = time.time()
-    if producer == "random":
+    if producer in imp.PAI_PRODUCERS:
+      new, examples = self._prune_at_init(producer, r)
+      produced = {"examples": examples, "production_time_s": time.time() - began}
+    elif producer == "random":
       key = jax.random.fold_in(self.keys.pruning, r)
       if lot.random_reference == "imp":
         new = pruning.prune_random_to_match(previous, self.mask("imp", r)[0], key)
@@ -269,6 +274,22 @@ class Replicate:
       produced = {"examples": result["examples"],
                   "production_time_s": result["wall_time_s"] + time.time() - trained_at}
     return new, dict(produced, sparsity=masks_lib.sparsity(new))
+
+  def _prune_at_init(self, producer: str, r: int):
+    """(round r's mask: theta_0 pruned from dense to r rounds' sparsity by the producer's
+    score, examples scored). The batch is `lottery.pai_examples` training examples drawn
+    with fold_in(seeds.pruning key, 0) (random pruning's rounds use 1, 2, ...)."""
+    s, lot = self.setup, self.setup.lottery
+    labels = s.data.train_labels
+    n = min(int(lot.pai_examples), len(labels))
+    order = jax.random.permutation(jax.random.fold_in(self.keys.pruning, 0), len(labels))
+    idx = np.sort(np.asarray(order[:n]))
+    batch = (jnp.asarray(s.data.train_images[idx]), jnp.asarray(labels[idx]))
+    iterations = imp.pai_iterations(lot, producer)
+    new = pruning.prune(self.theta0, self.ones, imp.pai_fraction(lot.fraction, r),
+                        scope=lot.scope, method=producer, iterations=iterations,
+                        apply_fn=self.apply_fn, batch=batch)
+    return new, 0 if producer == "synflow" else n * iterations
 
   def run_producer(self, producer: str, rounds: int | None = None) -> list[dict]:
     """Rounds 0..R of `producer` (R = lottery.rounds unless given): one record per round with

@@ -15,6 +15,7 @@ import jax
 import numpy as np
 
 from lottery_jax import atomic
+from lottery_jax import imp
 from lottery_jax import masks as masks_lib
 from lottery_jax import parallel
 from lottery_jax import rundir
@@ -28,7 +29,7 @@ ANALYSES = ("lmc", "landscape", "hessian", "masks")
 # Probe groups of a Hessian estimate: its split-half reliability and jackknife errors come
 # from them (stability.hessian.hessian_diagonal_groups).
 HESSIAN_GROUPS = 8
-LMC_PRODUCERS = ("dense", "imp", "distilled", "hybrid", "random")
+LMC_PRODUCERS = ("dense",) + imp.PRODUCERS
 
 log = logging.getLogger(__name__)
 

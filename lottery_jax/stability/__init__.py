@@ -4,16 +4,26 @@ Hessian diagonals and mask statistics, with their figures.
   from lottery_jax import stability
   metrics = stability.path_metrics(model, params_a, params_b, stability.default_alphas(), x, y)
   stability.barriers(metrics["loss_A"], metrics["alphas_A"])
+
+The model. Every function that takes a `model` (path_metrics, grid_losses,
+classification_loss, recompute_batch_stats) evaluates it through `loss.forward`, so it must be
+a flax linen Module called as `model.apply({'params': p, ['batch_stats': s]}, images,
+train=False)` (its __call__ takes a `train` flag; with BatchNorm, `train=True` is used to
+recompute statistics), or a plain function `apply_fn(params, images) -> logits` (no
+BatchNorm statistics), e.g. an NNX model through `nnx.merge(graphdef, params)(images)`. Anything
+else is refused in one line. Images are float32 (N, H, W, C), labels int (N,).
+
+Only jax, flax, optax and numpy are needed; the plotting functions (plot_*, figures) import
+matplotlib when first used.
 """
 
-from lottery_jax.stability import figures
+import importlib
+
 from lottery_jax.stability import hessian
 from lottery_jax.stability import landscape
 from lottery_jax.stability import lmc
 from lottery_jax.stability import mask_stats
 from lottery_jax.stability import sweep
-from lottery_jax.stability.figures import plot_barrier_vs_accuracy
-from lottery_jax.stability.figures import plot_lmc_curves
 from lottery_jax.stability.hessian import classification_loss
 from lottery_jax.stability.hessian import hessian_diagonal
 from lottery_jax.stability.hessian import hessian_diagonal_groups
@@ -36,6 +46,18 @@ from lottery_jax.stability.mask_stats import overlap_stats
 from lottery_jax.stability.mask_stats import plot_magnitude_histograms
 from lottery_jax.stability.mask_stats import pruned_initial_magnitudes
 from lottery_jax.stability.sweep import recompute_batch_stats
+
+_LAZY = {"figures": "lottery_jax.stability.figures",
+         "plot_barrier_vs_accuracy": "lottery_jax.stability.figures",
+         "plot_lmc_curves": "lottery_jax.stability.figures"}
+
+
+def __getattr__(name: str):
+  if name in _LAZY:
+    module = importlib.import_module(_LAZY[name])
+    return module if name == "figures" else getattr(module, name)
+  raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "barriers",

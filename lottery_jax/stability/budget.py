@@ -10,6 +10,7 @@ The budget is `stability.memory_budget_gb` when positive; 0 means automatic: 4 G
 half of the device's memory on an accelerator.
 """
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -50,7 +51,14 @@ def tree_bytes(tree) -> int:
 def activation_bytes_per_example(model, params, batch_stats, image_shape_HWC,
                                  train: bool = False) -> int:
   """SAFETY x the bytes of every module output of one forward pass of one example, plus the
-  example itself; computed with jax.eval_shape (shapes only, nothing runs)."""
+  example itself; computed with jax.eval_shape (shapes only, nothing runs). For a plain
+  apply_fn(params, images) model: every intermediate value of its jaxpr."""
+  image = jax.ShapeDtypeStruct((1, *image_shape_HWC), jnp.float32)
+  if not isinstance(model, nn.Module):
+    jaxpr = jax.make_jaxpr(model)(params, image)
+    outs = [v.aval for eqn in jaxpr.eqns for v in eqn.outvars
+            if hasattr(v.aval, "shape") and hasattr(v.aval, "dtype")]
+    return int(SAFETY * tree_bytes(outs)) + tree_bytes(image)
   variables = {"params": params}
   mutable = ["intermediates"]
   if batch_stats is not None and jax.tree.leaves(batch_stats):
@@ -61,7 +69,6 @@ def activation_bytes_per_example(model, params, batch_stats, image_shape_HWC,
   def forward(variables, x):
     return model.apply(variables, x, train=train, capture_intermediates=True, mutable=mutable)
 
-  image = jax.ShapeDtypeStruct((1, *image_shape_HWC), jnp.float32)
   out = jax.eval_shape(forward, variables, image)
   return int(SAFETY * tree_bytes(out)) + tree_bytes(image)
 

@@ -10,9 +10,6 @@ interpolates); `default_coords(101)` puts both solutions on the grid.
 import jax
 import jax.numpy as jnp
 import numpy as np
-from matplotlib import colors as mcolors
-from matplotlib import ticker
-from matplotlib.figure import Figure
 
 from lottery_jax import masks as masks_lib
 from lottery_jax import tree
@@ -147,6 +144,9 @@ def plot_landscape(losses_GxG, coords_a, coords_b, path: str, title: str = "") -
   hi = max(hi, lo * 1.001)
   levels = np.geomspace(lo, hi, 30)
   shown = np.clip(np.where(np.isfinite(losses), losses, hi), lo, hi)
+  from matplotlib import colors as mcolors  # The plotting extra; the sweeps need none.
+  from matplotlib import ticker
+  from matplotlib.figure import Figure
   fig = Figure(figsize=(6, 5))
   ax = fig.add_subplot()
   # losses_GxG is indexed [a, b]; contourf wants Z[y, x].

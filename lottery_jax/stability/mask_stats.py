@@ -3,7 +3,6 @@ initial magnitudes of pruned and kept weights."""
 
 import jax
 import numpy as np
-from matplotlib.figure import Figure
 
 from lottery_jax import masks as masks_lib
 from lottery_jax.errors import UserInputError
@@ -79,6 +78,7 @@ def plot_magnitude_histograms(magnitudes: dict[str, tuple[np.ndarray, np.ndarray
     raise UserInputError("no magnitudes to plot")
   everything = np.concatenate([np.concatenate(pair) for pair in magnitudes.values()])
   edges = np.linspace(0.0, float(everything.max()) if everything.size else 1.0, bins + 1)
+  from matplotlib.figure import Figure  # The plotting extra; the statistics need none.
   fig = Figure(figsize=(4 * len(magnitudes), 3.2))
   axes = fig.subplots(1, len(magnitudes), squeeze=False, sharex=True)[0]
   for ax, (name, (pruned, kept)) in zip(axes, magnitudes.items()):

@@ -136,6 +136,7 @@ def recompute_stats(model, point_fn: PointFn, base, points_P, batch_stats, bn_im
   Returns:
     stats_P: a tree like batch_stats whose leaves have a leading axis of len(points_P).
   """
+  loss_lib.check_model(model)
   mesh = parallel.data_mesh() if mesh is None else mesh
   bn_images = np.asarray(bn_images)
   n = len(bn_images)
@@ -178,7 +179,8 @@ def evaluate_points(model, point_fn: PointFn, base, points_P, images, labels, *,
   """Mean cross-entropy and accuracy over all of (images, labels) at every point.
 
   Args:
-    model: the flax module, evaluated with train=False.
+    model: the flax module, evaluated with train=False, or apply_fn(params, images) -> logits
+      (see `lottery_jax.stability`, "The model").
     point_fn, base, points_P: params at point i are point_fn(base, points_P[i]); points_P is an
       array (or pytree of arrays) with a leading axis P.
     images, labels: float32 (N, H, W, C) and int (N,) host arrays. They are fed in chunks of
@@ -192,6 +194,7 @@ def evaluate_points(model, point_fn: PointFn, base, points_P, images, labels, *,
   Returns:
     {'loss_P': float64 (P,), 'accuracy_P': float64 (P,)}.
   """
+  loss_lib.check_model(model)
   mesh = parallel.data_mesh() if mesh is None else mesh
   n = len(labels)
   if n == 0:
