@@ -103,8 +103,11 @@ def analysis_sample(data, analysis_seed: int) -> AnalysisSample:
 
 
 def _bn_images(sample: AnalysisSample, st, batch_stats):
-  """BatchNorm models: the first bn_examples of the sample (statistics recomputed on them)."""
-  return sample.take(st.bn_examples)[0] if jax.tree.leaves(batch_stats) else None
+  """BatchNorm models: the first bn_examples of the sample, or all of it when it is smaller
+  (statistics recomputed on them)."""
+  if not jax.tree.leaves(batch_stats):
+    return None
+  return sample.take(min(st.bn_examples, len(sample.order)))[0]
 
 
 def lmc_stage(rep, st, producer: str, r: int, sample: AnalysisSample) -> dict:
