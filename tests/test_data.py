@@ -4,18 +4,20 @@ import numpy as np
 import pytest
 
 from lottery_jax import default_config
-from lottery_jax.data.dataset import class_balanced_prefix, load_dataset
+from lottery_jax.data.dataset import load_dataset, split_indices
 from lottery_jax.errors import UserInputError
 
 
-def test_train_examples_keeps_the_first_images_of_every_class_in_source_order():
-  labels = np.array([2, 0, 1, 0, 2, 1, 0, 1, 2, 2])
-  np.testing.assert_array_equal(class_balanced_prefix(labels, 6, 3), [0, 1, 2, 3, 4, 5])
-  np.testing.assert_array_equal(class_balanced_prefix(labels, 3, 3), [0, 1, 2])
-  with pytest.raises(UserInputError, match="needs 4 train examples of class 0, which has 3"):
-    class_balanced_prefix(labels, 12, 3)  # 4 per class: class 0 has 3.
+def test_train_examples_is_a_stratified_random_draw_not_a_prefix():
+  labels = np.array([2, 0, 1, 0, 2, 1, 0, 1, 2, 2, 0, 1, 2, 0, 1])
+  keep, val = split_indices(labels, 3, 0, 6, split_seed=0)
+  assert val.size == 0 and np.bincount(labels[keep]).tolist() == [2, 2, 2]
+  assert len({tuple(split_indices(labels, 3, 0, 6, split_seed=s)[0]) for s in range(6)}) > 1
+  with pytest.raises(UserInputError, match="data.train_examples=3 needs 1 examples of every "
+                                           "class, but class 0 has 0"):
+    split_indices(np.array([1, 1, 2, 2]), 3, 0, 3, split_seed=0)
   with pytest.raises(UserInputError, match="no example per class"):
-    class_balanced_prefix(labels, 2, 3)
+    split_indices(labels, 3, 0, 2, split_seed=0)
 
 
 def test_train_examples_subsets_digits_but_preprocessing_sees_the_whole_split():
@@ -27,6 +29,6 @@ def test_train_examples_subsets_digits_but_preprocessing_sees_the_whole_split():
   assert len(part.train_labels) == 100
   np.testing.assert_array_equal(np.bincount(part.train_labels), [10] * 10)
   # Same statistics: the kept train images are exactly the whole split's, preprocessed alike.
-  keep = class_balanced_prefix(whole.train_labels, 100, 10)
+  keep, _ = split_indices(whole.train_labels, 10, 0, 100, split_seed=0)
   np.testing.assert_array_equal(part.train_images, whole.train_images[keep])
   np.testing.assert_array_equal(part.test_images, whole.test_images)
