@@ -473,3 +473,18 @@ def test_small_refusals_say_what_is_wrong(tmp_path, digits):
 def test_a_report_without_lmc_records_is_written():
   # A results.json whose LMC analysis selected nothing (written by earlier versions).
   assert report.stability_markdown({"stability": {"lmc": {}}}) == []
+
+
+def test_a_long_sweep_reports_its_progress(monkeypatch, caplog):
+  model = models.get_model("mlp", 10, hidden=(8,))
+  a, _ = train_lib.init_variables(model, jax.random.key(0), (4, 4, 1))
+  b, _ = train_lib.init_variables(model, jax.random.key(1), (4, 4, 1))
+  x = np.zeros((50, 4, 4, 1), np.float32)
+  y = np.zeros(50, np.int32)
+  monkeypatch.setattr(sweep, "PROGRESS_EVERY_S", 0.0)  # Every chunk counts as long.
+  with caplog.at_level("INFO", logger="lottery_jax.stability.sweep"):
+    sweep.evaluate_points(model, lmc.path_point, (a, b), lmc.default_alphas(3), x, y,
+                          chunk_size=10)
+  assert [r.getMessage().split(": ")[1].split(" in ")[0] for r in caplog.records] == [
+      f"{i} of 5 chunks" for i in range(1, 6)]
+  assert caplog.records[0].getMessage().startswith("sweep of 3 points on 50 examples")
