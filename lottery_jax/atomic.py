@@ -25,9 +25,11 @@ def write(path: str | os.PathLike, writer: Callable[[BinaryIO], object]) -> None
       writer(f)
     os.chmod(tmp, 0o644)  # mkstemp makes the file owner-only.
     os.replace(tmp, path)
-  except BaseException:
+  except BaseException as e:
     if os.path.exists(tmp):
       os.remove(tmp)
+    if isinstance(e, OSError) and not e.filename:  # A failed write names no file: name it.
+      raise OSError(e.errno, e.strerror or str(e), path) from None
     raise
 
 
@@ -39,3 +41,8 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 def write_npz(path: str | os.PathLike, **arrays) -> None:
   """`arrays` as an uncompressed .npz at `path` (no suffix added), atomically."""
   write(path, lambda f: np.savez(f, **arrays))
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> None:
+  """A matplotlib figure as a PNG at `path`, atomically."""
+  write(path, lambda f: fig.savefig(f, format="png", dpi=dpi))

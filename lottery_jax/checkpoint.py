@@ -3,6 +3,7 @@ for corrupt checkpoints."""
 
 import errno
 import os
+import sys
 import zipfile
 
 import jax
@@ -30,6 +31,7 @@ def save(mngr: ocp.CheckpointManager, step: int, state) -> None:
   A failed write (disk full, permissions) is an OSError naming the checkpoint directory,
   whatever type orbax raised it as; the earlier checkpoints stay as they were.
   """
+  _quiet_closed_loops()
   try:
     mngr.save(step, args=ocp.args.StandardSave(state))
     mngr.wait_until_finished()
@@ -43,6 +45,22 @@ def save(mngr: ocp.CheckpointManager, step: int, state) -> None:
     if "PERMISSION_DENIED" in text or "Permission denied" in text:
       raise OSError(errno.EACCES, "Permission denied", where) from None
     raise
+
+
+def _quiet_closed_loops() -> None:
+  """Once per process: sys.excepthook stops reporting RuntimeError('Event loop is closed'),
+  which TensorStore's callbacks raise (and print) after a failed write's event loop has
+  closed, around the error that write raised; every other report goes through."""
+  hook = sys.excepthook
+  if getattr(hook, "quiet_closed_loops", False):
+    return
+
+  def quiet(kind, value, tb):
+    if not (kind is RuntimeError and str(value) == "Event loop is closed"):
+      hook(kind, value, tb)
+
+  quiet.quiet_closed_loops = True
+  sys.excepthook = quiet
 
 
 def restore_latest(mngr: ocp.CheckpointManager, like_state):
@@ -61,10 +79,22 @@ def restore_latest(mngr: ocp.CheckpointManager, like_state):
     state = mngr.restore(step, args=ocp.args.StandardRestore(abstract))
   except Exception as e:  # Orbax raises many types for unreadable files.
     where = os.path.join(str(mngr.directory), str(step))
-    first_line = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+    first_line = _reason(e)
     raise UserInputError(f"checkpoint {where} is corrupt or does not match this config "
                          f"({first_line}); move it away to start that stage over") from None
   return jax.tree.map(_placed_like, state, like_state), step
+
+
+def _reason(e: BaseException) -> str:
+  """A short reason for a failed restore: the first line of the message, without the object
+  reprs (`<bound method ...>`) some orbax and TensorStore errors carry."""
+  import re
+  text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+  drop = r"<[^<>]*(?:0x[0-9a-f]+|object|method|function)[^<>]*>"
+  while re.search(drop, text):  # Innermost first: reprs nest (`<bound method X of <Y>>`).
+    text = re.sub(drop, "", text)
+  text = " ".join(text.replace("()", " ").split()).strip(" :,;")
+  return text[:200] or type(e).__name__
 
 
 def _placed_like(restored, like):

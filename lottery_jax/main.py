@@ -6,19 +6,63 @@
 Bad input ends with one line on stderr naming the problem and the valid choices, exit 2.
 """
 
+import signal
+import sys
+
+_SIGNALS: list[int] = []  # SIGINT / SIGTERM received, even when a library swallowed them.
+_RAISING = [False]  # Whether a signal raises now (not while C extensions initialise).
+
+
+class Interrupted(KeyboardInterrupt):
+  """Ctrl-C (SIGINT) or SIGTERM; exit status 128 + the signal's number."""
+
+  def __init__(self, signum: int):
+    super().__init__(signal.Signals(signum).name)
+    self.signum = signum
+
+
+def _on_signal(signum, frame):  # pylint: disable=unused-argument
+  _SIGNALS.append(signum)
+  if _RAISING[0]:
+    raise Interrupted(signum)
+
+
+def _catch_signals() -> None:
+  """SIGINT and SIGTERM are remembered, and raise Interrupted once the libraries are imported
+  (raising inside an extension's initialisation crashes or is swallowed); the command line
+  only, as the handlers are process-wide. An Interrupted raised where Python cannot propagate
+  it (a gc callback) is not printed: the remembered signal ends the run."""
+  for signum in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(signum, _on_signal)
+  unraisable = sys.unraisablehook
+  sys.unraisablehook = lambda u: None if isinstance(u.exc_value, Interrupted) else unraisable(u)
+
+
+def _import_libraries() -> None:
+  """Import the heavy libraries with signals only remembered, then let them raise."""
+  import flax.linen  # noqa: F401  pylint: disable=unused-import,g-import-not-at-top
+  import jax  # noqa: F401  pylint: disable=unused-import,g-import-not-at-top
+  import optax  # noqa: F401  pylint: disable=unused-import,g-import-not-at-top
+  import orbax.checkpoint  # noqa: F401  pylint: disable=unused-import,g-import-not-at-top
+  _RAISING[0] = True
+  _check_signals(None)
+
+
+if __name__ == "__main__":  # Before the imports: a Ctrl-C during them is not lost.
+  _catch_signals()
+
 # XLA:CPU defaults first: XLA reads XLA_FLAGS once, when jax initialises (the user's flags win).
-from lottery_jax import xla_defaults  # pylint: disable=g-bad-import-order
+from lottery_jax import xla_defaults  # noqa: E402  pylint: disable=g-bad-import-order
 
 xla_defaults.apply()
 
-import importlib.util
-import logging as std_logging
-import os
-import sys
+import importlib.util  # noqa: E402
+import logging as std_logging  # noqa: E402
+import os  # noqa: E402
 
 try:
-  from absl import app, flags, logging
-  from ml_collections import config_flags
+  from absl import app, flags, logging  # noqa: E402
+  from ml_collections import config_flags  # noqa: E402
 except ImportError as missing:  # The core install: the library only.
   print(f"lottery_jax: error: the experiments need the 'experiments' extra ({missing.name} is "
         "not installed): pip install -e '.[experiments]'", file=sys.stderr)
@@ -28,6 +72,8 @@ DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "default_config.py")
 
 
 def _fail(message: str, status: int = 2):
+  if _SIGNALS and status not in (130, 143):  # Whatever failed after it, a signal stopped it.
+    _fail_interrupted(_SIGNALS[0], None)
   print(f"lottery_jax: error: {message}", file=sys.stderr)
   sys.exit(status)
 
@@ -118,19 +164,25 @@ def _run(argv, config_flag, workdir_flag):
   if not flags.FLAGS["verbosity"].present:  # Orbax logs every checkpoint step at INFO.
     logging.set_verbosity(logging.WARNING)
   std_logging.getLogger("lottery_jax").setLevel(std_logging.INFO)
+  _quiet_orbax()
+  if signal.getsignal(signal.SIGINT) is _on_signal:
+    _import_libraries()
   # Imported here so that `--help` and flag errors answer before JAX starts.
-  _start_processes()
   from lottery_jax import runners
+  from lottery_jax import validate
   from lottery_jax.errors import UserInputError
   try:
     config = config_flag.value
     config.to_dict()  # A config that failed to load is a placeholder that raises here.
   except Exception as e:
     _fail(_explain_config_error(sys.argv, e))
-  try:
+  try:  # Before joining other processes (which would wait for peers) or naming the work dir.
+    validate.check(config)
     workdir = workdir_flag.value or runners.default_workdir(config)
-  except UserInputError as e:  # An unknown experiment.
+    validate.check_workdir(workdir)
+  except UserInputError as e:
     _fail(str(e))
+  _start_processes()
   execute(config, workdir)
 
 
@@ -172,6 +224,7 @@ def execute(config, workdir: str):
   from lottery_jax import validate
   from lottery_jax.errors import TrainingDiverged, UserInputError
   try:
+    _check_signals(None)
     validate.check(config)
     validate.check_workdir(workdir)
     runners.run(config, workdir)
@@ -179,11 +232,26 @@ def execute(config, workdir: str):
     _fail(str(e))
   except TrainingDiverged as e:
     _fail(str(e), status=DIVERGED)
-  except KeyboardInterrupt:
-    _fail(f"interrupted; files already written in {workdir} are kept and a rerun of the same "
-          "command resumes", status=130)
+  except KeyboardInterrupt as e:
+    _fail_interrupted(getattr(e, "signum", signal.SIGINT), workdir)
   except OSError as e:
     _fail(_explain_os_error(e, workdir))
+  except Exception:  # pylint: disable=broad-except
+    _check_signals(workdir)  # An interrupted import or write can surface as any error.
+    raise
+  _check_signals(workdir)
+
+
+def _fail_interrupted(signum: int, workdir: str | None):
+  where = f"files already written in {workdir} are kept and " if workdir else ""
+  name = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"
+  _fail(f"interrupted{name}; {where}a rerun of the same command resumes", status=128 + signum)
+
+
+def _check_signals(workdir: str | None) -> None:
+  """Exit 130 / 143 when a signal arrived that a library caught and swallowed."""
+  if _SIGNALS:
+    _fail_interrupted(_SIGNALS[0], workdir)
 
 
 # Exit status of a run stopped because training diverged (NaN or Inf).
@@ -203,8 +271,43 @@ def _explain_os_error(e: OSError, workdir: str) -> str:
 
 
 def main():
-  config_flag, workdir_flag = _define_flags(sys.argv)
-  app.run(lambda argv: _run(argv, config_flag, workdir_flag), flags_parser=_parse_flags)
+  _catch_signals()
+  try:
+    try:
+      config_flag, workdir_flag = _define_flags(sys.argv)
+      app.run(lambda argv: _run(argv, config_flag, workdir_flag), flags_parser=_parse_flags)
+    except SystemExit:
+      raise
+    except BaseException as e:  # An import cut short by Ctrl-C fails as an ImportError.
+      if _SIGNALS or isinstance(e, KeyboardInterrupt):
+        _fail_interrupted(_SIGNALS[0] if _SIGNALS else signal.SIGINT, None)
+      raise
+  except SystemExit as e:
+    if e.code in (0, None):
+      raise
+    # The error line is printed and is the last one: leave now, so that no write cut short
+    # (an orbax checkpoint: Ctrl-C, disk full) prints a traceback at interpreter exit; a
+    # checkpoint cut short is discarded by the next run.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(e.code if isinstance(e.code, int) else 1)
+
+
+class _NotOrbax(std_logging.Filter):
+  """Drops the records of a failed orbax write (logged with their tracebacks before orbax
+  raises, or by asyncio for its unretrieved tasks); the error line says what failed."""
+
+  def filter(self, record):
+    return ("/orbax/" not in record.pathname.replace(os.sep, "/")
+            and "/orbax/" not in record.getMessage())
+
+
+def _quiet_orbax() -> None:
+  for logger in (std_logging.getLogger(), std_logging.getLogger("absl")):
+    logger.addFilter(_NotOrbax())
+    for handler in logger.handlers:
+      handler.addFilter(_NotOrbax())
+  logging.get_absl_handler().addFilter(_NotOrbax())
 
 
 if __name__ == "__main__":

@@ -61,6 +61,18 @@ def unstack(tree, num: int) -> list:
   return [jax.tree.map(lambda x, i=i: x[i], tree) for i in range(num)]
 
 
+def _rewind_to_shared_step(mngrs) -> int | None:
+  """Delete every copy's checkpoints newer than the newest step all copies saved; that step
+  (None: none shared, every copy starts over)."""
+  shared = set.intersection(*(set(m.all_steps()) for m in mngrs))
+  step = max(shared) if shared else None
+  for m in mngrs:
+    for s in m.all_steps():
+      if step is None or s > step:
+        m.delete(s)
+  return step
+
+
 def fit_many(states: Sequence[train_lib.TrainState], multi_step_fn, images, labels, *,
              num_steps: int, batch_size: int, data_keys: Sequence, train_keys: Sequence,
              mesh=None, checkpoint_dirs: Sequence[str] | None = None,
@@ -71,8 +83,9 @@ def fit_many(states: Sequence[train_lib.TrainState], multi_step_fn, images, labe
   with data_keys[k] and train_keys[k] would.
 
   Checkpoints (optional) go to checkpoint_dirs[k], one per copy, at the same steps as `fit`
-  writes them, so each copy can also be resumed alone by `fit`. A resume here needs every
-  copy's newest checkpoint at the same step (ValueError otherwise: resume them with `fit`).
+  writes them. A resume starts every copy from the newest step all of them saved (the newer
+  checkpoints of a copy that got ahead, killed between the copies' saves, are deleted and
+  recomputed), so a killed pair resumes bit-identically to an uninterrupted one.
   Metrics are read back every `log_every` steps (always at the last step); a NaN or Inf
   watched metric (host_loop.WATCHED_METRICS) in any copy raises TrainingDiverged naming the
   copy and step, and a checkpoint is saved only when every copy's parameters are finite.
@@ -90,9 +103,8 @@ def fit_many(states: Sequence[train_lib.TrainState], multi_step_fn, images, labe
   states = [parallel.replicate(s, mesh) for s in states]
   mngrs = [ckpt_lib.manager(d) for d in checkpoint_dirs] if checkpoint_dirs else []
   latest = {m.latest_step() for m in mngrs}
-  if len(latest) > 1:
-    raise ValueError(f"fit_many: the copies' newest checkpoints are at different steps "
-                     f"{sorted(latest, key=str)}; resume each with train.fit")
+  if len(latest) > 1:  # Killed between the copies' saves: back to the step all reached.
+    latest = {_rewind_to_shared_step(mngrs)}
   if latest and latest != {None}:
     states = [ckpt_lib.restore_latest(m, s)[0] for m, s in zip(mngrs, states)]
   starts = {int(s.step) for s in states}

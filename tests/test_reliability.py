@@ -367,3 +367,124 @@ def test_a_bounded_sweep_computes_what_an_unbounded_one_does(monkeypatch):
   assert block is None and chunk < 30 and len(calls) == -(-100 // chunk)
   for key in free:
     np.testing.assert_allclose(tight[key], free[key], rtol=1e-5)
+
+
+# --- round two: signals, multi-process refusals, small things ---------------------------------
+
+import errno  # noqa: E402
+import re  # noqa: E402
+import signal  # noqa: E402
+import time  # noqa: E402
+
+from cli_runner import checkpoint_at_least  # noqa: E402
+from lottery_jax import atomic  # noqa: E402
+from lottery_jax import report  # noqa: E402
+from lottery_jax.runners import distill as distill_runner  # noqa: E402
+
+
+def _errors(stderr: str) -> list[str]:
+  """stderr without absl's INFO lines."""
+  return [line for line in stderr.strip().splitlines() if not re.match(r"I\d{4} ", line)]
+
+
+def _launch(*args) -> subprocess.Popen:
+  return subprocess.Popen([sys.executable, "-m", "lottery_jax.main", *args], cwd=ROOT,
+                          env=dict(os.environ, JAX_PLATFORMS="cpu"), stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+
+
+def _catches(pid: int, signum: int) -> bool:
+  """Whether process `pid` has a handler for `signum` (Linux /proc)."""
+  with open(f"/proc/{pid}/status") as f:
+    caught = next(int(line.split()[1], 16) for line in f if line.startswith("SigCgt:"))
+  return bool(caught >> (signum - 1) & 1)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads /proc")
+def test_sigterm_and_an_early_ctrl_c_end_in_one_line(tmp_path):
+  workdir = tmp_path / "run"
+  proc = _launch(f"--workdir={workdir}", *SMALL, "--config.train.checkpoint_every=2")
+  ready = checkpoint_at_least(workdir / "replicate_0" / "dense" / "real" / "checkpoints", 2)
+  while proc.poll() is None and not ready():
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=120)
+  assert proc.returncode == 143
+  assert _errors(err) == [f"lottery_jax: error: interrupted by SIGTERM; files already written "
+                          f"in {workdir} are kept and a rerun of the same command resumes"], err
+  # Ctrl-C while the libraries are still importing: not swallowed, no traceback. main.py
+  # catches SIGTERM from its first line on (Python alone leaves it to the default action).
+  proc = _launch(f"--workdir={tmp_path / 'early'}", *SMALL)
+  while proc.poll() is None and not _catches(proc.pid, signal.SIGTERM):
+    time.sleep(0.01)
+  proc.send_signal(signal.SIGINT)
+  _, err = proc.communicate(timeout=120)
+  assert proc.returncode == 130
+  assert len(_errors(err)) == 1 and _errors(err)[0].startswith("lottery_jax: error: "
+                                                                 "interrupted;"), err
+
+
+def test_a_bad_config_is_refused_before_joining_the_other_processes(tmp_path):
+  # Process 0 of 2 with no peer: joining would wait for it; the config is refused first.
+  proc = run_cli("--coordinator_address=127.0.0.1:1", "--num_processes=2", "--process_id=0",
+                 "--config.lottery.rounds=-1", f"--workdir={tmp_path / 'run'}", timeout=300)
+  assert proc.returncode == 2
+  assert _errors(proc.stderr) == ["lottery_jax: error: lottery.rounds must be an integer in "
+                                  "[0, 999], got -1"]
+  assert not (tmp_path / "run").exists()
+
+
+def test_disk_full_names_the_file_whatever_wrote_it(tmp_path, capsys, monkeypatch):
+  def full(f):
+    raise OSError(errno.ENOSPC, "No space left on device")  # As a failed write: no file.
+
+  monkeypatch.setattr(runners, "run", lambda config, workdir: atomic.write(
+      os.path.join(workdir, "report.md"), full))
+  line = _one_line_exit(capsys, 2, main_lib.execute, _config(), str(tmp_path / "run"))
+  assert line.startswith(f"lottery_jax: error: disk full ({tmp_path / 'run' / 'report.md'})")
+  assert not list((tmp_path / "run").iterdir())  # Nor a temporary file left behind.
+
+
+def test_small_refusals_say_what_is_wrong(tmp_path, digits):
+  with pytest.raises(UserInputError, match="is a directory; name the .npz file itself"):
+    distilled_lib.load_distilled(tmp_path, image_shape_HWC=(8, 8, 1), num_classes=10)
+  d = _config().distill
+  d.images_per_class = 1000
+  with pytest.raises(UserInputError) as e:
+    distill_runner.check_against_data(d, "dm", digits)
+  assert "distill.images_per_class" in str(e.value) and "idc" not in str(e.value)
+
+  class Unreadable:  # A restore failing as pybind11-bound orbax code reports it.
+    directory = tmp_path / "ckpt"
+
+    def latest_step(self):
+      return 7
+
+    def restore(self, *args, **kwargs):
+      raise ValueError("cannot restore <bound method PyCapsule.read of <pybind11_builtins."
+                       "pybind11_object object at 0x7f12>> from a/b: DATA_LOSS")
+
+  with pytest.raises(UserInputError) as e:
+    ckpt_lib.restore_latest(Unreadable(), {"x": np.zeros(2)})
+  assert "ckpt/7 is corrupt" in str(e.value) and "DATA_LOSS" in str(e.value)
+  assert "<" not in str(e.value) and "pybind11" not in str(e.value)
+
+
+def test_a_report_without_lmc_records_is_written():
+  # A results.json whose LMC analysis selected nothing (written by earlier versions).
+  assert report.stability_markdown({"stability": {"lmc": {}}}) == []
+
+
+def test_a_long_sweep_reports_its_progress(monkeypatch, caplog):
+  model = models.get_model("mlp", 10, hidden=(8,))
+  a, _ = train_lib.init_variables(model, jax.random.key(0), (4, 4, 1))
+  b, _ = train_lib.init_variables(model, jax.random.key(1), (4, 4, 1))
+  x = np.zeros((50, 4, 4, 1), np.float32)
+  y = np.zeros(50, np.int32)
+  monkeypatch.setattr(sweep, "PROGRESS_EVERY_S", 0.0)  # Every chunk counts as long.
+  with caplog.at_level("INFO", logger="lottery_jax.stability.sweep"):
+    sweep.evaluate_points(model, lmc.path_point, (a, b), lmc.default_alphas(3), x, y,
+                          chunk_size=10)
+  assert [r.getMessage().split(": ")[1].split(" in ")[0] for r in caplog.records] == [
+      f"{i} of 5 chunks" for i in range(1, 6)]
+  assert caplog.records[0].getMessage().startswith("sweep of 3 points on 50 examples")

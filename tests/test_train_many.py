@@ -130,3 +130,22 @@ def test_paired_training_stops_on_non_finite_parameters_with_a_finite_loss(tmp_p
     if mngr.latest_step() is not None:
       state, _ = ckpt_lib.restore_latest(mngr, train_lib.new_state(params, batch_stats, m, tx))
       assert bool(host_loop.all_finite(state.params))
+
+
+def test_a_pair_killed_between_its_two_saves_resumes_bit_identically(tmp_path):
+  model, tx, _, params, batch_stats, m, images, labels = tiny_setup()
+  multi = train_many.make_multi_train_step(model, tx)
+  keys = dict(data_keys=[jax.random.key(1), jax.random.key(2)],
+              train_keys=[jax.random.key(3), jax.random.key(4)])
+  fresh = lambda: [train_lib.new_state(params, batch_stats, m, tx) for _ in range(2)]
+  fit = lambda root, steps: train_many.fit_many(
+      fresh(), multi, images, labels, num_steps=steps, batch_size=16, log_every=2,
+      checkpoint_every=2, checkpoint_dirs=[str(root / "a"), str(root / "b")], **keys)
+  whole = fit(tmp_path / "whole", 8)
+  fit(tmp_path / "killed", 6)
+  from lottery_jax import checkpoint as ckpt_lib
+  ckpt_lib.manager(str(tmp_path / "killed" / "b")).delete(6)  # Killed after a's save of 6.
+  resumed = fit(tmp_path / "killed", 8)
+  for w, r in zip(whole, resumed):
+    for x, y in zip(jax.tree.leaves(w.params), jax.tree.leaves(r.params)):
+      np.testing.assert_array_equal(np.asarray(x), np.asarray(y))

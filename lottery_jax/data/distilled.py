@@ -70,6 +70,9 @@ def _to_NHWC(images: np.ndarray, image_shape_HWC: tuple[int, int, int], layout_h
 
 def _read_arrays(path: pathlib.Path, keys) -> dict[str, np.ndarray]:
   """`keys` of the .npz at `path`; UserInputError if it is missing, unreadable or lacks one."""
+  if path.is_dir():
+    raise UserInputError(f"distilled set {path} is a directory; name the .npz file itself "
+                         "(or 'dm', 'idc', 'random_subset')")
   if not path.is_file():
     raise UserInputError(f"distilled file not found: {path}")
   try:

@@ -8,6 +8,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=wrong-import-position
 import numpy as np  # noqa: E402  pylint: disable=wrong-import-position
 
+from lottery_jax import atomic  # noqa: E402  pylint: disable=wrong-import-position
+
 MAX_COLUMNS = 20
 
 
@@ -44,7 +46,7 @@ def plot_grid(images_NHWC: np.ndarray, labels: np.ndarray, path: str, title: str
   fig.tight_layout(pad=0.2, rect=(0, 0, 1, 0.94 if title else 1))
   if title:
     fig.suptitle(title, fontsize=9)
-  fig.savefig(path, dpi=100)
+  atomic.save_figure(fig, path, dpi=100)
   plt.close(fig)
 
 

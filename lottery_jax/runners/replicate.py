@@ -115,9 +115,10 @@ class Replicate:
   def _train_pair(self, producer: str, r: int, masks) -> None:
     """Both networks of round r's LMC pair, together (train_many), to their final checkpoints
     in real/ and real_b/, when the recipe trains copies together, the stability stage will
-    need the second network (LMC on this replicate), neither has a result and their
-    checkpoints stopped at one step (else each resumes alone in real_stage). Each network
-    computes what its own `fit` would."""
+    need the second network (LMC on this replicate) and neither has a result. A pair killed
+    between its two saves resumes together from the step both saved (train_many.fit_many),
+    so it ends bit-identical to an uninterrupted pair; it is not bit-identical to the two
+    trained one after another (see README, stability.train_pairs_together)."""
     s = self.setup
     if (s.real.multi_step_fn is None or self.index >= s.lmc_replicates
         or (producer if r else "dense") not in s.lmc_producers):
@@ -126,8 +127,6 @@ class Replicate:
     if any(os.path.exists(os.path.join(d, "result.json")) for d in dirs):
       return
     ckpts = [os.path.join(d, "checkpoints") for d in dirs]
-    if len({ckpt_lib.manager(c).latest_step() for c in ckpts}) > 1:
-      return
     start = self.start_point(producer, r)
     states = [train_lib.new_state(start.params, start.batch_stats, masks, s.real.tx).replace(
         step=jnp.asarray(start.step, jnp.int32)) for _ in range(2)]

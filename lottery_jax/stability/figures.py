@@ -7,6 +7,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from lottery_jax import atomic
 from lottery_jax.errors import UserInputError
 
 
@@ -54,7 +55,7 @@ def plot_lmc_curves(curves: dict[str, dict[float, tuple]], path: str,
     ax.grid(alpha=0.3)
   axes[0].set_ylabel(ylabel)
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
+  atomic.save_figure(fig, path)
   return path
 
 
@@ -95,5 +96,5 @@ def plot_barrier_vs_accuracy(points: list[dict], path: str) -> str:
   ax.set_ylabel("accuracy ratio (synthetic / IMP)")
   ax.grid(alpha=0.3)
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
+  atomic.save_figure(fig, path)
   return path

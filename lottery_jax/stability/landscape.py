@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lottery_jax import atomic
 from lottery_jax import masks as masks_lib
 from lottery_jax import tree
 from lottery_jax.errors import UserInputError
@@ -166,5 +167,5 @@ def plot_landscape(losses_GxG, coords_a, coords_b, path: str, title: str = "") -
   ax.set_title(title)
   ax.legend(fontsize=8, loc="upper right")
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
+  atomic.save_figure(fig, path)
   return path

@@ -4,6 +4,7 @@ initial magnitudes of pruned and kept weights."""
 import jax
 import numpy as np
 
+from lottery_jax import atomic
 from lottery_jax import masks as masks_lib
 from lottery_jax.errors import UserInputError
 
@@ -94,5 +95,5 @@ def plot_magnitude_histograms(magnitudes: dict[str, tuple[np.ndarray, np.ndarray
     ax.legend(fontsize=8)
   axes[0].set_ylabel("density")
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
+  atomic.save_figure(fig, path)
   return path

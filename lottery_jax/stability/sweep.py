@@ -26,6 +26,7 @@ works whatever momentum each BatchNorm layer was built with.
 
 import functools
 import logging
+import time
 from typing import Any, Callable
 
 import jax
@@ -38,6 +39,8 @@ from lottery_jax.errors import UserInputError
 from lottery_jax.stability import budget as budget_lib
 
 log = logging.getLogger(__name__)
+# A sweep running longer than this logs how many of its chunks are done, this often.
+PROGRESS_EVERY_S = 30.0
 
 PointFn = Callable[[Any, jax.Array], Any]
 
@@ -206,11 +209,17 @@ def evaluate_points(model, point_fn: PointFn, base, points_P, images, labels, *,
                                            False, memory_budget_gb, mesh.devices.size)
   size = _chunk_size(chunk_size, n, mesh.devices.size)
   base, points_P, stats_P = parallel.replicate((base, points_P, stats_P), mesh)
-  sums = []
-  for batch in loss_lib.padded_batches(images, labels, size):
+  sums, chunks = [], -(-n // size)
+  began = last = time.monotonic()
+  for i, batch in enumerate(loss_lib.padded_batches(images, labels, size)):
     chunk = parallel.shard_batch(batch, mesh)
     sums.append(_chunk_sums(base, points_P, stats_P, *chunk, model=model, point_fn=point_fn,
                             point_batch=point_batch))
+    jax.block_until_ready(sums[-1])  # Count what is done, not what is dispatched.
+    if time.monotonic() - last >= PROGRESS_EVERY_S:
+      last = time.monotonic()
+      log.info("sweep of %d points on %d examples: %d of %d chunks in %.0f s",
+                 len(jax.tree.leaves(points_P)[0]), n, i + 1, chunks, last - began)
   loss_sums, correct_sums = zip(*jax.device_get(sums))
   return {"loss_P": np.sum(np.asarray(loss_sums, np.float64), axis=0) / n,
           "accuracy_P": np.sum(np.asarray(correct_sums, np.float64), axis=0) / n}
