@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from lottery_jax import blocks
 from lottery_jax import host_loop
 from lottery_jax import loss as loss_lib
 from lottery_jax import masks as masks_lib
@@ -115,7 +116,8 @@ def make_train_step(model, tx, schedule=None, crop_padding=0, flip=False):
 def fit(state: TrainState, step_fn: Callable, images, labels, *, num_steps: int,
         batch_size: int, data_key, train_key, mesh=None, checkpoint_dir: str | None = None,
         checkpoint_every: int = 1000, log_every: int = 50, metrics_log=None,
-        desc: str = "train", log_fields: dict | None = None) -> TrainState:
+        desc: str = "train", log_fields: dict | None = None, loop: str = "auto",
+        block_steps: int = blocks.DEFAULT_BLOCK_STEPS) -> TrainState:
   """Train `state` to `num_steps` steps, resuming from the newest checkpoint in
   `checkpoint_dir` if there is one.
 
@@ -130,6 +132,9 @@ def fit(state: TrainState, step_fn: Callable, images, labels, *, num_steps: int,
     images, labels: host arrays of the whole training set.
     num_steps: total number of steps of the run.
     metrics_log: a rundir.MetricsLog (optional); `log_fields` are added to each record.
+    loop: 'step' (one dispatch per step, the batch gathered on the host), 'block' (the train
+      split on the device, blocks of up to `block_steps` steps per dispatch, checkpoints at
+      block boundaries: lottery_jax.blocks) or 'auto' (blocks on accelerators, steps on CPU).
 
   Returns:
     the trained state (replicated on the mesh; with several processes, host-local arrays,
@@ -138,14 +143,28 @@ def fit(state: TrainState, step_fn: Callable, images, labels, *, num_steps: int,
   mesh = parallel.mesh_for_batch(min(batch_size, len(labels)),
                                  parallel.data_mesh() if mesh is None else mesh)
   order = EpochCache(data_key, len(labels), batch_size)
+  arrays = {"image": images, "label": labels}
 
   def advance(state, step):
-    batch = parallel.gather_batch({"image": images, "label": labels}, order.indices(step), mesh)
+    batch = parallel.gather_batch(arrays, order.indices(step), mesh)
     return step_fn(state, batch, train_key)
 
+  block_kw = {}
+  if blocks.use_blocks(loop):
+    data = blocks.device_data(arrays, mesh)
+    block_fn = blocks.block_step_for(step_fn, block_steps, parallel.batch_sharding(mesh))
+    indices_sharding = parallel.replicated(mesh)
+
+    def advance_block(state, begin, end):
+      indices = jax.device_put(blocks.block_indices(order, begin, end, block_steps),
+                               indices_sharding)
+      return blocks.run_block(block_fn, state, data, indices, end - begin, train_key)
+
+    block_kw = dict(advance_block=advance_block, block_steps=block_steps)
   state = host_loop.run(parallel.replicate(state, mesh), advance, num_steps=num_steps,
                         desc=desc, checkpoint_dir=checkpoint_dir,
                         checkpoint_every=checkpoint_every, log_every=log_every,
                         metrics_log=metrics_log, event="train", log_fields=log_fields,
-                        finite_state=lambda s: host_loop.all_finite((s.params, s.batch_stats)))
+                        finite_state=lambda s: host_loop.all_finite((s.params, s.batch_stats)),
+                        **block_kw)
   return parallel.to_host_local(state)
