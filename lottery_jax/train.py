@@ -24,6 +24,7 @@ from lottery_jax import parallel
 from lottery_jax import tree
 from lottery_jax.data import augment as augment_lib
 from lottery_jax.data.batching import EpochCache
+from lottery_jax.errors import unknown_choice
 
 
 @flax.struct.dataclass
@@ -63,15 +64,28 @@ def new_state(params, batch_stats, masks, tx: optax.GradientTransformation) -> T
                     masks=jax.tree.map(jnp.copy, masks))
 
 
+def compute_params(params, compute_dtype: str):
+  """`params` with every floating leaf cast to `compute_dtype` (unchanged for 'float32')."""
+  if compute_dtype == "float32":
+    return params
+  dtype = jnp.dtype(compute_dtype)
+  return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating)
+                      else x, params)
+
+
 def train_step(state: TrainState, batch, key, *, model: nn.Module,
                tx: optax.GradientTransformation, schedule: optax.Schedule | None = None,
-               crop_padding: int = 0, flip: bool = False):
+               crop_padding: int = 0, flip: bool = False, compute_dtype: str = "float32"):
   """One masked update with `masks.masked_optimizer(tx)` (`tx` is the bare optimizer).
 
   Args:
     state: the TrainState.
     batch: {'image': float32 (B, H, W, C), 'label': int32 (B,)}.
     key: the run's training key; step s uses fold_in(key, s) for augmentation.
+    compute_dtype: 'float32', or 'bfloat16' for the forward and backward passes (activations,
+      convolutions and matmuls; normalisation statistics stay float32 in flax) on float32
+      master weights: the loss, gradients, optimizer state and updates stay float32, so
+      pruned weights stay exactly zero.
 
   Returns:
     (new state, metrics: loss, accuracy, grad_norm, update_norm, param_norm, learning_rate).
@@ -80,7 +94,15 @@ def train_step(state: TrainState, batch, key, *, model: nn.Module,
   images = augment_lib.crop_and_flip(step_key, batch["image"], crop_padding, flip)
 
   def loss_fn(params):
-    logits, new_stats = loss_lib.forward(model, params, state.batch_stats, images, train=True)
+    if compute_dtype == "float32":
+      logits, new_stats = loss_lib.forward(model, params, state.batch_stats, images,
+                                           train=True)
+    else:
+      logits, new_stats = loss_lib.forward(
+          model, compute_params(params, compute_dtype), state.batch_stats,
+          images.astype(compute_dtype), train=True)
+      logits = logits.astype(jnp.float32)
+      new_stats = jax.tree.map(lambda n, o: n.astype(o.dtype), new_stats, state.batch_stats)
     return loss_lib.cross_entropy(logits, batch["label"]), (logits, new_stats)
 
   (loss, (logits, new_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -106,10 +128,17 @@ def train_step(state: TrainState, batch, key, *, model: nn.Module,
   return new_state, metrics
 
 
-def make_train_step(model, tx, schedule=None, crop_padding=0, flip=False):
+COMPUTE_DTYPES = ("float32", "bfloat16")
+
+
+def make_train_step(model, tx, schedule=None, crop_padding=0, flip=False,
+                    compute_dtype="float32"):
   """`train_step` with its static pieces bound, jitted once, state donated."""
+  if compute_dtype not in COMPUTE_DTYPES:
+    raise unknown_choice("train.compute_dtype", compute_dtype, COMPUTE_DTYPES)
+  extra = {} if compute_dtype == "float32" else {"compute_dtype": compute_dtype}
   return jax.jit(functools.partial(train_step, model=model, tx=tx, schedule=schedule,
-                                   crop_padding=crop_padding, flip=flip),
+                                   crop_padding=crop_padding, flip=flip, **extra),
                  donate_argnums=0)
 
 

@@ -19,6 +19,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from lottery_jax import config_blocks
 from lottery_jax import imp
 from lottery_jax import loss as loss_lib
 from lottery_jax import masks as masks_lib
@@ -44,7 +45,7 @@ def identity(config: dict) -> dict:
   the distilled-set fields when no producer trains on a distilled set, and, of those, only
   the ones the chosen source reads (config.distill, the chosen method's block, only when the
   run makes the set). Two configs with the same identity share a run directory."""
-  c = copy.deepcopy(config)
+  c = config_blocks.without_run_defaults(copy.deepcopy(config))
   source = c["distilled"]["source"] if imp.needs_distilled(c["lottery"]) else None
   if source is None:
     c.pop("distilled", None)

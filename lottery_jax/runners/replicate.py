@@ -100,7 +100,8 @@ class Replicate:
         batch_size=recipe.batch_size, data_key=data_key, train_key=train_key, mesh=s.mesh,
         checkpoint_dir=os.path.join(stage_dir, "checkpoints"),
         checkpoint_every=recipe.checkpoint_every, log_every=recipe.log_every,
-        metrics_log=s.metrics_log, desc=desc, log_fields={"replicate": self.index})
+        metrics_log=s.metrics_log, desc=desc, log_fields={"replicate": self.index},
+        loop=recipe.loop, block_steps=recipe.block_steps)
 
   def pair_keys(self, second: bool = False):
     """(data-order key, augmentation key) of the first network of an LMC pair (the
