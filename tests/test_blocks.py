@@ -180,3 +180,41 @@ def test_non_finite_parameters_in_a_block_are_never_checkpointed(tmp_path):
     fit(fresh(), params_nan_from_step_6, tmp_path / "d", num_steps=8)
   restored, at = ckpt_lib.restore_latest(ckpt_lib.manager(str(tmp_path / "d")), fresh())
   assert at == 4 and bool(host_loop.all_finite(restored.params))
+
+
+SHARDED = r"""
+import chex
+chex.set_n_cpu_devices(4)
+import jax, numpy as np
+from lottery_jax import masks, models, optim, parallel, pruning
+from lottery_jax import train as train_lib
+model = models.get_model("convnet", 2, width=4, depth=2)
+params, stats = train_lib.init_variables(model, jax.random.key(0), (8, 8, 1))
+m = pruning.prune(params, masks.init_masks(params), 0.5)
+tx = optim.make_optimizer("sgd", 0.05, momentum=0.9)
+step = train_lib.make_train_step(model, tx, crop_padding=1, flip=True)
+rng = np.random.default_rng(0)
+images = rng.normal(size=(64, 8, 8, 1)).astype(np.float32)
+labels = (images.mean(axis=(1, 2, 3)) > 0).astype(np.int32)
+out = []
+for devices, loop in ((jax.devices()[:1], "step"), (jax.devices(), "block")):
+  state = train_lib.fit(train_lib.new_state(params, stats, m, tx), step, images, labels,
+                        num_steps=6, batch_size=16, data_key=jax.random.key(1),
+                        train_key=jax.random.key(2), mesh=parallel.data_mesh(devices),
+                        loop=loop, block_steps=4)
+  out.append(jax.tree.map(np.asarray, state.params))
+for a, b in zip(jax.tree.leaves(out[0]), jax.tree.leaves(out[1])):
+  np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+print("EQUAL")
+"""
+
+
+def test_blocks_on_four_devices_match_steps_on_one():
+  import os
+  import subprocess
+  import sys
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  proc = subprocess.run([sys.executable, "-c", SHARDED], env=env, capture_output=True,
+                        text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "EQUAL" in proc.stdout
