@@ -138,7 +138,8 @@ class Replicate:
         data_keys=[k[0] for k in keys], train_keys=[k[1] for k in keys], mesh=s.mesh,
         checkpoint_dirs=ckpts, checkpoint_every=s.real.checkpoint_every,
         log_every=s.real.log_every, metrics_log=s.metrics_log,
-        descs=[name, f"{name} (copy B)"], log_fields={"replicate": self.index})
+        descs=[name, f"{name} (copy B)"], log_fields={"replicate": self.index},
+        loop=s.real.loop, block_steps=s.real.block_steps)
 
   def _rewind_steps(self) -> int:
     s = self.setup
