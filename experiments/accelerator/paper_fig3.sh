@@ -16,8 +16,9 @@
 #
 # Projected time on one H200 (bench/README.md "Paper-scale Fig. 3 in one accelerator call:
 # projection"): 42 x 19,500 = 819,000 real steps; at the measured 1.26 ms of the bare
-# float32 step that is 1,032 s, at train.fit's measured 2.6 ms 2,129 s; plus ~35 s of distilled rounds and ~60 s of data,
-# compilation, evaluation and LMC sweeps: about 19 minutes at best, not 10. It fits the limit
+# float32 step that is 1,032 s, at train.fit's measured 2.6 ms 2,129 s; plus ~35 s of
+# distilled rounds and ~60 s of data, compilation, evaluation and LMC sweeps: about 19
+# minutes at best, not 10. It fits the limit
 # only at <= 0.55 ms per real step (0.48 ms after the bench part), 2.3-2.6x faster than the
 # bare float32 step measured so far. Not yet run on an accelerator; the CPU dry run
 # (SCALE=tiny) is in paper_fig3_dry_run.log beside this script.
