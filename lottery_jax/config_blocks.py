@@ -62,8 +62,34 @@ def train_config(**overrides) -> ml_collections.ConfigDict:
   t.eval_batch_size = 1000
   t.log_every = 50
   t.checkpoint_every = 500
+  # Execution (RUN_DEFAULTS): a field at its default is left out of a run's identity.
+  t.compute_dtype = "float32"  # Or 'bfloat16': forward/backward in bf16, float32 weights.
+  t.loop = "auto"           # 'step', 'block' (lottery_jax.blocks) or 'auto' (per backend).
+  t.block_steps = 200       # Steps per dispatch in the block loop.
   t.update(overrides)
   return t
+
+
+# Recipe fields added after runs were made, with their defaults: `without_run_defaults`
+# leaves them out of a run's identity at these values, so existing run directories keep
+# their names and resume. `compute_dtype` changes results (it stays in when not float32);
+# `loop` and `block_steps` change only rounding (in when not at their defaults).
+RUN_DEFAULTS = {"compute_dtype": "float32", "loop": "auto", "block_steps": 200}
+RECIPE_PATHS = (("train",), ("distilled", "train"), ("distill", "eval_train"))
+
+
+def without_run_defaults(config: dict) -> dict:
+  """`config` (a dict, changed in place and returned) without the RUN_DEFAULTS fields that
+  hold their defaults in any recipe of RECIPE_PATHS."""
+  for path in RECIPE_PATHS:
+    recipe = config
+    for name in path:
+      recipe = recipe.get(name) if isinstance(recipe, dict) else None
+    if isinstance(recipe, dict):
+      for name, default in RUN_DEFAULTS.items():
+        if name in recipe and recipe[name] == default:
+          del recipe[name]
+  return config
 
 
 def distilled_recipe(**overrides) -> ml_collections.ConfigDict:

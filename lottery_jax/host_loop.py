@@ -5,7 +5,8 @@ progress bar, metrics.jsonl records, orbax checkpoints and resume.
   state = host_loop.run(state, advance, num_steps=1000, desc="dense", checkpoint_dir=path)
 
 `advance(state, step) -> (state, metrics)` does one step on the device (the step number
-decides its batch and keys), so a run resumed from a checkpoint computes exactly what an
+decides its batch and keys), or `advance_block(state, begin, end)` a block of steps
+(lottery_jax.blocks), so a run resumed from a checkpoint computes exactly what an
 uninterrupted one would. Metrics stay on the device until a flush: every `log_every` steps,
 before every checkpoint and at the last step.
 """
@@ -18,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lottery_jax import blocks
 from lottery_jax import checkpoint as ckpt_lib
 from lottery_jax import parallel
 from lottery_jax import progress
@@ -30,6 +32,7 @@ WATCHED_METRICS = (("loss", "the loss"), ("grad_norm", "the gradient norm"),
                    ("update_norm", "the update norm"), ("param_norm", "the parameter norm"))
 
 Advance = Callable[[Any, int], tuple[Any, Any]]
+AdvanceBlock = Callable[[Any, int, int], tuple[Any, Any]]
 
 
 def non_finite_metric(metrics, watched: Sequence[tuple[str, str]] = WATCHED_METRICS
@@ -54,35 +57,67 @@ def mean_metrics(host_metrics: Sequence[dict]) -> dict[str, float]:
   return {k: float(np.mean([m[k] for m in host_metrics])) for k in host_metrics[0]}
 
 
-def loop(state, advance: Advance, *, start: int, num_steps: int, log_every: int,
+def loop(state, advance: Advance | None, *, start: int, num_steps: int, log_every: int,
          flush: Callable[[int, list], None], save: Callable[[Any, int], None] | None = None,
-         checkpoint_every: int = 1000, bar=None):
+         checkpoint_every: int = 1000, bar=None, advance_block: AdvanceBlock | None = None,
+         block_steps: int = 1):
   """Steps start .. num_steps - 1 of `advance`, the cadence written once.
 
   flush(done, [(step, host metrics), ...]) gets the metrics read back since the last flush
   (every `log_every` steps, before every save and at the last step); save(state, done) runs
   every `checkpoint_every` steps and at the last step (never when None); `bar` (a
   progress.bar) advances by one per step and is closed at the end.
+
+  With `advance_block(state, begin, end) -> (state, metrics stacked over the steps)`, steps
+  run in blocks of at most `block_steps` that end at every save (blocks.block_ranges); the
+  flushes and saves are those of the step-by-step loop, each made after the block holding
+  its step.
   """
-  pending = []  # (step, metrics on device) not yet read back.
+  saving = save is not None
+  due = lambda done: saving and (done % checkpoint_every == 0 or done == num_steps)
+  flush_due = lambda done: done % log_every == 0 or due(done) or done == num_steps
+  if advance_block is None:
+    ranges = [(step, step + 1) for step in range(start, num_steps)]
+  else:
+    ranges = blocks.block_ranges(start, num_steps, block_steps,
+                                 checkpoint_every if saving else None)
+  pending = []  # (first step, steps in a block or None for one step, metrics on device).
+  ready = []    # (step, host metrics) read back, not yet flushed.
   try:
-    for step in range(start, num_steps):
-      state, metrics = advance(state, step)
-      pending.append((step, metrics))
-      done = step + 1
+    for begin, end in ranges:
+      if advance_block is None:
+        state, metrics = advance(state, begin)
+        pending.append((begin, None, metrics))
+      else:
+        state, metrics = advance_block(state, begin, end)
+        pending.append((begin, end - begin, metrics))
       if bar is not None:
-        bar.update(1)
-      save_now = save is not None and (done % checkpoint_every == 0 or done == num_steps)
-      if done % log_every == 0 or save_now or done == num_steps:
-        host = jax.device_get([m for _, m in pending])
-        flush(done, [(s, m) for (s, _), m in zip(pending, host)])
+        bar.update(end - begin)
+      points = [done for done in range(begin + 1, end + 1) if flush_due(done)]
+      if points:
+        ready += _read_back(pending)
         pending = []
-      if save_now:
-        save(state, done)
+        for done in points:
+          flush(done, [r for r in ready if r[0] < done])
+          ready = [r for r in ready if r[0] >= done]
+      if due(end):
+        save(state, end)
   finally:
     if bar is not None:
       bar.close()
   return state
+
+
+def _read_back(pending) -> list:
+  """[(step, host metrics)] of pending (first step, block length or None, device metrics)."""
+  host = jax.device_get([m for _, _, m in pending])
+  out = []
+  for (first, length, _), metrics in zip(pending, host):
+    if length is None:
+      out.append((first, metrics))
+    else:
+      out += [(first + i, {k: v[i] for k, v in metrics.items()}) for i in range(length)]
+  return out
 
 
 def run(state, advance: Advance, *, num_steps: int, desc: str,
@@ -90,7 +125,8 @@ def run(state, advance: Advance, *, num_steps: int, desc: str,
         metrics_log=None, event: str = "train", log_fields: dict | None = None,
         watched: Sequence[tuple[str, str]] = WATCHED_METRICS,
         finite_state: Callable[[Any], Any] | None = None,
-        on_checkpoint: Callable[[int], None] | None = None):
+        on_checkpoint: Callable[[int], None] | None = None,
+        advance_block: AdvanceBlock | None = None, block_steps: int = 1):
   """Run `advance` from state.step to `num_steps`, resuming from the newest checkpoint in
   `checkpoint_dir` if there is one.
 
@@ -104,6 +140,7 @@ def run(state, advance: Advance, *, num_steps: int, desc: str,
     metrics_log: a rundir.MetricsLog (optional): one record per flush, event `event`, with
       the mean metrics and `log_fields`.
     on_checkpoint: called with the step after each save (tests use it to interrupt a run).
+    advance_block, block_steps: run in blocks instead (see `loop`; `advance` may be None).
   """
   mngr = ckpt_lib.manager(checkpoint_dir) if checkpoint_dir else None
   if mngr is not None:
@@ -149,4 +186,5 @@ def run(state, advance: Advance, *, num_steps: int, desc: str,
 
   return loop(state, advance, start=start, num_steps=num_steps, log_every=log_every,
               flush=flush, save=save if mngr is not None else None,
-              checkpoint_every=checkpoint_every, bar=bar)
+              checkpoint_every=checkpoint_every, bar=bar, advance_block=advance_block,
+              block_steps=block_steps)

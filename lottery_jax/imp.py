@@ -30,6 +30,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import ml_collections
 
+from lottery_jax import blocks
 from lottery_jax import loss as loss_lib
 from lottery_jax import masks as masks_lib
 from lottery_jax import optim
@@ -56,6 +57,7 @@ class Recipe(NamedTuple):
     batch_size: examples per step.
     checkpoint_every, log_every: host-loop cadence.
     multi_step_fn: the step vmapped over copies (train_many), or None: copies one at a time.
+    loop, block_steps: train.fit's loop ('auto', 'step', 'block') and block length.
   """
   step_fn: Any
   tx: Any
@@ -64,6 +66,8 @@ class Recipe(NamedTuple):
   checkpoint_every: int
   log_every: int
   multi_step_fn: Any = None
+  loop: str = "auto"
+  block_steps: int = blocks.DEFAULT_BLOCK_STEPS
 
 
 def make_recipe(model, train_config, num_examples: int, crop_padding: int, flip: bool,
@@ -75,16 +79,19 @@ def make_recipe(model, train_config, num_examples: int, crop_padding: int, flip:
   authors train on distilled data) instead of crop_padding / flip; `together` adds the step
   vmapped over copies (crop/flip recipes only)."""
   tx, schedule = optim.from_recipe(train_config, num_examples, num_steps)
+  dtype = train_config.get("compute_dtype", "float32")
   if dsa_params is not None:
     if together:
       raise ValueError("training copies together is for crop/flip recipes, not DSA ones")
-    step_fn = dsa_train.make_train_step(model, tx, dsa_params, schedule)
+    step_fn = dsa_train.make_train_step(model, tx, dsa_params, schedule, dtype)
   else:
-    step_fn = train_lib.make_train_step(model, tx, schedule, crop_padding, flip)
-  multi = (train_many.make_multi_train_step(model, tx, schedule, crop_padding, flip)
+    step_fn = train_lib.make_train_step(model, tx, schedule, crop_padding, flip, dtype)
+  multi = (train_many.make_multi_train_step(model, tx, schedule, crop_padding, flip, dtype)
            if together else None)
   return Recipe(step_fn, tx, num_steps, train_config.batch_size,
-                train_config.checkpoint_every, train_config.log_every, multi)
+                train_config.checkpoint_every, train_config.log_every, multi,
+                train_config.get("loop", "auto"),
+                train_config.get("block_steps", blocks.DEFAULT_BLOCK_STEPS))
 
 
 def distilled_dsa_params(distilled_config) -> dsa.DsaParams | None:

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from lottery_jax import blocks
 from lottery_jax import host_loop
 from lottery_jax import loss as loss_lib
 from lottery_jax import masks as masks_lib
@@ -23,6 +24,7 @@ from lottery_jax import parallel
 from lottery_jax import tree
 from lottery_jax.data import augment as augment_lib
 from lottery_jax.data.batching import EpochCache
+from lottery_jax.errors import unknown_choice
 
 
 @flax.struct.dataclass
@@ -62,15 +64,28 @@ def new_state(params, batch_stats, masks, tx: optax.GradientTransformation) -> T
                     masks=jax.tree.map(jnp.copy, masks))
 
 
+def compute_params(params, compute_dtype: str):
+  """`params` with every floating leaf cast to `compute_dtype` (unchanged for 'float32')."""
+  if compute_dtype == "float32":
+    return params
+  dtype = jnp.dtype(compute_dtype)
+  return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating)
+                      else x, params)
+
+
 def train_step(state: TrainState, batch, key, *, model: nn.Module,
                tx: optax.GradientTransformation, schedule: optax.Schedule | None = None,
-               crop_padding: int = 0, flip: bool = False):
+               crop_padding: int = 0, flip: bool = False, compute_dtype: str = "float32"):
   """One masked update with `masks.masked_optimizer(tx)` (`tx` is the bare optimizer).
 
   Args:
     state: the TrainState.
     batch: {'image': float32 (B, H, W, C), 'label': int32 (B,)}.
     key: the run's training key; step s uses fold_in(key, s) for augmentation.
+    compute_dtype: 'float32', or 'bfloat16' for the forward and backward passes (activations,
+      convolutions and matmuls; normalisation statistics stay float32 in flax) on float32
+      master weights: the loss, gradients, optimizer state and updates stay float32, so
+      pruned weights stay exactly zero.
 
   Returns:
     (new state, metrics: loss, accuracy, grad_norm, update_norm, param_norm, learning_rate).
@@ -79,7 +94,15 @@ def train_step(state: TrainState, batch, key, *, model: nn.Module,
   images = augment_lib.crop_and_flip(step_key, batch["image"], crop_padding, flip)
 
   def loss_fn(params):
-    logits, new_stats = loss_lib.forward(model, params, state.batch_stats, images, train=True)
+    if compute_dtype == "float32":
+      logits, new_stats = loss_lib.forward(model, params, state.batch_stats, images,
+                                           train=True)
+    else:
+      logits, new_stats = loss_lib.forward(
+          model, compute_params(params, compute_dtype), state.batch_stats,
+          images.astype(compute_dtype), train=True)
+      logits = logits.astype(jnp.float32)
+      new_stats = jax.tree.map(lambda n, o: n.astype(o.dtype), new_stats, state.batch_stats)
     return loss_lib.cross_entropy(logits, batch["label"]), (logits, new_stats)
 
   (loss, (logits, new_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -105,17 +128,25 @@ def train_step(state: TrainState, batch, key, *, model: nn.Module,
   return new_state, metrics
 
 
-def make_train_step(model, tx, schedule=None, crop_padding=0, flip=False):
+COMPUTE_DTYPES = ("float32", "bfloat16")
+
+
+def make_train_step(model, tx, schedule=None, crop_padding=0, flip=False,
+                    compute_dtype="float32"):
   """`train_step` with its static pieces bound, jitted once, state donated."""
+  if compute_dtype not in COMPUTE_DTYPES:
+    raise unknown_choice("train.compute_dtype", compute_dtype, COMPUTE_DTYPES)
+  extra = {} if compute_dtype == "float32" else {"compute_dtype": compute_dtype}
   return jax.jit(functools.partial(train_step, model=model, tx=tx, schedule=schedule,
-                                   crop_padding=crop_padding, flip=flip),
+                                   crop_padding=crop_padding, flip=flip, **extra),
                  donate_argnums=0)
 
 
 def fit(state: TrainState, step_fn: Callable, images, labels, *, num_steps: int,
         batch_size: int, data_key, train_key, mesh=None, checkpoint_dir: str | None = None,
         checkpoint_every: int = 1000, log_every: int = 50, metrics_log=None,
-        desc: str = "train", log_fields: dict | None = None) -> TrainState:
+        desc: str = "train", log_fields: dict | None = None, loop: str = "auto",
+        block_steps: int = blocks.DEFAULT_BLOCK_STEPS) -> TrainState:
   """Train `state` to `num_steps` steps, resuming from the newest checkpoint in
   `checkpoint_dir` if there is one.
 
@@ -130,6 +161,9 @@ def fit(state: TrainState, step_fn: Callable, images, labels, *, num_steps: int,
     images, labels: host arrays of the whole training set.
     num_steps: total number of steps of the run.
     metrics_log: a rundir.MetricsLog (optional); `log_fields` are added to each record.
+    loop: 'step' (one dispatch per step, the batch gathered on the host), 'block' (the train
+      split on the device, blocks of up to `block_steps` steps per dispatch, checkpoints at
+      block boundaries: lottery_jax.blocks) or 'auto' (blocks on accelerators, steps on CPU).
 
   Returns:
     the trained state (replicated on the mesh; with several processes, host-local arrays,
@@ -138,14 +172,28 @@ def fit(state: TrainState, step_fn: Callable, images, labels, *, num_steps: int,
   mesh = parallel.mesh_for_batch(min(batch_size, len(labels)),
                                  parallel.data_mesh() if mesh is None else mesh)
   order = EpochCache(data_key, len(labels), batch_size)
+  arrays = {"image": images, "label": labels}
 
   def advance(state, step):
-    batch = parallel.gather_batch({"image": images, "label": labels}, order.indices(step), mesh)
+    batch = parallel.gather_batch(arrays, order.indices(step), mesh)
     return step_fn(state, batch, train_key)
 
+  block_kw = {}
+  if blocks.use_blocks(loop):
+    data = blocks.device_data(arrays, mesh)
+    block_fn = blocks.block_step_for(step_fn, block_steps, parallel.batch_sharding(mesh))
+    indices_sharding = parallel.replicated(mesh)
+
+    def advance_block(state, begin, end):
+      indices = jax.device_put(blocks.block_indices(order, begin, end, block_steps),
+                               indices_sharding)
+      return blocks.run_block(block_fn, state, data, indices, end - begin, train_key)
+
+    block_kw = dict(advance_block=advance_block, block_steps=block_steps)
   state = host_loop.run(parallel.replicate(state, mesh), advance, num_steps=num_steps,
                         desc=desc, checkpoint_dir=checkpoint_dir,
                         checkpoint_every=checkpoint_every, log_every=log_every,
                         metrics_log=metrics_log, event="train", log_fields=log_fields,
-                        finite_state=lambda s: host_loop.all_finite((s.params, s.batch_stats)))
+                        finite_state=lambda s: host_loop.all_finite((s.params, s.batch_stats)),
+                        **block_kw)
   return parallel.to_host_local(state)

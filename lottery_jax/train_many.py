@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
+from lottery_jax import blocks
 from lottery_jax import checkpoint as ckpt_lib
 from lottery_jax import host_loop
 from lottery_jax import parallel
@@ -43,11 +44,12 @@ def together(choice) -> bool:
   return choice == "true"
 
 
-def make_multi_train_step(model, tx, schedule=None, crop_padding=0, flip=False):
+def make_multi_train_step(model, tx, schedule=None, crop_padding=0, flip=False,
+                          compute_dtype="float32"):
   """`train.train_step` vmapped over a leading copy axis of (state, batch, key), jitted once,
   state donated. Metrics come back with the copy axis leading."""
   step = functools.partial(train_lib.train_step, model=model, tx=tx, schedule=schedule,
-                           crop_padding=crop_padding, flip=flip)
+                           crop_padding=crop_padding, flip=flip, compute_dtype=compute_dtype)
   return jax.jit(jax.vmap(step), donate_argnums=0)
 
 
@@ -77,8 +79,9 @@ def fit_many(states: Sequence[train_lib.TrainState], multi_step_fn, images, labe
              num_steps: int, batch_size: int, data_keys: Sequence, train_keys: Sequence,
              mesh=None, checkpoint_dirs: Sequence[str] | None = None,
              checkpoint_every: int = 1000, log_every: int = 50, metrics_log=None,
-             descs: Sequence[str] | None = None,
-             log_fields: dict | None = None) -> list[train_lib.TrainState]:
+             descs: Sequence[str] | None = None, log_fields: dict | None = None,
+             loop: str = "auto",
+             block_steps: int = blocks.DEFAULT_BLOCK_STEPS) -> list[train_lib.TrainState]:
   """Train K states (all at the same step) to `num_steps` together; copy k as `train.fit`
   with data_keys[k] and train_keys[k] would.
 
@@ -89,6 +92,8 @@ def fit_many(states: Sequence[train_lib.TrainState], multi_step_fn, images, labe
   Metrics are read back every `log_every` steps (always at the last step); a NaN or Inf
   watched metric (host_loop.WATCHED_METRICS) in any copy raises TrainingDiverged naming the
   copy and step, and a checkpoint is saved only when every copy's parameters are finite.
+  `loop` and `block_steps` as in `train.fit` (blocks of the vmapped step, each copy gathering
+  its own batches on the device).
 
   Returns:
     the K trained states.
@@ -144,7 +149,18 @@ def fit_many(states: Sequence[train_lib.TrainState], multi_step_fn, images, labe
     for m, s in zip(mngrs, unstack(state, num)):
       ckpt_lib.save(m, done, s)
 
+  block_kw = {}
+  if blocks.use_blocks(loop):
+    data = blocks.device_data({"image": images, "label": labels}, mesh)
+    block_fn = blocks.block_step_for(multi_step_fn, block_steps, sharding)
+
+    def advance_block(state, begin, end):
+      indices = np.stack([blocks.block_indices(o, begin, end, block_steps) for o in orders], 1)
+      return blocks.run_block(block_fn, state, data, parallel.replicate(indices, mesh),
+                              end - begin, train_keys)
+
+    block_kw = dict(advance_block=advance_block, block_steps=block_steps)
   state = host_loop.loop(state, advance, start=start, num_steps=num_steps,
                          log_every=log_every, flush=flush, save=save if mngrs else None,
-                         checkpoint_every=checkpoint_every)
+                         checkpoint_every=checkpoint_every, **block_kw)
   return unstack(state, num)

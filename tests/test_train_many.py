@@ -76,6 +76,25 @@ def test_paired_training_equals_sequential_training(tmp_path):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_paired_training_in_blocks_equals_paired_training_step_by_step(tmp_path):
+  model, tx, schedule, params, batch_stats, m, images, labels = tiny_setup()
+  multi = train_many.make_multi_train_step(model, tx, schedule, crop_padding=1, flip=True)
+  common = dict(num_steps=8, batch_size=16, log_every=3,
+                data_keys=[jax.random.key(1), jax.random.key(5)],
+                train_keys=[jax.random.key(2), jax.random.key(6)])
+  fresh = lambda: [train_lib.new_state(params, batch_stats, m, tx) for _ in range(2)]
+  by_step = train_many.fit_many(fresh(), multi, images, labels, loop="step", **common)
+  dirs = [str(tmp_path / "a"), str(tmp_path / "b")]
+  in_blocks = train_many.fit_many(fresh(), multi, images, labels, loop="block", block_steps=3,
+                                  checkpoint_dirs=dirs, checkpoint_every=4, **common)
+  for s, t in zip(by_step, in_blocks):
+    assert int(t.step) == 8
+    for a, b in zip(jax.tree.leaves(s.params), jax.tree.leaves(t.params)):
+      np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=1e-6)
+  from lottery_jax import checkpoint as ckpt_lib
+  assert [ckpt_lib.manager(d).latest_step() for d in dirs] == [8, 8]
+
+
 def test_together_choice():
   assert train_many.together(True) and train_many.together("true")
   assert not train_many.together(False) and not train_many.together("False")

@@ -8,16 +8,9 @@
 #
 # DATA holds cifar10-jpeg.tar.gz and cifar10_ipc10_mtt.npz (../shared/data/README.md).
 set -uo pipefail
-cd "$(dirname "$0")/../.."
-OUT=${OUT:-/tmp/gpu_out}; DATA=${DATA:-../shared/data}; PY=${PYTHON:-python3}
+. "$(dirname "$0")/common.sh"  # Repository root, OUT, DATA, PY, C10, machine.log, run, pack.
 LIMIT=${LIMIT:-530}
-mkdir -p "$OUT" /tmp/runs
-export PYTHONUNBUFFERED=1 TQDM_MININTERVAL=15 XLA_PYTHON_CLIENT_MEM_FRACTION=0.28
-{ date -u +"date %Y-%m-%dT%H:%M:%SZ"
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1
-  $PY -c "import jax, sys; print('python', sys.version.split()[0], 'jax', jax.__version__, jax.devices())"
-} > "$OUT/machine.log" 2>&1
-C10="--config.data.source=$DATA/cifar10-jpeg.tar.gz --config.data.cache_dir=/tmp/ljcache"
+export XLA_PYTHON_CLIENT_MEM_FRACTION=0.28
 
 run() {  # run LANE NAME ARGS...: one lottery_jax.main run into /tmp/runs/NAME, then pack LANE
   local lane=$1 name=$2; shift 2

@@ -4,27 +4,10 @@
 # ipc 1 / 50 sets with the chosen method (head matching), and the main cpu-preset run with
 # batch 64. Same packing as gpu_2026-11-26.sh (results only: no checkpoints, no eval dirs).
 set -uo pipefail
-cd "$(dirname "$0")/../.."
-OUT=${OUT:-/tmp/gpu_out}; DATA=${DATA:-../shared/data}; PY=${PYTHON:-python3}
+. "$(dirname "$0")/common.sh"  # Repository root, OUT, DATA, PY, C10, machine.log, run, pack.
 LIMIT=${LIMIT:-400}
-mkdir -p "$OUT" /tmp/runs
-export PYTHONUNBUFFERED=1 TQDM_MININTERVAL=15 XLA_PYTHON_CLIENT_MEM_FRACTION=0.2
-C10="--config.data.source=$DATA/cifar10-jpeg.tar.gz --config.data.cache_dir=/tmp/ljcache"
-MTT="--config.distilled.source=$DATA/cifar10_ipc10_mtt.npz"
-pack() {
-  (cd /tmp/runs && find ${1}_* \( -name 'result*.json' -o -name report.md -o -name distilled.npz \
-     -o -name '*.png' -o -name 'seed_*.json' -o -name config.json -o -name 'lmc.json' \
-     -o -name 'hessian.json' -o -name 'landscape.npz' -o -name 'mask*.json' -o -name mask.npz \
-     -o -name metrics.jsonl \) -not -path '*/checkpoints/*' | tar -czf "$OUT/$1.tar.gz" -T - "$1.log")
-}
-run() {
-  local lane=$1 name=$2; shift 2
-  local began=$SECONDS
-  echo "=== $name: $*" >> "/tmp/runs/$lane.log"
-  $PY -m lottery_jax.main "$@" --workdir="/tmp/runs/$name" >> "/tmp/runs/$lane.log" 2>&1
-  echo "=== $name: exit $? after $((SECONDS - began)) s" >> "/tmp/runs/$lane.log"
-  pack "$lane"
-}
+export XLA_PYTHON_CLIENT_MEM_FRACTION=0.2
+MTT="--config.distilled.source=$DATA/cifar10_ipc10_mtt.npz"  # Before the ZCA default.
 DENSE="--config=configs/cifar10_convnet.py:cpu $C10 $MTT --config.lottery.producers=() --config.stability.analyses=('lmc',)"
 lane1() {  # Dense LMC pairs: barrier against the preset's knobs.
   run lane1 lane1_w32_n20k_e10_b256 $DENSE

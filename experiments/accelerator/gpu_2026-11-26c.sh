@@ -12,30 +12,14 @@
 # SEED=s (default 0) sets seeds.init, seeds.data_order and seeds.probes to s; seeds 1 and 2
 # were run as two more calls with LANES="lane1 lane2" (lanes of 159-197 s each).
 set -uo pipefail
-cd "$(dirname "$0")/../.."
-OUT=${OUT:-/tmp/gpu_out}; DATA=${DATA:-../shared/data}; PY=${PYTHON:-python3}
+. "$(dirname "$0")/common.sh"  # Repository root, OUT, DATA, PY, C10, MTT, machine.log, run.
 LIMIT=${LIMIT:-420}; SEED=${SEED:-0}; LANES=${LANES:-lane1 lane2 lane3}
-mkdir -p "$OUT" /tmp/runs
-export PYTHONUNBUFFERED=1 TQDM_MININTERVAL=15 XLA_PYTHON_CLIENT_MEM_FRACTION=0.28
-{ date -u +"date %Y-%m-%dT%H:%M:%SZ"
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1
-  $PY -c "import jax, sys; print('python', sys.version.split()[0], 'jax', jax.__version__, jax.devices())"
-} > "$OUT/machine.log" 2>&1
-C10="--config.data.source=$DATA/cifar10-jpeg.tar.gz --config.data.cache_dir=/tmp/ljcache"
-MTT="--config.distilled.source=$DATA/cifar10_ipc10_mtt.npz --config.data.preprocess=zca --config.data.zca_eps=0.1"
+export XLA_PYTHON_CLIENT_MEM_FRACTION=0.28
 pack() {
   (cd /tmp/runs && find ${1}_* \( -name 'result*.json' -o -name report.md -o -name distilled.npz \
      -o -name '*.png' -o -name 'seed_*.json' -o -name config.json -o -name 'lmc.json' \
      -o -name 'hessian.json' -o -name 'mask*.json' -o -name metrics.jsonl \) \
      -not -path '*/checkpoints/*' 2>/dev/null | tar -czf "$OUT/$1.tar.gz" -T - "$1.log")
-}
-run() {
-  local lane=$1 name=$2; shift 2
-  local began=$SECONDS
-  echo "=== $name: $*" >> "/tmp/runs/$lane.log"
-  $PY -m lottery_jax.main "$@" --workdir="/tmp/runs/$name" >> "/tmp/runs/$lane.log" 2>&1
-  echo "=== $name: exit $? after $((SECONDS - began)) s" >> "/tmp/runs/$lane.log"
-  pack "$lane"
 }
 SUFFIX=""; [ "$SEED" != 0 ] && SUFFIX="_seed$SEED"
 B64="--config=configs/cifar10_convnet.py:cpu $C10 $MTT --config.train.batch_size=64 --config.lottery.rounds=5 --config.stability.analyses=('lmc','hessian') --config.seeds.init=$SEED --config.seeds.data_order=$SEED --config.seeds.probes=$SEED"

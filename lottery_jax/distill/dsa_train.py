@@ -17,7 +17,7 @@ from lottery_jax.distill import dsa
 
 def train_step(state: train_lib.TrainState, batch, key, *, model: nn.Module,
                tx: optax.GradientTransformation, dsa_params: dsa.DsaParams,
-               schedule: optax.Schedule | None = None):
+               schedule: optax.Schedule | None = None, compute_dtype: str = "float32"):
   """One masked update on a DSA-augmented batch.
 
   Args:
@@ -32,11 +32,14 @@ def train_step(state: train_lib.TrainState, batch, key, *, model: nn.Module,
   augmented = dsa.augment(jax.random.fold_in(key, state.step), images, dsa_params,
                           num_groups=images.shape[0])
   return train_lib.train_step(state, {"image": augmented, "label": batch["label"]}, key,
-                              model=model, tx=tx, schedule=schedule)
+                              model=model, tx=tx, schedule=schedule,
+                              compute_dtype=compute_dtype)
 
 
 def make_train_step(model: nn.Module, tx: optax.GradientTransformation,
-                    dsa_params: dsa.DsaParams, schedule: optax.Schedule | None = None):
+                    dsa_params: dsa.DsaParams, schedule: optax.Schedule | None = None,
+                    compute_dtype: str = "float32"):
   """`train_step` with its static pieces bound, jitted, state donated (as train.fit wants)."""
   return jax.jit(functools.partial(train_step, model=model, tx=tx, dsa_params=dsa_params,
-                                   schedule=schedule), donate_argnums=0)
+                                   schedule=schedule, compute_dtype=compute_dtype),
+                 donate_argnums=0)

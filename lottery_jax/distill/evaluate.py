@@ -37,7 +37,8 @@ class Trainer:
     self.model, self.recipe = model, recipe
     self.num_steps = optim.num_steps_for(recipe, num_examples)
     self.tx, schedule = optim.from_recipe(recipe, num_examples, self.num_steps)
-    self.step_fn = dsa_train.make_train_step(model, self.tx, dsa_params, schedule)
+    self.step_fn = dsa_train.make_train_step(model, self.tx, dsa_params, schedule,
+                                             recipe.get("compute_dtype", "float32"))
     self.eval_step = loss_lib.make_eval_step(model)
 
   def train_and_test(self, images_NxHxWxC, labels_N, data: Dataset, *, init_key, data_key,
@@ -53,7 +54,9 @@ class Trainer:
                           batch_size=self.recipe.batch_size, data_key=data_key,
                           train_key=augment_key, checkpoint_dir=checkpoint_dir,
                           checkpoint_every=self.recipe.checkpoint_every,
-                          log_every=self.recipe.log_every, desc=desc)
+                          log_every=self.recipe.log_every, desc=desc,
+                          loop=self.recipe.get("loop", "auto"),
+                          block_steps=self.recipe.get("block_steps", 200))
     test = loss_lib.evaluate(self.eval_step, state.params, state.batch_stats,
                               data.test_images, data.test_labels,
                               self.recipe.eval_batch_size)

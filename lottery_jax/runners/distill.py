@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from lottery_jax import config_blocks
 from lottery_jax import models
 from lottery_jax import optim
 from lottery_jax import plan
@@ -94,7 +95,7 @@ def check_distill_config(config: ml_collections.ConfigDict) -> None:
 def identity(config: dict) -> dict:
   """The fields of a distill config (as a dict) that its results depend on: the chosen
   method's block but not the other's, and distilled.source only for 'published'."""
-  c = copy.deepcopy(config)
+  c = config_blocks.without_run_defaults(copy.deepcopy(config))
   for method in ("dm", "idc"):
     if method != c["distill"]["method"]:
       c["distill"].pop(method, None)

@@ -19,6 +19,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from lottery_jax import config_blocks
 from lottery_jax import imp
 from lottery_jax import loss as loss_lib
 from lottery_jax import masks as masks_lib
@@ -50,7 +51,7 @@ def identity(config: dict) -> dict:
   the distilled-set fields when no producer trains on a distilled set, and, of those, only
   the ones the chosen source reads (config.distill, the chosen method's block, only when the
   run makes the set). Two configs with the same identity share a run directory."""
-  c = copy.deepcopy(config)
+  c = config_blocks.without_run_defaults(copy.deepcopy(config))
   made = c["lottery"]["producers"]
   if not any(p in imp.PAI_PRODUCERS for p in made):  # Runs from before they existed keep
     c["lottery"].pop("pai_iterations", None)        # their identity.

@@ -102,7 +102,8 @@ class Replicate:
         batch_size=recipe.batch_size, data_key=data_key, train_key=train_key, mesh=s.mesh,
         checkpoint_dir=os.path.join(stage_dir, "checkpoints"),
         checkpoint_every=recipe.checkpoint_every, log_every=recipe.log_every,
-        metrics_log=s.metrics_log, desc=desc, log_fields={"replicate": self.index})
+        metrics_log=s.metrics_log, desc=desc, log_fields={"replicate": self.index},
+        loop=recipe.loop, block_steps=recipe.block_steps)
 
   def pair_keys(self, second: bool = False):
     """(data-order key, augmentation key) of the first network of an LMC pair (the
@@ -138,7 +139,8 @@ class Replicate:
         data_keys=[k[0] for k in keys], train_keys=[k[1] for k in keys], mesh=s.mesh,
         checkpoint_dirs=ckpts, checkpoint_every=s.real.checkpoint_every,
         log_every=s.real.log_every, metrics_log=s.metrics_log,
-        descs=[name, f"{name} (copy B)"], log_fields={"replicate": self.index})
+        descs=[name, f"{name} (copy B)"], log_fields={"replicate": self.index},
+        loop=s.real.loop, block_steps=s.real.block_steps)
 
   def _rewind_steps(self) -> int:
     s = self.setup
