@@ -12,7 +12,8 @@ import pytest
 from cli_runner import checkpoint_at_least, checkpoint_steps, kill_when, launch_cli, run_cli
 SMALL = ["--config.model.options.width=16", "--config.train.batch_size=64",
          "--config.train.log_every=5", "--config.lottery.producers=()",
-         "--config.lottery.replicates=1"]
+         "--config.lottery.replicates=1",
+         "--config.stability.analyses=('lmc',)"]  # Landscapes and Hessians need a producer.
 
 
 def tree_digest(directory: pathlib.Path) -> dict:
