@@ -374,8 +374,8 @@ def test_ensure_runs_the_lottery_entry_and_logs_training_sessions(tmp_path, monk
 
 @pytest.mark.parametrize("case", ["other_config", "no_config", "truncated"])
 def test_from_runs_refuses_a_run_that_is_not_the_items_run(tmp_path, capsys, case):
-  workdir = tmp_path / "cpu" / "c10_convnet"
-  make_main_run(workdir)
+  workdir = tmp_path / "cpu" / "c10_convnet_analyses"  # fig3's run at the cpu preset.
+  make_main_run(workdir, runs.C10_CONVNET_ANALYSES["cpu"])
   if case == "other_config":  # A digits run (the quickstart's config) at the CIFAR run's path.
     from lottery_jax import default_config, rundir
     _write(workdir / "config.json", rundir.config_to_dict(default_config.get_config()))
