@@ -163,7 +163,8 @@ def fit(state: TrainState, step_fn: Callable, images, labels, *, num_steps: int,
     metrics_log: a rundir.MetricsLog (optional); `log_fields` are added to each record.
     loop: 'step' (one dispatch per step, the batch gathered on the host), 'block' (the train
       split on the device, blocks of up to `block_steps` steps per dispatch, checkpoints at
-      block boundaries: lottery_jax.blocks) or 'auto' (blocks on accelerators, steps on CPU).
+      block boundaries: lottery_jax.blocks) or 'auto' (steps, until blocks are measured
+      faster on a backend: blocks.BLOCK_BACKENDS).
 
   Returns:
     the trained state (replicated on the mesh; with several processes, host-local arrays,

@@ -54,7 +54,8 @@ def test_block_ranges_end_at_every_checkpoint():
 def test_loop_choice():
   assert blocks.use_blocks("block", "cpu") and not blocks.use_blocks("step", "gpu")
   assert not blocks.use_blocks("auto", "cpu")  # Slower and not bit-identical on CPU.
-  assert blocks.use_blocks("auto", "gpu") and blocks.use_blocks("auto", "tpu")
+  # Not measured on an accelerator yet: 'auto' keeps the step loop there too.
+  assert not blocks.use_blocks("auto", "gpu") and not blocks.use_blocks("auto", "tpu")
   with pytest.raises(UserInputError, match="'auto', 'block', 'step'"):
     blocks.use_blocks("scan")
 
