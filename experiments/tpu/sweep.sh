@@ -23,7 +23,7 @@ for config in "${configs[@]}"; do
     name="$(basename "$config" .py)-s$seed"
     seed_flags=()
     # Every named seed (lottery_jax/config_blocks.py seeds(); tests/test_tpu_scripts.py checks).
-    for s in init data_order augment pruning distill probes; do
+    for s in init data_order augment pruning distill probes split analysis; do
       seed_flags+=("--config.seeds.$s=$seed")
     done
     "$HERE/launch.sh" "$name" "$config" "${seed_flags[@]}" "$@"
