@@ -39,8 +39,8 @@ def together(choice) -> bool:
   if choice == "auto":
     return False
   if choice == "true" and jax.process_count() > 1:
-    raise UserInputError("stability.train_pairs_together=true trains on one process's devices; "
-                         "use 'auto' or 'false' in a multi-process run")
+    raise UserInputError("train.pairs_together=true trains on one process's devices; use "
+                         "'auto' or 'false' in a multi-process run")
   return choice == "true"
 
 

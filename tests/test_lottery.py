@@ -142,9 +142,9 @@ def test_rerun_of_a_finished_experiment_trains_nothing(finished_run, monkeypatch
 def test_the_stability_runner_reads_back_a_finished_runs_analyses(finished_run, monkeypatch):
   workdir, _ = finished_run
   from lottery_jax import train
-  from lottery_jax.runners import stability
+  from lottery_jax.runners import lottery
   monkeypatch.setattr(train, "fit", lambda *a, **k: pytest.fail("trained again"))
-  summary = json.loads(json.dumps(stability.run(small_config(), str(workdir))))
+  summary = json.loads(json.dumps(lottery.run_analyses(small_config(), str(workdir))))
   assert summary == json.loads((workdir / "results.json").read_text())["stability"]
 
 
