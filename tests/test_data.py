@@ -13,8 +13,8 @@ def test_train_examples_is_a_stratified_random_draw_not_a_prefix():
   keep, val = split_indices(labels, 3, 0, 6, split_seed=0)
   assert val.size == 0 and np.bincount(labels[keep]).tolist() == [2, 2, 2]
   assert len({tuple(split_indices(labels, 3, 0, 6, split_seed=s)[0]) for s in range(6)}) > 1
-  with pytest.raises(UserInputError, match="data.train_examples=3 needs 1 examples of every "
-                                           "class, but class 0 has 0"):
+  with pytest.raises(UserInputError, match="data.train_examples=3 needs at least 1 examples "
+                                           "of every class, but class 0 has 0"):
     split_indices(np.array([1, 1, 2, 2]), 3, 0, 3, split_seed=0)
   with pytest.raises(UserInputError, match="no example per class"):
     split_indices(labels, 3, 0, 2, split_seed=0)

@@ -46,10 +46,10 @@ def balanced_sample(labels, total: int, num_classes: int, key, field: str) -> np
   if total > len(labels):
     raise UserInputError(f"{field}={total} is more than the {len(labels)} examples available")
   counts = np.bincount(labels, minlength=num_classes)
-  need = -(-total // num_classes)
-  if counts.min() < total // num_classes:
-    raise UserInputError(f"{field}={total} needs {need} examples of every class, but class "
-                         f"{int(counts.argmin())} has {int(counts.min())}")
+  need = total // num_classes
+  if counts.min() < need:
+    raise UserInputError(f"{field}={total} needs at least {need} examples of every class, "
+                         f"but class {int(counts.argmin())} has {int(counts.min())}")
   return np.sort(stratified_order(labels, num_classes, key)[:total])
 
 
