@@ -12,12 +12,14 @@ import os
 
 import ml_collections
 
+from lottery_jax import blocks
 from lottery_jax import config_blocks
 from lottery_jax import default_config
 from lottery_jax import imp
 from lottery_jax import models
 from lottery_jax import optim
 from lottery_jax import plan
+from lottery_jax import train
 from lottery_jax import train_many
 from lottery_jax.distill import make as distill_make
 from lottery_jax.errors import UserInputError, unknown_choice
@@ -71,11 +73,6 @@ def check_bool(config, path: str) -> bool:
   return value
 
 
-# Mirrors of train.COMPUTE_DTYPES and blocks.LOOPS (this module imports no JAX at load).
-COMPUTE_DTYPES = ("float32", "bfloat16")
-LOOPS = ("auto", "step", "block")
-
-
 def check_recipe(config, path: str) -> None:
   """A training recipe (default_config.train_config): optimizer, schedule, lengths, cadences."""
   recipe = _get(config, path)
@@ -97,10 +94,11 @@ def check_recipe(config, path: str) -> None:
     check_real(config, f"{path}.epochs", 0.0, positive=True)
   for name in ("batch_size", "eval_batch_size", "log_every", "checkpoint_every"):
     check_int(config, f"{path}.{name}", 1)
-  if "compute_dtype" in recipe and recipe.compute_dtype not in COMPUTE_DTYPES:
-    raise unknown_choice(f"{path}.compute_dtype", recipe.compute_dtype, COMPUTE_DTYPES)
-  if "loop" in recipe and str(recipe.loop).lower() not in LOOPS:
-    raise unknown_choice(f"{path}.loop", recipe.loop, LOOPS)
+  if "compute_dtype" in recipe and recipe.compute_dtype not in train.COMPUTE_DTYPES:
+    raise unknown_choice(f"{path}.compute_dtype", recipe.compute_dtype,
+                         train.COMPUTE_DTYPES)
+  if "loop" in recipe and str(recipe.loop).lower() not in blocks.LOOPS:
+    raise unknown_choice(f"{path}.loop", recipe.loop, blocks.LOOPS)
   if "block_steps" in recipe:
     check_int(config, f"{path}.block_steps", 1)
 
