@@ -31,7 +31,7 @@ whose LMC barrier is clearly above zero at 100 epochs. It writes results.json, f
 report.md.
 
 Variants (configs/presets.py): `:smoke` (a CPU smoke run of every stage: width 32, 10 DM
-iterations, one round of each producer, 20 steps; minutes on 2 cores, bench/README.md), `:cpu`
+iterations, one round of each producer, 20 steps; minutes on 2 cores, README "Timings"), `:cpu`
 (the experiments' cpu preset), `:rewind` (IMP with weight rewinding only), comma-separated:
     python -m lottery_jax.main --config=configs/cifar10_convnet.py:smoke \
         --config.data.source=../shared/data/cifar10-jpeg.tar.gz --workdir=runs/c10_smoke
