@@ -36,7 +36,7 @@ from lottery_jax.data.dataset import Dataset, load_dataset
 from lottery_jax.data.subset import random_class_subset
 from lottery_jax.distill import dsa
 from lottery_jax.distill import evaluate
-from lottery_jax.distill import make
+from lottery_jax.distill import make as distill_make
 from lottery_jax import report_distill as distill_report
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,8 @@ def distilled_set(d, method: str, seed: int, model_config, data: Dataset, model,
                                                 num_classes=data.num_classes)
 
   def make():
-    images, labels, metadata = make.make_distilled_set(d, method, seed, model_config, data,
-                                                       model, workdir, metrics_log)
+    images, labels, metadata = distill_make.make_distilled_set(
+        d, method, seed, model_config, data, model, workdir, metrics_log)
     return distilled_lib.DistilledSet(np.asarray(images, np.float32),
                                       np.asarray(labels, np.int32),
                                       json.loads(json.dumps(metadata)))  # As read back.
@@ -163,7 +163,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     data, distilled = load_published(config)
   else:
     data, distilled = load_dataset(config.data, split_seed=config.seeds.split), None
-    make.check_against_data(d, d.method, data)
+    distill_make.check_against_data(d, d.method, data)
   plan.check_model(config, data.image_shape)
   plan.recipe_steps(d.eval_train, "distill.eval_train",
                     len(distilled.labels) if distilled is not None
