@@ -65,6 +65,7 @@ try:
   from ml_collections import config_flags  # noqa: E402
 
   from lottery_jax import config_blocks  # noqa: E402  (ml_collections only)
+  from lottery_jax.errors import TrainingDiverged, UserInputError  # noqa: E402
 except ImportError as missing:  # The core install: the library only.
   print(f"lottery_jax: error: the experiments need the 'experiments' extra ({missing.name} is "
         "not installed): pip install -e '.[experiments]'", file=sys.stderr)
@@ -174,7 +175,6 @@ def _run(argv, config_flag, workdir_flag):
     _import_libraries()
   # Imported here so that `--help` and flag errors answer before JAX starts.
   from lottery_jax import runners
-  from lottery_jax.errors import UserInputError
   try:
     config = config_flag.value
     config.to_dict()  # A config that failed to load is a placeholder that raises here.
@@ -209,7 +209,6 @@ def _start_processes():
   """Join the other processes of a multi-process run (see parallel.initialize) before
   anything touches JAX; inconsistent flags end in one line, exit 2."""
   from lottery_jax import parallel
-  from lottery_jax.errors import UserInputError
   f = flags.FLAGS
   try:
     parallel.initialize(f.coordinator_address, f.num_processes, f.process_id)
@@ -223,7 +222,6 @@ def _start_processes():
 def execute(config, workdir: str):
   """Validate `config` and `workdir`, then run; every failure ends in `_fail` (one line)."""
   from lottery_jax import runners
-  from lottery_jax.errors import UserInputError
   try:
     _check_signals(None)
     workdir = runners.check(config, workdir)
@@ -235,7 +233,6 @@ def execute(config, workdir: str):
 def _dispatch(config, workdir: str):
   """Run a validated config (runners.dispatch); every failure ends in `_fail` (one line)."""
   from lottery_jax import runners
-  from lottery_jax.errors import TrainingDiverged, UserInputError
   try:
     _check_signals(None)
     runners.dispatch(config, workdir)
