@@ -103,3 +103,35 @@ def test_a_moved_field_is_refused_with_its_new_name():
   with pytest.raises(UserInputError, match=r"^stability.train_pairs_together is now "
                                            r"train.pairs_together; set --config.train."):
     validate.check(c)
+
+
+def test_the_analyses_pass_the_configured_memory_budget_to_the_sweeps(tmp_path, monkeypatch):
+  # The budget is an argument (stability.memory_budget_gb), not module-global state.
+  from types import SimpleNamespace
+
+  import jax.numpy as jnp
+  import numpy as np
+
+  from lottery_jax import stability
+  from lottery_jax.runners import analyses
+  seen = {}
+
+  def path_metrics(*args, **kwargs):
+    seen.update(kwargs)
+    raise InterruptedError
+
+  monkeypatch.setattr(stability, "path_metrics", path_metrics)
+  a = SimpleNamespace(params={"w": jnp.ones(3)}, batch_stats={})
+  b = SimpleNamespace(params={"w": jnp.zeros(3)}, batch_stats={})
+  m = {"w": jnp.ones(3, bool)}
+  rep = SimpleNamespace(trained=lambda producer, r, second=False: (m, b if second else a),
+                        round_dir=lambda producer, r: str(tmp_path),
+                        setup=SimpleNamespace(model=None, mesh=None, data=None))
+  st = SimpleNamespace(num_alphas=3, lmc_examples=4, chunk_size=4, point_batch=0,
+                       bn_examples=4, memory_budget_gb=1.5)
+  images, labels = np.zeros((4, 2, 2, 1), np.float32), np.array([0, 1, 0, 1], np.int32)
+  rep.setup.data = SimpleNamespace(test_images=images, test_labels=labels)
+  sample = analyses.AnalysisSample(images, labels, np.arange(4), 2)
+  with pytest.raises(InterruptedError):
+    analyses.lmc_stage(rep, st, "imp", 1, sample)
+  assert seen["memory_budget_gb"] == 1.5
