@@ -8,16 +8,15 @@ import numpy as np
 import pytest
 
 from cli_runner import kill_when, launch_run
-from lottery_jax import default_config, runners
+from lottery_jax import runners
+
+import tiny
 
 ROUNDS = 3
 
 
 def small_config(**lottery_overrides):
-  c = default_config.lottery_base()
-  c.model.options.width = 8
-  c.train.num_steps = 60
-  c.train.batch_size = 64
+  c = tiny.lottery_config(60)
   c.train.log_every = 20
   c.train.checkpoint_every = 20
   c.distilled.train.num_steps = 3
@@ -25,7 +24,6 @@ def small_config(**lottery_overrides):
   c.distilled.train.checkpoint_every = 2
   c.lottery.producers = ("imp", "distilled", "hybrid", "random")
   c.lottery.rounds = ROUNDS
-  c.lottery.replicates = 1
   c.lottery.hybrid_syn_rounds = 1
   c.lottery.update(lottery_overrides)
   c.stability.num_alphas = 5
@@ -36,6 +34,19 @@ def small_config(**lottery_overrides):
   c.stability.detail_rounds = (1, 3)
   c.lock()
   return c
+
+
+def small_config_with(analyses, **lottery_overrides):
+  """small_config with only these stability analyses: the runs that compare masks and
+  accuracies (or LMC alone) skip the landscapes and Hessians they do not read."""
+  c = small_config(**lottery_overrides)
+  with c.unlocked():
+    c.stability.analyses = analyses
+  return c
+
+
+def unanalysed_config():
+  return small_config_with(())
 
 
 def load_masks(workdir, producer, r):
@@ -81,7 +92,8 @@ def test_leaving_random_out_changes_no_other_producer(finished_run, tmp_path):
   other producer's masks, accuracies and LMC barriers bit for bit."""
   workdir, results = finished_run
   fewer_dir = tmp_path / "run"
-  fewer = runners.run(small_config(producers=("imp", "distilled", "hybrid")), str(fewer_dir))
+  fewer = runners.run(small_config_with(("lmc",), producers=("imp", "distilled", "hybrid")),
+                      str(fewer_dir))
   assert "random" not in fewer["producers"]
   for producer in ("imp", "distilled", "hybrid"):
     for r in range(1, ROUNDS + 1):
@@ -153,14 +165,14 @@ def test_sigkill_between_and_inside_rounds_resumes_identically(finished_run, tmp
   workdir = tmp_path / "killed"
   rep = workdir / "replicate_0"
   # Inside a round: IMP round 2's real training has a checkpoint but no result yet.
-  kill_when(launch_run("test_lottery.small_config", workdir),
+  kill_when(launch_run("test_lottery.unanalysed_config", workdir),
             lambda: any((rep / "imp" / "round_2" / "real" / "checkpoints").glob("[0-9]*")))
   assert not (rep / "imp" / "round_2" / "real" / "result.json").exists()
   # Between rounds: distilled round 2's mask is written, its real training not started.
-  kill_when(launch_run("test_lottery.small_config", workdir),
+  kill_when(launch_run("test_lottery.unanalysed_config", workdir),
             lambda: (rep / "distilled" / "round_2" / "mask.json").exists())
   assert not (workdir / "results.json").exists()
-  resumed = runners.run(small_config(), str(workdir))
+  resumed = runners.run(unanalysed_config(), str(workdir))
   for producer in ("imp", "distilled", "hybrid", "random"):
     for r in range(1, ROUNDS + 1):
       a, b = load_masks(reference, producer, r), load_masks(workdir, producer, r)
