@@ -6,30 +6,24 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lottery_jax import blocks, host_loop, masks, models, optim, pruning
+from lottery_jax import blocks, host_loop
 from lottery_jax import checkpoint as ckpt_lib
 from lottery_jax import train as train_lib
 from lottery_jax.data import batching
 from lottery_jax.errors import TrainingDiverged, UserInputError
 
+import tiny
+
 
 def tiny_problem(n=64, seed=0):
-  rng = np.random.default_rng(seed)
-  images = rng.normal(size=(n, 8, 8, 1)).astype(np.float32)
-  labels = (images.mean(axis=(1, 2, 3)) > 0).astype(np.int32)
-  return images, labels
+  return tiny.sign_problem(n, seed)
 
 
 def tiny_setup():
-  model = models.get_model("convnet", 2, width=4, depth=2)
-  params, batch_stats = train_lib.init_variables(model, jax.random.key(0), (8, 8, 1))
-  m = masks.init_masks(params)
-  for _ in range(3):
-    m = pruning.prune(params, m, 0.3)
-  schedule = optim.make_schedule("step", 0.05, 10, decay_at=(0.5,), decay_factor=0.1)
-  tx = optim.make_optimizer("sgd", schedule, momentum=0.9, weight_decay=1e-3)
-  step = train_lib.make_train_step(model, tx, schedule, crop_padding=1, flip=True)
-  return (lambda: train_lib.new_state(params, batch_stats, m, tx)), step
+  net = tiny.pruned_convnet()
+  schedule, tx = tiny.sgd_with_step_decay(10)
+  step = train_lib.make_train_step(net.model, tx, schedule, crop_padding=1, flip=True)
+  return (lambda: train_lib.new_state(net.params, net.batch_stats, net.masks, tx)), step
 
 
 def fit(state, step, directory=None, loop="block", block_steps=3, num_steps=10, **kw):

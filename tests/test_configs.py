@@ -9,6 +9,8 @@ import pytest
 
 from lottery_jax import default_config, validate
 
+import tiny
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Every config file (configs/presets.py is the module they share, not a config).
 CONFIG_FILES = sorted(p for p in (ROOT / "configs").glob("*.py") if p.name != "presets.py")
@@ -85,15 +87,7 @@ def test_lmc_producers_selects_who_gets_a_pair_and_refuses_unknown_names():
 
 
 def _quickstart(**overrides):
-  c = default_config.get_config()
-  with c.unlocked():
-    for path, value in overrides.items():
-      *parents, leaf = path.split(".")
-      node = c
-      for p in parents:
-        node = node[p]
-      node[leaf] = value
-  return c
+  return tiny.set_fields(default_config.get_config(), **overrides)
 
 
 def test_a_lottery_runs_identity_covers_only_the_fields_it_reads(tmp_path):

@@ -1,5 +1,7 @@
 """The TFDS-to-class-folder export writes the archive layout the image-folder loader reads."""
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -27,3 +29,14 @@ def test_bad_format_and_suffix_are_refused(tmp_path):
     export.write_archive({}, [], str(tmp_path / "a.tar.gz"), "gif")
   with pytest.raises(UserInputError, match="must end in .tar.gz"):
     export.write_archive({}, [], str(tmp_path / "a.zip"))
+
+
+def test_missing_tfds_is_one_line_naming_the_extra(tmp_path, monkeypatch, capsys):
+  monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # import raises ImportError.
+  with pytest.raises(SystemExit) as exit_info:
+    export.main(["--out", str(tmp_path / "c.tar.gz")])
+  assert exit_info.value.code == 2
+  lines = capsys.readouterr().err.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("lottery_jax.data.export: error: ")
+  assert lines[0].endswith("pip install -e '.[tfds]'")
+  assert not (tmp_path / "c.tar.gz").exists()

@@ -8,16 +8,15 @@ import numpy as np
 import pytest
 
 from cli_runner import kill_when, launch_run
-from lottery_jax import default_config, layout, runners
+from lottery_jax import layout, runners
+
+import tiny
 
 ROUNDS = 3
 
 
 def small_config(**lottery_overrides):
-  c = default_config.lottery_base()
-  c.model.options.width = 8
-  c.train.num_steps = 60
-  c.train.batch_size = 64
+  c = tiny.lottery_config(60)
   c.train.log_every = 20
   c.train.checkpoint_every = 20
   c.distilled.train.num_steps = 3
@@ -25,7 +24,6 @@ def small_config(**lottery_overrides):
   c.distilled.train.checkpoint_every = 2
   c.lottery.producers = ("imp", "distilled", "hybrid", "random")
   c.lottery.rounds = ROUNDS
-  c.lottery.replicates = 1
   c.lottery.hybrid_syn_rounds = 1
   c.lottery.update(lottery_overrides)
   c.stability.num_alphas = 5
@@ -41,6 +39,19 @@ def small_config(**lottery_overrides):
 def round_dir(workdir, producer, r) -> pathlib.Path:
   """Replicate 0's directory of producer's round r (lottery_jax.layout; hybrid_syn_rounds=1)."""
   return pathlib.Path(layout.round_dir(layout.replicate_dir(str(workdir), 0), producer, r, 1))
+
+
+def small_config_with(analyses, **lottery_overrides):
+  """small_config with only these stability analyses: the runs that compare masks and
+  accuracies (or LMC alone) skip the landscapes and Hessians they do not read."""
+  c = small_config(**lottery_overrides)
+  with c.unlocked():
+    c.stability.analyses = analyses
+  return c
+
+
+def unanalysed_config():
+  return small_config_with(())
 
 
 def load_masks(workdir, producer, r):
@@ -84,7 +95,8 @@ def test_leaving_random_out_changes_no_other_producer(finished_run, tmp_path):
   other producer's masks, accuracies and LMC barriers bit for bit."""
   workdir, results = finished_run
   fewer_dir = tmp_path / "run"
-  fewer = runners.run(small_config(producers=("imp", "distilled", "hybrid")), str(fewer_dir))
+  fewer = runners.run(small_config_with(("lmc",), producers=("imp", "distilled", "hybrid")),
+                      str(fewer_dir))
   assert "random" not in fewer["producers"]
   for producer in ("imp", "distilled", "hybrid"):
     for r in range(1, ROUNDS + 1):
@@ -155,15 +167,15 @@ def test_sigkill_between_and_inside_rounds_resumes_identically(finished_run, tmp
   reference, results = finished_run
   workdir = tmp_path / "killed"
   # Inside a round: IMP round 2's real training has a checkpoint but no result yet.
-  kill_when(launch_run("test_lottery.small_config", workdir),
+  kill_when(launch_run("test_lottery.unanalysed_config", workdir),
             lambda: any((round_dir(workdir, "imp", 2) / layout.REAL / layout.CHECKPOINTS
                          ).glob("[0-9]*")))
   assert not (round_dir(workdir, "imp", 2) / layout.REAL / layout.RESULT).exists()
   # Between rounds: distilled round 2's mask is written, its real training not started.
-  kill_when(launch_run("test_lottery.small_config", workdir),
+  kill_when(launch_run("test_lottery.unanalysed_config", workdir),
             lambda: (round_dir(workdir, "distilled", 2) / layout.MASK_RECORD).exists())
   assert not (workdir / "results.json").exists()
-  resumed = runners.run(small_config(), str(workdir))
+  resumed = runners.run(unanalysed_config(), str(workdir))
   for producer in ("imp", "distilled", "hybrid", "random"):
     for r in range(1, ROUNDS + 1):
       a, b = load_masks(reference, producer, r), load_masks(workdir, producer, r)

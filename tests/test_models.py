@@ -12,8 +12,10 @@ from lottery_jax.models import convnet
 
 
 def _params(name, shape=(32, 32, 3), **options):
+  """The model and its variables, initialised in one compiled call (eager init dispatches and
+  compiles every op of a ResNet-18 on its own)."""
   model = models.get_model(name, 10, **options)
-  variables = model.init(jax.random.key(0), jnp.zeros((2, *shape)))
+  variables = jax.jit(model.init)(jax.random.key(0), jnp.zeros((2, *shape)))
   return model, variables
 
 
@@ -26,7 +28,8 @@ def test_convnet3_parameter_counts_match_the_paper():
 
 
 def test_resnet18_has_the_standard_cifar_size():
-  _, variables = _params("resnet18")
+  model = models.get_model("resnet18", 10)
+  variables = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((2, 32, 32, 3)))
   assert sum(x.size for x in jax.tree.leaves(variables["params"])) == 11_173_962
   assert "batch_stats" in variables
 
@@ -40,7 +43,8 @@ def test_resnet18_has_the_standard_cifar_size():
 ])
 def test_models_give_logits(name, options):
   model, variables = _params(name, **options)
-  logits = model.apply(variables, jnp.ones((2, 32, 32, 3)), train=False)
+  apply = jax.jit(lambda v, x: model.apply(v, x, train=False))
+  logits = apply(variables, jnp.ones((2, 32, 32, 3)))
   assert logits.shape == (2, 10)
   assert bool(jnp.all(jnp.isfinite(logits)))
 
@@ -69,6 +73,8 @@ def test_avg_pool_2x2_equals_flax_avg_pool_with_its_gradient(shape):
   r = jax.random.normal(jax.random.key(1), (shape[0], shape[1] // 2, shape[2] // 2, shape[3]))
   old = lambda x: jnp.sum(nn.avg_pool(x, (2, 2), strides=(2, 2)) * r)
   new = lambda x: jnp.sum(convnet.avg_pool_2x2(x) * r)
-  np.testing.assert_allclose(convnet.avg_pool_2x2(x), nn.avg_pool(x, (2, 2), strides=(2, 2)),
+  np.testing.assert_allclose(jax.jit(convnet.avg_pool_2x2)(x),
+                             jax.jit(lambda x: nn.avg_pool(x, (2, 2), strides=(2, 2)))(x),
                              rtol=1e-6, atol=1e-7)
-  np.testing.assert_allclose(jax.grad(new)(x), jax.grad(old)(x), rtol=1e-6, atol=1e-7)
+  np.testing.assert_allclose(jax.jit(jax.grad(new))(x), jax.jit(jax.grad(old))(x), rtol=1e-6,
+                             atol=1e-7)

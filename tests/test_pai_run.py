@@ -9,23 +9,17 @@ import numpy as np
 from lottery_jax import default_config, masks, pruning, runners
 from lottery_jax.runners import lottery as lottery_runner
 
+import tiny
+
 ROUNDS = 2
 
 
 def pai_config():
-  c = default_config.lottery_base()
-  c.model.options.width = 8
-  c.train.num_steps = 20
-  c.train.batch_size = 64
-  c.train.log_every = 10
-  c.train.checkpoint_every = 10
-  c.lottery.producers = ("imp", "snip", "grasp", "synflow")
-  c.lottery.rounds = ROUNDS
-  c.lottery.replicates = 1
-  c.lottery.pai_examples = 64
-  c.stability.analyses = ("lmc",)
-  c.stability.num_alphas = 3
-  c.stability.lmc_examples = 256
+  c = tiny.lottery_config(20, **{
+      "train.log_every": 10, "train.checkpoint_every": 10,
+      "lottery.producers": ("imp", "snip", "grasp", "synflow"), "lottery.rounds": ROUNDS,
+      "lottery.pai_examples": 64, "stability.analyses": ("lmc",), "stability.num_alphas": 3,
+      "stability.lmc_examples": 256})
   c.lock()
   return c
 

@@ -28,21 +28,18 @@ from lottery_jax.data import sources
 from lottery_jax.data.dataset import load_dataset
 from lottery_jax.errors import UserInputError
 
+import tiny
+
 SMALL = ["--config.model.options.width=16", "--config.train.batch_size=64",
          "--config.train.log_every=5", "--config.lottery.producers=()",
          "--config.lottery.replicates=1", "--config.stability.analyses=()"]
 
 
 def _config(**overrides):
-  config = (default_config.distill_base() if overrides.pop("experiment", "") == "distill"
+  experiment = overrides.pop("experiment", "")
+  config = (default_config.distill_base() if experiment == "distill"
             else default_config.lottery_base())
-  for path, value in overrides.items():
-    *parents, leaf = path.split(".")
-    node = config
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
-  return config
+  return tiny.set_fields(config, **overrides)
 
 
 def _one_line_exit(capsys, status, fn, *args):

@@ -11,17 +11,13 @@ from lottery_jax import main as main_lib
 from lottery_jax import rundir
 from lottery_jax import runners
 
+import tiny
+
 
 def _config(experiment="lottery", **overrides):
   config = (default_config.distill_base() if experiment == "distill"
             else default_config.lottery_base())
-  for path, value in overrides.items():
-    *parents, leaf = path.split(".")
-    node = config
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
-  return config
+  return tiny.set_fields(config, **overrides)
 
 
 def _refused(capsys, config, workdir) -> str:

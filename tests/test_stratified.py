@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lottery_jax import default_config, runners
+from lottery_jax import runners
 from lottery_jax.data import dataset, stratified
 from lottery_jax.errors import UserInputError
+
+import tiny
 
 CLASSES = ("ant", "bee", "cat", "dog")
 
@@ -68,7 +70,7 @@ def test_split_indices_hold_out_a_balanced_validation_split_disjoint_from_train(
 
 def test_split_indices_refuse_what_the_split_cannot_give():
   labels = class_sorted_labels((10, 10, 10, 2))
-  with pytest.raises(UserInputError, match="data.validation_examples=16 needs 4"):
+  with pytest.raises(UserInputError, match="data.validation_examples=16 needs at least 4"):
     dataset.split_indices(labels, 4, validation_examples=16, train_examples=0, split_seed=0)
   with pytest.raises(UserInputError, match="data.train_examples=100 is more than"):
     dataset.split_indices(class_sorted_labels(), 4, 0, 100, split_seed=0)
@@ -92,20 +94,17 @@ def _class_folder(root: pathlib.Path, train_per_class=30, test_per_class=5) -> p
 def folder_run(tmp_path_factory):
   root = tmp_path_factory.mktemp("stratified")
   source = _class_folder(root / "data")
-  c = default_config.lottery_base()
+  c = tiny.lottery_config(6)
   c.data.source = str(source)
   c.data.cache_dir = str(root / "cache")
   c.data.validation_examples = 8
   c.data.train_examples = 100
-  c.model.options.width = 8
-  c.train.num_steps = 6
   c.train.batch_size = 16
   c.train.checkpoint_every = 100
   c.distilled.images_per_class = 2
   c.distilled.train.num_steps = 2
   c.lottery.producers = ("imp", "distilled")
   c.lottery.rounds = 1
-  c.lottery.replicates = 1
   c.stability.num_alphas = 3
   c.stability.lmc_examples = 21
   c.stability.grid_size = 2

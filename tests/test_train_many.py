@@ -4,9 +4,11 @@ import jax
 import numpy as np
 import pytest
 
-from lottery_jax import host_loop, masks, models, optim, pruning, train_many
+from lottery_jax import host_loop, optim, train_many
 from lottery_jax import train as train_lib
 from lottery_jax.errors import TrainingDiverged
+
+import tiny
 
 
 class RecordingLog:
@@ -20,17 +22,10 @@ class RecordingLog:
 
 
 def tiny_setup():
-  model = models.get_model("convnet", 2, width=4, depth=2)
-  params, batch_stats = train_lib.init_variables(model, jax.random.key(0), (8, 8, 1))
-  m = masks.init_masks(params)
-  for _ in range(3):
-    m = pruning.prune(params, m, 0.3)
-  schedule = optim.make_schedule("step", 0.05, 8, decay_at=(0.5,), decay_factor=0.1)
-  tx = optim.make_optimizer("sgd", schedule, momentum=0.9, weight_decay=1e-3)
-  rng = np.random.default_rng(0)
-  images = rng.normal(size=(32, 8, 8, 1)).astype(np.float32)
-  labels = (images.mean(axis=(1, 2, 3)) > 0).astype(np.int32)
-  return model, tx, schedule, params, batch_stats, m, images, labels
+  net = tiny.pruned_convnet()
+  schedule, tx = tiny.sgd_with_step_decay(8)
+  images, labels = tiny.sign_problem(32)
+  return net.model, tx, schedule, net.params, net.batch_stats, net.masks, images, labels
 
 
 def test_paired_training_equals_sequential_training(tmp_path):

@@ -81,8 +81,12 @@ def main(argv=None) -> None:
     names = builder.info.features["label"].names
     splits = {s: _tfds_examples(args.name, s, args.data_dir) for s in ("train", "test")}
     n = write_archive(splits, names, args.out, args.format)
-  except (UserInputError, ImportError) as e:
+  except UserInputError as e:
     print(f"lottery_jax.data.export: error: {e}", file=sys.stderr)
+    sys.exit(2)
+  except ImportError as e:  # TFDS and what it needs to prepare a dataset are an extra.
+    print(f"lottery_jax.data.export: error: {e}; TFDS needs the tfds extra: "
+          "pip install -e '.[tfds]'", file=sys.stderr)
     sys.exit(2)
   print(f"wrote {n:,} images to {args.out}")
 
