@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import machine  # noqa: E402  (bench/machine.py, beside this script)
+from lottery_jax import machine  # noqa: E402
 
 from lottery_jax import loss as loss_lib  # noqa: E402
 from lottery_jax import masks as masks_lib  # noqa: E402

@@ -30,7 +30,7 @@ xla_defaults.apply()  # As `python -m lottery_jax.main` does (CPU only; before j
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-import machine  # noqa: E402  (bench/machine.py, beside this script)
+from lottery_jax import machine  # noqa: E402
 
 from lottery_jax import masks as masks_lib  # noqa: E402
 from lottery_jax import optim, pruning  # noqa: E402

@@ -42,7 +42,7 @@ import optax
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import machine  # noqa: E402  (bench/machine.py, beside this script)
+from lottery_jax import machine  # noqa: E402
 
 from lottery_jax.distill import classwise, dm, dsa, idc  # noqa: E402
 from lottery_jax.models import get_model  # noqa: E402

@@ -16,7 +16,7 @@
 #   4. cli       python -m lottery_jax.main, dense ConvNet-3 on CIFAR-10 for 5 epochs (975
 #                steps), with data loading, checkpoints and evaluation: the end-to-end path (90)
 #   5. paired    bench/paired_training.py: an LMC pair trained together (vmapped) against one
-#                after another, batch 256 (what stability.train_pairs_together=auto picks) (60)
+#                after another, batch 256 (what train.pairs_together=auto picks) (60)
 #   6. hutch     bench/hutchinson_mlp.py and analysis_throughput.py with the default probe
 #                blocking (2,000 probes on a small MLP; ConvNet-3 probe cost)          (60)
 # PARTS="step pruning analysis cli paired hutch" (the default) chooses which parts run.

@@ -21,7 +21,7 @@ from jax.flatten_util import ravel_pytree
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import machine  # noqa: E402  (bench/machine.py, beside this script)
+from lottery_jax import machine  # noqa: E402
 
 from lottery_jax import stability  # noqa: E402
 from lottery_jax.stability import hessian  # noqa: E402

@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import machine  # noqa: E402  (bench/machine.py, beside this script)
+from lottery_jax import machine  # noqa: E402
 
 from lottery_jax import masks as masks_lib  # noqa: E402
 from lottery_jax import optim, pruning, train_many  # noqa: E402

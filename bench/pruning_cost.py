@@ -13,6 +13,7 @@ Compilation is done before timing.
 """
 
 import argparse
+import importlib.util
 import os
 import platform
 import sys
@@ -22,10 +23,10 @@ import jax
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from lottery_jax import default_config, imp, masks, models, optim  # noqa: E402
+from lottery_jax import imp, masks, models, optim  # noqa: E402
 from lottery_jax import train as train_lib  # noqa: E402
 from lottery_jax.data.dataset import load_dataset  # noqa: E402
-from lottery_jax.data.distilled import load_distilled  # noqa: E402
+from lottery_jax.data.distilled_npz import load_distilled  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -49,6 +50,15 @@ def produce(recipe, images, labels, theta0, stats0, rounds, name):
   return time.perf_counter() - began, examples, masks.sparsity(m)
 
 
+def _presets():
+  """configs/presets.py (the paper's CIFAR base), loaded by path as config files load it."""
+  spec = importlib.util.spec_from_file_location(
+      "presets", os.path.join(ROOT, "configs", "presets.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--scale", type=float, default=0.001,
@@ -60,7 +70,7 @@ def main():
                                                           "cifar10_ipc10_mtt.npz"))
   args = parser.parse_args()
 
-  config = default_config.cifar_base(args.data)
+  config = _presets().cifar_base(args.data)
   data = load_dataset(config.data)
   syn = load_distilled(args.distilled, image_shape_HWC=data.image_shape,
                        num_classes=data.num_classes)

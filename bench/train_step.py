@@ -130,7 +130,7 @@ if ARGS is not None:
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import jax
 import jax.numpy as jnp
-import machine  # bench/machine.py, beside this script
+from lottery_jax import machine
 import torch
 import torch.nn.functional as F
 from torch import nn

@@ -6,14 +6,25 @@ Needs CIFAR-100 from TFDS (or --config.data.source=<folder or .tar.gz of class f
 run first distils CIFAR-100 with DM in the run directory (10 images per class, the DM settings
 of configs/cifar10_convnet.py; --config.distilled.source=<file.npz> prunes with another set).
 Recipes and schedule as configs/cifar10_convnet.py: roughly 1-2 hours per replicate on one
-modern GPU (estimate), plus the distillation.
+modern GPU (estimate), plus the distillation. Variants (configs/presets.py): `:smoke`,
+`:rewind` (the `:cpu` preset prunes with the CIFAR-10 set, so it is not offered here).
 """
 
-from lottery_jax import default_config
+import importlib.util
+import pathlib
+
+# configs/presets.py, beside this file (config files are loaded by path, not as a package).
+_SPEC = importlib.util.spec_from_file_location(
+    "lottery_jax_configs_presets", pathlib.Path(__file__).with_name("presets.py"))
+presets = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(presets)
+
+
+_VARIANTS = {k: presets.LOTTERY_VARIANTS[k] for k in ("smoke", "rewind")}
 
 
 def get_config(arg=None):
-  c = default_config.cifar_base("cifar100")
-  default_config.variant(c, arg)
+  c = presets.cifar_base("cifar100")
+  presets.variant(c, arg, _VARIANTS)
   c.lock()
   return c

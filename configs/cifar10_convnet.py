@@ -8,10 +8,10 @@ reads CIFAR-10 from TFDS; without TFDS downloads, use the class-folder archive i
     python -m lottery_jax.main --config=configs/cifar10_convnet.py \
         --config.data.source=../shared/data/cifar10-jpeg.tar.gz --workdir=runs/c10
 
-Recipes: `lottery_jax.default_config.cifar_base` (the authors' real-data recipe, 100 epochs =
-19,500 steps, no augmentation, mean/std normalisation). The run first distils CIFAR-10 with
+Recipes: `presets.cifar_base` (configs/presets.py: the authors' real-data recipe, 100 epochs
+= 19,500 steps, no augmentation, mean/std normalisation). The run first distils CIFAR-10 with
 DM (10 images per class, 2,500 iterations of 64 real images per class, as
-configs/distill_cifar10_dm.py: 47.9% when evaluated alone; distilled.npz and
+configs/distill_cifar10_dm.py, whose results page gives its accuracy; distilled.npz and
 figures/distilled.png in the run directory), then distilled pruning trains each round on it
 for 1,000 epochs with DSA. 12 rounds (93% sparsity), hybrid = 8 distilled rounds then IMP,
 landscapes and Hessians at 59% and 89%, 4 replicates, each with its LMC copies.
@@ -25,24 +25,30 @@ same way, else the run is refused before any work)
 
 A full run trains about 41 real-data networks per replicate (dense, IMP, distilled, hybrid's
 IMP rounds, random; 19,500 steps each), as many LMC copies B, and 12 distilled ones (1,000
-steps each): about 75 minutes per replicate on one H200 (measured: 50 s per 100-epoch real
-training, 3.4 s per distilled one without DSA; bench/README.md, "On a GPU"), 5 hours for the
-4 replicates, plus the distillation (the committed set's took 20-30 s there). The dense
-network's LMC barrier at 100 epochs is 0.46 in train loss there. It writes results.json,
-figures/ and report.md.
+steps each): expect about an hour and a quarter per replicate on one modern GPU (bench/README.md,
+"On a GPU", has the per-network times measured), plus the distillation, and a dense network
+whose LMC barrier is clearly above zero at 100 epochs. It writes results.json, figures/ and
+report.md.
 
-CPU smoke run of every stage (variant `smoke`, default_config.cpu_smoke: width 32, 10 DM
-iterations, one round of each producer, 20 steps; 11:00 min wall and 2.2 GB peak RSS on 2
-cores loaded by other jobs, 240 s of CPU, 2026-11-26):
+Variants (configs/presets.py): `:smoke` (a CPU smoke run of every stage: width 32, 10 DM
+iterations, one round of each producer, 20 steps; minutes on 2 cores, README "Timings"), `:cpu`
+(the experiments' cpu preset), `:rewind` (IMP with weight rewinding only), comma-separated:
     python -m lottery_jax.main --config=configs/cifar10_convnet.py:smoke \
         --config.data.source=../shared/data/cifar10-jpeg.tar.gz --workdir=runs/c10_smoke
 """
 
-from lottery_jax import default_config
+import importlib.util
+import pathlib
+
+# configs/presets.py, beside this file (config files are loaded by path, not as a package).
+_SPEC = importlib.util.spec_from_file_location(
+    "lottery_jax_configs_presets", pathlib.Path(__file__).with_name("presets.py"))
+presets = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(presets)
 
 
 def get_config(arg=None):
-  c = default_config.cifar_base("cifar10")
-  default_config.variant(c, arg)
+  c = presets.cifar_base("cifar10")
+  presets.variant(c, arg, presets.LOTTERY_VARIANTS)
   c.lock()
   return c

@@ -10,19 +10,27 @@ the repository; mean/std normalisation), so this also tests its transfer across 
 replicates. A full run trains about 35
 ResNet-18s per replicate for 19,500 steps each: roughly 5-10 hours per replicate on one modern
 GPU (estimated from ~0.56 GFLOP per image forward; not measured). Dense ResNet-18 with this
-recipe should reach about 92-94%.
+recipe should reach about 92-94%. Variants as configs/cifar10_convnet.py: `:smoke`, `:cpu`,
+`:rewind`.
 """
+
+import importlib.util
+import pathlib
 
 import ml_collections
 
-from lottery_jax import default_config
+# configs/presets.py, beside this file (config files are loaded by path, not as a package).
+_SPEC = importlib.util.spec_from_file_location(
+    "lottery_jax_configs_presets", pathlib.Path(__file__).with_name("presets.py"))
+presets = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(presets)
 
 
 def get_config(arg=None):
-  c = default_config.cifar_base("cifar10")
-  c.distilled.source = "experiments/results/distilled/cifar10_dm_ipc10.npz"
+  c = presets.cifar_base("cifar10")
+  c.distilled.source = presets.COMMITTED_DM_SET
   c.model.name = "resnet18"
   c.model.options = ml_collections.ConfigDict(dict(width=64))
-  default_config.variant(c, arg)
+  presets.variant(c, arg, presets.LOTTERY_VARIANTS)
   c.lock()
   return c

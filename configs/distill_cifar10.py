@@ -14,15 +14,24 @@ class. Write `--config.distill.method=dm` for distribution matching (its block
 `config.distill.dm`; the DM paper runs 20,000 iterations at 256 real images per class).
 
 Meant for an accelerator: one iteration is ~10 real gradient evaluations per class plus the
-network's SGD steps (bench/distill_step.py measures it). For a CPU smoke run add
-    --config.distill.idc.iterations=4 --config.distill.idc.net_steps=2 \
-    --config.distill.eval_train.num_steps=20 --config.distill.eval_seeds=1
+network's SGD steps (bench/distill_step.py measures it). A CPU smoke run: the variant
+`configs/distill_cifar10.py:smoke` (configs/presets.py: 4 iterations, 2 network steps, one
+evaluation seed of 20 steps).
 """
+
+import importlib.util
+import pathlib
 
 from lottery_jax import default_config
 
+# configs/presets.py, beside this file (config files are loaded by path, not as a package).
+_SPEC = importlib.util.spec_from_file_location(
+    "lottery_jax_configs_presets", pathlib.Path(__file__).with_name("presets.py"))
+presets = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(presets)
 
-def get_config():
+
+def get_config(arg=None):
   c = default_config.distill_base()
   c.experiment = "distill"
   c.data.source = "cifar10"
@@ -42,5 +51,6 @@ def get_config():
   d.idc.reinit_every = 10
   d.eval_train = default_config.distilled_recipe(epochs=1000.0, batch_size=256,
                                                  log_every=100, checkpoint_every=1000)
+  presets.variant(c, arg, presets.DISTILL_VARIANTS)
   c.lock()
   return c

@@ -12,13 +12,22 @@ against 45.2% with ZCA), the images initialised from random real ones and optimi
 (the distilled-training recipe) and compared with class-balanced random real subsets of the
 same size. `--config.distill.images_per_class=1` or `=50` makes the other two sets (the
 committed ones are in ZCA space: add `--config.data.preprocess=zca`). The settings tried, and
-what they reached, are in experiments/results/distilled/.
+what they reached, are in experiments/results/distilled/. `:smoke`: a CPU smoke run.
 """
+
+import importlib.util
+import pathlib
 
 from lottery_jax import default_config
 
+# configs/presets.py, beside this file (config files are loaded by path, not as a package).
+_SPEC = importlib.util.spec_from_file_location(
+    "lottery_jax_configs_presets", pathlib.Path(__file__).with_name("presets.py"))
+presets = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(presets)
 
-def get_config():
+
+def get_config(arg=None):
   c = default_config.distill_base()
   c.data.source = "cifar10"
   c.data.preprocess = "standardize"
@@ -34,5 +43,6 @@ def get_config():
   d.dm.layers = "head"
   d.eval_train = default_config.distilled_recipe(epochs=1000.0, batch_size=256,
                                                  log_every=100, checkpoint_every=500)
+  presets.variant(c, arg, presets.DISTILL_VARIANTS)
   c.lock()
   return c

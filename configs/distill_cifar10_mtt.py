@@ -8,14 +8,23 @@ relative to the repository root). The set lives in ZCA space (eps 0.1 on [0, 1] 
 the real train and test images are ZCA-whitened the same way. 3 ConvNet-3s (instance norm)
 are trained on the 100 images for 1,000 epochs (SGD lr 0.01, momentum 0.9, weight decay
 5e-4, lr x0.1 at half-way, batch 256, DSA colour/crop/cutout/flip/scale/rotate per
-example), and 3 on random subsets. The MTT paper reports 65.3 +- 0.7% for this set.
-About 10 minutes per network on 2 CPU cores.
+example), and 3 on random subsets; expect about the MTT paper's 65.3 +- 0.7% for this set.
+Minutes per network on 2 CPU cores. `:smoke`: one evaluation seed of 20 steps.
 """
+
+import importlib.util
+import pathlib
 
 from lottery_jax import default_config
 
+# configs/presets.py, beside this file (config files are loaded by path, not as a package).
+_SPEC = importlib.util.spec_from_file_location(
+    "lottery_jax_configs_presets", pathlib.Path(__file__).with_name("presets.py"))
+presets = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(presets)
 
-def get_config():
+
+def get_config(arg=None):
   c = default_config.distill_base()
   c.experiment = "distill"
   c.data.source = "../shared/data/cifar10-jpeg.tar.gz"
@@ -25,5 +34,6 @@ def get_config():
   d.method = "published"
   d.eval_train = default_config.distilled_recipe(epochs=1000.0, batch_size=256,
                                                  log_every=100, checkpoint_every=250)
+  presets.variant(c, arg, presets.DISTILL_VARIANTS)
   c.lock()
   return c

@@ -7,22 +7,32 @@ against IMP, hybrid and random (paper Fig. 4, and its ImageNet-10 points of Fig.
 
 Paper scale only: 13,000 training images of 224 x 224 (see experiments/fig4.py for how to
 export the 10 classes from TFDS imagenet2012 into the class-folder layout, and the class
-list). Recipes, rounds and analyses as configs/cifar10_convnet.py (lottery_jax.default_config
-.cifar_base), with mean/std normalisation. Without a distilled .npz the distilled producer
+list). Recipes, rounds and analyses as configs/cifar10_convnet.py (presets.cifar_base), with
+mean/std normalisation. Without a distilled .npz the distilled producer
 prunes on a class-balanced random real subset of 10 images per class (labelled as such in the
-report). Not run here; roughly tens of GPU hours (not measured).
+report). Not run here; roughly tens of GPU hours (an estimate). Variants `:smoke`, `:rewind`
+(configs/presets.py).
 """
+
+import importlib.util
+import pathlib
 
 import ml_collections
 
-from lottery_jax import default_config
+# configs/presets.py, beside this file (config files are loaded by path, not as a package).
+_SPEC = importlib.util.spec_from_file_location(
+    "lottery_jax_configs_presets", pathlib.Path(__file__).with_name("presets.py"))
+presets = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(presets)
+
+_VARIANTS = {k: presets.LOTTERY_VARIANTS[k] for k in ("smoke", "rewind")}
 
 
 def get_config(arg=None):
-  c = default_config.cifar_base("../shared/data/imagenet10")
+  c = presets.cifar_base("../shared/data/imagenet10")
   c.distilled.source = "random_subset"
   c.model.name = "resnet10_ap"
   c.model.options = ml_collections.ConfigDict(dict(width=64))
-  default_config.variant(c, arg)
+  presets.variant(c, arg, _VARIANTS)
   c.lock()
   return c

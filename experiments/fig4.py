@@ -13,7 +13,7 @@ layout `<root>/{train,test}/<wnid>/<image>` (train: 1,300 images per class; test
 validation images per class). Pass that folder (or a .tar.gz of it) as --data_imagenet10; the
 lottery run reads it like the CIFAR-10 archive. The distilled set is IDC's published
 ImageNet-10 set (10 images per class), converted to our .npz format
-(lottery_jax.data.distilled) and named by `--config.distilled.source` in
+(lottery_jax.data.distilled_npz) and named by `--config.distilled.source` in
 configs/imagenet10_resnet10.py. Without it the config uses a class-balanced random real subset.
 """
 

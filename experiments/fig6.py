@@ -18,7 +18,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from lottery_jax.runners import stability as stability_runner
+from lottery_jax.stability import summaries
 
 from experiments import cli, fig3, page
 from experiments import runs as runs_lib
@@ -52,7 +52,7 @@ def selected(run: runs_lib.Run) -> list[dict]:
   lmc = (res.get("stability") or {}).get("lmc") or {}
   if "imp" not in lmc or "distilled" not in lmc:
     raise runs_lib.RunMissing(f"run {run.dir} has no LMC analysis of both imp and distilled")
-  points = {round(p["sparsity"], 6): p for p in stability_runner.barrier_vs_accuracy_points(res)}
+  points = {round(p["sparsity"], 6): p for p in summaries.barrier_vs_accuracy_points(res)}
   syn = {r["round"]: r for r in lmc["distilled"]}
   acc = {p: {r["round"]: r for r in res["producers"][p]} for p in ("imp", "distilled")}
   compression = res["num_train_examples"] / max((res.get("distilled") or {}).get("num_images")

@@ -12,12 +12,14 @@ end, exit status, machine): the wall time and machine its results page reports.
 
 import json
 import os
-import platform
 import shlex
 import subprocess
 import sys
 import time
 from typing import Any, NamedTuple
+
+from lottery_jax import layout
+from lottery_jax import machine
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRESETS = ("cpu", "paper")
@@ -125,31 +127,6 @@ def lottery_command(spec: RunSpec, workdir: str, data: dict[str, str]) -> list[s
   return argv + [f"--workdir={workdir}"]
 
 
-def machine() -> str:
-  """This machine in one line: CPU model and cores, memory, accelerators (nvidia-smi)."""
-  cpu = platform.processor() or platform.machine()
-  try:
-    with open("/proc/cpuinfo") as f:
-      cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")),
-                 cpu)
-  except OSError:
-    pass
-  parts = [f"{cpu}, {os.cpu_count()} cores"]
-  try:
-    with open("/proc/meminfo") as f:
-      kb = int(f.readline().split()[1])
-    parts.append(f"{kb / 2**20:.0f} GiB RAM")
-  except (OSError, ValueError, IndexError):
-    pass
-  try:
-    gpus = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10,
-                          check=False).stdout.strip().splitlines()
-    parts += [g.split(" (")[0] for g in gpus]
-  except (OSError, subprocess.SubprocessError):
-    pass
-  return "; ".join(parts)
-
-
 def ensure(spec: RunSpec, workdir: str, data: dict[str, str]) -> None:
   """Run (or resume) `spec` in `workdir`; exits with the run's status when it fails. A
   finished run is still handed to lottery_jax.main, which only rebuilds its report and
@@ -168,7 +145,7 @@ def ensure(spec: RunSpec, workdir: str, data: dict[str, str]) -> None:
       with open(os.path.join(workdir, SESSIONS), "a") as f:
         f.write(json.dumps({"command": shlex.join(lottery_command(spec, workdir, data)),
                             "start": began, "end": time.time(), "status": status,
-                            "machine": machine()}) + "\n")
+                            "machine": machine.describe()}) + "\n")
   if status == 2:  # Bad input: lottery_jax.main has said why in one line.
     sys.exit(2)
   if status != 0:
@@ -211,18 +188,13 @@ class Run(NamedTuple):
     return " / ".join(parts)
 
   def round_dir(self, producer: str, r: int) -> str:
-    """Replicate 0's directory of `producer`'s round r (the run-directory layout: round 0 is
-    dense/, hybrid's first hybrid_syn_rounds rounds are the distilled producer's)."""
-    rep = os.path.join(self.dir, "replicate_0")
-    if r == 0:
-      return os.path.join(rep, "dense")
-    if producer == "hybrid" and r <= self.config["lottery"]["hybrid_syn_rounds"]:
-      producer = "distilled"
-    return os.path.join(rep, producer, f"round_{r}")
+    """Replicate 0's directory of `producer`'s round r (lottery_jax.layout)."""
+    return layout.round_dir(layout.replicate_dir(self.dir, 0), producer, r,
+                            self.config["lottery"]["hybrid_syn_rounds"])
 
 
 def is_finished(workdir: str) -> bool:
-  return os.path.isfile(os.path.join(workdir, "results.json"))
+  return os.path.isfile(os.path.join(workdir, layout.RESULTS))
 
 
 def expected_config(spec: RunSpec, data: dict[str, str]) -> dict[str, Any]:

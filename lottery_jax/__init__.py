@@ -17,9 +17,9 @@ __version__ = "0.1.0"  # Keep in step with pyproject.toml (tests/test_examples.p
 
 __all__ = [
     "aggregate", "atomic", "checkpoint", "config_blocks", "data", "default_config", "distill",
-    "errors", "host_loop", "imp", "loss", "main", "masks", "models", "optim", "parallel",
-    "progress", "pruning", "report", "report_training", "rundir", "runners", "scores",
-    "stability", "tensorboard", "train", "tree", "typing",
+    "errors", "host_loop", "imp", "layout", "loss", "machine", "main", "masks", "models",
+    "optim", "parallel", "progress", "pruning", "report", "report_distill", "report_training",
+    "rundir", "runners", "scores", "stability", "tensorboard", "train", "tree", "typing",
 ]
 
 

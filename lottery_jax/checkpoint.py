@@ -2,6 +2,7 @@
 for corrupt checkpoints."""
 
 import errno
+import json
 import os
 import sys
 import zipfile
@@ -12,7 +13,9 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from lottery_jax import atomic
+from lottery_jax import parallel
 from lottery_jax.errors import UserInputError
+from lottery_jax.masks import path_name
 
 
 def manager(directory: str, max_to_keep: int = 2) -> ocp.CheckpointManager:
@@ -79,10 +82,26 @@ def restore_latest(mngr: ocp.CheckpointManager, like_state):
     state = mngr.restore(step, args=ocp.args.StandardRestore(abstract))
   except Exception as e:  # Orbax raises many types for unreadable files.
     where = os.path.join(str(mngr.directory), str(step))
+    if _holds_train_state_masks(where):
+      raise UserInputError(f"checkpoint {where} is of an older format (TrainState.masks, now "
+                           "held only by the optimizer state); move it away to start that "
+                           "stage over") from None
     first_line = _reason(e)
     raise UserInputError(f"checkpoint {where} is corrupt or does not match this config "
                          f"({first_line}); move it away to start that stage over") from None
   return jax.tree.map(_placed_like, state, like_state), step
+
+
+def _holds_train_state_masks(where: str) -> bool:
+  """Whether the checkpoint at `where` has a top-level `masks` entry beside `opt_state`: a
+  TrainState from before the masks lived only in the optimizer state (masks.MaskedState)."""
+  try:
+    with open(os.path.join(where, "default", "_METADATA")) as f:
+      keys = json.load(f)["tree_metadata"].keys()
+  except (OSError, ValueError, KeyError, AttributeError):
+    return False
+  return any(k.startswith("('masks',") for k in keys) and any(
+      k.startswith("('opt_state',") for k in keys)
 
 
 def _reason(e: BaseException) -> str:
@@ -110,8 +129,6 @@ def _placed_like(restored, like):
 def save_npz_tree(path: str, tree) -> None:
   """Save a pytree of arrays (a mask, say) as an .npz keyed by 'Conv_0/kernel'-style paths,
   atomically; readable with plain numpy. Process 0 only (see parallel.is_writer)."""
-  from lottery_jax import parallel
-  from lottery_jax.masks import path_name
   if not parallel.is_writer():
     return
   flat = {path_name(p): np.asarray(x) for p, x in jax.tree_util.tree_leaves_with_path(tree)}
@@ -120,7 +137,6 @@ def save_npz_tree(path: str, tree) -> None:
 
 def load_npz_tree(path: str, like_tree):
   """Load an .npz written by save_npz_tree into the structure of `like_tree`."""
-  from lottery_jax.masks import path_name
   try:
     with np.load(path) as f:
       leaves = []

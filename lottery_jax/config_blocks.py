@@ -76,11 +76,29 @@ def train_config(**overrides) -> ml_collections.ConfigDict:
 # `loop` and `block_steps` change only rounding (in when not at their defaults).
 RUN_DEFAULTS = {"compute_dtype": "float32", "loop": "auto", "block_steps": 200}
 RECIPE_PATHS = (("train",), ("distilled", "train"), ("distill", "eval_train"))
+# Fields that moved, old path -> new path: a config naming the old one is refused with a line
+# naming the new one (validate, main).
+MOVED = {"stability.train_pairs_together": "train.pairs_together"}
+
+
+def real_train(**overrides) -> ml_collections.ConfigDict:
+  """The lottery experiment's real-data recipe: `train_config` and how the two networks of an
+  LMC pair (same init and mask, two data orders) are trained: `pairs_together` 'true' (one
+  vmapped program), 'false' (one after the other) or 'auto' (false: slower on a CPU and on an
+  H200 for ConvNet-3; bench/README.md)."""
+  t = train_config(**overrides)
+  t.pairs_together = "auto"
+  return t
 
 
 def without_run_defaults(config: dict) -> dict:
   """`config` (a dict, changed in place and returned) without the RUN_DEFAULTS fields that
-  hold their defaults in any recipe of RECIPE_PATHS."""
+  hold their defaults in any recipe of RECIPE_PATHS. train.pairs_together is put back where
+  it was when run directories were named (stability.train_pairs_together), so an identity,
+  and a default run directory's name, stay as they were."""
+  train = config.get("train")
+  if isinstance(train, dict) and "pairs_together" in train and "stability" in config:
+    config["stability"]["train_pairs_together"] = train.pop("pairs_together")
   for path in RECIPE_PATHS:
     recipe = config
     for name in path:
@@ -196,7 +214,7 @@ def distilled() -> ml_collections.ConfigDict:
 
 
 def stability() -> ml_collections.ConfigDict:
-  """Stability analyses after the pruning stage (lottery_jax.runners.stability); analyses=()
+  """Stability analyses after the pruning stage (lottery_jax.runners.analyses); analyses=()
   skips them."""
   st = ml_collections.ConfigDict()
   st.analyses = ("lmc", "landscape", "hessian", "masks")
@@ -226,8 +244,4 @@ def stability() -> ml_collections.ConfigDict:
   # (estimated from the model's activations). 0: 4 GiB on a CPU, half the accelerator's memory.
   st.memory_budget_gb = 0.0
   st.bn_examples = 2000      # BatchNorm models: statistics recomputed on these.
-  # The two networks of an LMC pair (same init and mask, two data orders) trained in one
-  # vmapped program: 'true', 'false' or 'auto' (false: slower on a CPU and on an H200 for
-  # ConvNet-3; bench/README.md).
-  st.train_pairs_together = "auto"
   return st

@@ -63,6 +63,9 @@ import os  # noqa: E402
 try:
   from absl import app, flags, logging  # noqa: E402
   from ml_collections import config_flags  # noqa: E402
+
+  from lottery_jax import config_blocks  # noqa: E402  (ml_collections only)
+  from lottery_jax.errors import TrainingDiverged, UserInputError  # noqa: E402
 except ImportError as missing:  # The core install: the library only.
   print(f"lottery_jax: error: the experiments need the 'experiments' extra ({missing.name} is "
         "not installed): pip install -e '.[experiments]'", file=sys.stderr)
@@ -113,6 +116,9 @@ def _explain_config_error(argv, error: BaseException) -> str:
     if not arg.startswith("--config."):
       continue
     field = arg[len("--config."):].split("=", 1)[0]
+    if field in config_blocks.MOVED:
+      new = config_blocks.MOVED[field]
+      return f"{field} is now {new}; set --config.{new}"
     node, walked = config, []
     for part in field.split("."):
       if not hasattr(node, "keys") or part not in node:
@@ -169,21 +175,17 @@ def _run(argv, config_flag, workdir_flag):
     _import_libraries()
   # Imported here so that `--help` and flag errors answer before JAX starts.
   from lottery_jax import runners
-  from lottery_jax import validate
-  from lottery_jax.errors import UserInputError
   try:
     config = config_flag.value
     config.to_dict()  # A config that failed to load is a placeholder that raises here.
   except Exception as e:
     _fail(_explain_config_error(sys.argv, e))
   try:  # Before joining other processes (which would wait for peers) or naming the work dir.
-    validate.check(config)
-    workdir = workdir_flag.value or runners.default_workdir(config)
-    validate.check_workdir(workdir)
+    workdir = runners.check(config, workdir_flag.value)
   except UserInputError as e:
     _fail(str(e))
   _start_processes()
-  execute(config, workdir)
+  _dispatch(config, workdir)
 
 
 def _print_config(config_flag):
@@ -207,7 +209,6 @@ def _start_processes():
   """Join the other processes of a multi-process run (see parallel.initialize) before
   anything touches JAX; inconsistent flags end in one line, exit 2."""
   from lottery_jax import parallel
-  from lottery_jax.errors import UserInputError
   f = flags.FLAGS
   try:
     parallel.initialize(f.coordinator_address, f.num_processes, f.process_id)
@@ -221,13 +222,20 @@ def _start_processes():
 def execute(config, workdir: str):
   """Validate `config` and `workdir`, then run; every failure ends in `_fail` (one line)."""
   from lottery_jax import runners
-  from lottery_jax import validate
-  from lottery_jax.errors import TrainingDiverged, UserInputError
   try:
     _check_signals(None)
-    validate.check(config)
-    validate.check_workdir(workdir)
-    runners.run(config, workdir)
+    workdir = runners.check(config, workdir)
+  except UserInputError as e:
+    _fail(str(e))
+  _dispatch(config, workdir)
+
+
+def _dispatch(config, workdir: str):
+  """Run a validated config (runners.dispatch); every failure ends in `_fail` (one line)."""
+  from lottery_jax import runners
+  try:
+    _check_signals(None)
+    runners.dispatch(config, workdir)
   except UserInputError as e:
     _fail(str(e))
   except TrainingDiverged as e:

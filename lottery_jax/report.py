@@ -9,6 +9,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from lottery_jax import atomic  # noqa: E402
 from lottery_jax import report_training  # noqa: E402
+from lottery_jax import stability  # noqa: E402
+from lottery_jax.stability import hessian  # noqa: E402
+from lottery_jax.stability import summaries  # noqa: E402
 
 COLORS = {"dense": "black", "imp": "tab:blue", "distilled": "tab:orange", "hybrid": "tab:green",
           "random": "tab:gray", "snip": "tab:red", "grasp": "tab:purple", "synflow": "tab:brown"}
@@ -135,8 +138,7 @@ def stability_markdown(results) -> list[str]:
                      f"{r['train_loss_barrier']:.4f} | {r['train_loss_midpoint_barrier']:.4f} | "
                      f"{100 * r['test_error_barrier']:.2f} |")
     lines += ["", "![LMC curves](figures/lmc_curves.png)", ""]
-    from lottery_jax.runners import stability as stability_runner
-    if stability_runner.barrier_vs_accuracy_points(results):
+    if summaries.barrier_vs_accuracy_points(results):
       lines += ["Distilled over IMP at each sparsity (paper Fig. 6): ratio of midpoint train-loss "
                 "barriers against ratio of test accuracies, marker size showing the dataset "
                 "compression ratio (real train examples / distilled images):", "",
@@ -152,7 +154,6 @@ def stability_markdown(results) -> list[str]:
                      f"(figures/landscape_{name}_round{r['round']}.png)")
     lines.append("")
   if "hessian" in st:
-    from lottery_jax.stability import hessian
     rows = {f"{name}, {100 * r['sparsity']:.0f}% sparse": r
             for name, recs in st["hessian"].items() for r in recs}
     if rows:
@@ -184,8 +185,6 @@ def stability_markdown(results) -> list[str]:
 
 def stability_figures(results, figures: str) -> None:
   """LMC curves (train loss and test error) and the barrier-vs-accuracy figure."""
-  from lottery_jax import stability
-  from lottery_jax.runners import stability as stability_runner
   lmc = (results.get("stability") or {}).get("lmc")
   if not lmc:
     return
@@ -195,7 +194,7 @@ def stability_figures(results, figures: str) -> None:
               for p, recs in lmc.items() if p != "dense"}
     if curves:
       stability.plot_lmc_curves(curves, os.path.join(figures, name), ylabel=label)
-  points = stability_runner.barrier_vs_accuracy_points(results)
+  points = summaries.barrier_vs_accuracy_points(results)
   if points:
     stability.plot_barrier_vs_accuracy(points, os.path.join(figures, "barrier_vs_accuracy.png"))
 

@@ -35,14 +35,19 @@ class TrainState:
     step: int32 scalar, number of updates applied so far.
     params: the model's parameters.
     batch_stats: BatchNorm running statistics ({} for models without BatchNorm).
-    opt_state: a masks.MaskedState: its own copy of the masks and the optimizer's state.
-    masks: bool tree mirroring params, True where a weight is kept (see lottery_jax.masks).
+    opt_state: a masks.MaskedState: the masks (bool tree mirroring params, True where a
+      weight is kept; their one home, as jaxpruner keeps them in its optimizer state) and the
+      wrapped optimizer's state. `state.masks` reads them.
   """
   step: jax.Array
   params: Any
   batch_stats: Any
   opt_state: Any
-  masks: Any
+
+  @property
+  def masks(self):
+    """The bool masks, True where a weight is kept (held by opt_state, a MaskedState)."""
+    return self.opt_state.masks
 
 
 def init_variables(model: nn.Module, key, image_shape_HWC):
@@ -60,8 +65,7 @@ def new_state(params, batch_stats, masks, tx: optax.GradientTransformation) -> T
   params = masks_lib.apply_masks(params, masks)
   return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                     batch_stats=jax.tree.map(jnp.copy, batch_stats),
-                    opt_state=masks_lib.masked_optimizer(tx, masks).init(params),
-                    masks=jax.tree.map(jnp.copy, masks))
+                    opt_state=masks_lib.masked_optimizer(tx, masks).init(params))
 
 
 def compute_params(params, compute_dtype: str):
@@ -106,14 +110,13 @@ def train_step(state: TrainState, batch, key, *, model: nn.Module,
     return loss_lib.cross_entropy(logits, batch["label"]), (logits, new_stats)
 
   (loss, (logits, new_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-  grads = masks_lib.apply_masks(grads, state.masks)  # For grad_norm; the optimizer masks too.
-  # state.masks is the source of truth (opt_state carries a copy for outside use). Pruned
-  # params start at zero (new_state) and get zero updates; the last apply_masks only keeps
-  # XLA's fusion, hence the rounding, as it was before masked_optimizer.
-  masked_tx = masks_lib.masked_optimizer(tx, state.masks)
-  updates, opt_state = masked_tx.update(grads, state.opt_state._replace(masks=state.masks),
-                                        state.params)
-  params = masks_lib.apply_masks(optax.apply_updates(state.params, updates), state.masks)
+  masks = state.masks  # Held by the optimizer state (its update reads them from there).
+  grads = masks_lib.apply_masks(grads, masks)  # For grad_norm; the optimizer masks too.
+  # Pruned params start at zero (new_state) and get zero updates; the last apply_masks only
+  # keeps XLA's fusion, hence the rounding, as it was before masked_optimizer.
+  masked_tx = masks_lib.masked_optimizer(tx, masks)
+  updates, opt_state = masked_tx.update(grads, state.opt_state, state.params)
+  params = masks_lib.apply_masks(optax.apply_updates(state.params, updates), masks)
   metrics = {
       "loss": loss,
       "accuracy": loss_lib.accuracy(logits, batch["label"]),

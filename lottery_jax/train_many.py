@@ -4,9 +4,8 @@ leading copy axis of the state, the batch and the key.
 Copy k reads the batches of its own data key and augments with its own train key, exactly as
 `train.fit` would run it alone (batch order a pure function of (data key, epoch)), and its
 masks keep its pruned weights exactly zero; so the K results equal K separate `fit` runs up to
-float rounding. Whether it pays depends on model and device: for ConvNet-3 it was slower than
-one after another on a CPU (0.37x) and on an H200 (0.54x); bench/paired_training.py measures
-it (bench/README.md).
+float rounding. Whether it pays depends on model and device; bench/paired_training.py measures
+it (bench/README.md has the numbers).
 """
 
 import functools
@@ -31,16 +30,15 @@ CHOICES = ("auto", "true", "false")
 def together(choice) -> bool:
   """Whether to train independent copies together: True / 'true', False / 'false', or 'auto'.
 
-  'auto' is False on every backend measured so far: bench/paired_training.py found the
-  vmapped pair 0.37x as fast as one network after the other on a CPU and 0.54x on an H200
-  (ConvNet-3, batch 256; vmapped convolutions with per-copy weights become grouped ones).
-  'true' stays for models and devices where a bench shows a gain."""
+  'auto' is False on every backend measured so far (bench/paired_training.py, bench/README.md:
+  vmapped convolutions with per-copy weights become grouped ones, slower than one network
+  after the other). 'true' stays for models and devices where a bench shows a gain."""
   choice = str(choice).lower()
   if choice == "auto":
     return False
   if choice == "true" and jax.process_count() > 1:
-    raise UserInputError("stability.train_pairs_together=true trains on one process's devices; "
-                         "use 'auto' or 'false' in a multi-process run")
+    raise UserInputError("train.pairs_together=true trains on one process's devices; use "
+                         "'auto' or 'false' in a multi-process run")
   return choice == "true"
 
 

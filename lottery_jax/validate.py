@@ -1,8 +1,10 @@
 """Every config field's type and range, and the work directory, checked before any work.
 
 `check(config)` raises a UserInputError naming the first bad field, its value and the valid
-range; `check_workdir(path)` one for a work directory that cannot be created or written. The
-command line calls both before it loads data or touches the work directory.
+range; `check_workdir(path)` one for a work directory that cannot be created or written. Both
+run once per run, in `runners.check`, before anything loads data or touches the work directory;
+the runners themselves trust their config. The vocabularies come from the library modules that
+use them (optim, imp, distill.make, train_many, ...).
 """
 
 import math
@@ -10,9 +12,22 @@ import os
 
 import ml_collections
 
+from lottery_jax import blocks
+from lottery_jax import config_blocks
+from lottery_jax import default_config
+from lottery_jax import imp
+from lottery_jax import models
+from lottery_jax import optim
+from lottery_jax import plan
+from lottery_jax import train
+from lottery_jax import train_many
+from lottery_jax.distill import make as distill_make
 from lottery_jax.errors import UserInputError, unknown_choice
 
+EXPERIMENTS = ("lottery", "distill")  # config.experiment; runners/<name>.py runs each.
 PREPROCESSING = ("none", "standardize", "zca")
+ANALYSES = ("lmc", "landscape", "hessian", "masks")  # config.stability.analyses entries.
+LMC_PRODUCERS = ("dense",) + imp.PRODUCERS
 MAX_SEED = 2**63 - 1  # jax.random.key takes a signed 64-bit seed.
 
 
@@ -58,14 +73,8 @@ def check_bool(config, path: str) -> bool:
   return value
 
 
-# Mirrors of train.COMPUTE_DTYPES and blocks.LOOPS (this module imports no JAX at load).
-COMPUTE_DTYPES = ("float32", "bfloat16")
-LOOPS = ("auto", "step", "block")
-
-
 def check_recipe(config, path: str) -> None:
   """A training recipe (default_config.train_config): optimizer, schedule, lengths, cadences."""
-  from lottery_jax import optim  # JAX is imported only once flags are parsed.
   recipe = _get(config, path)
   if recipe.optimizer not in optim.OPTIMIZERS:
     raise unknown_choice(f"{path}.optimizer", recipe.optimizer, optim.OPTIMIZERS)
@@ -85,17 +94,17 @@ def check_recipe(config, path: str) -> None:
     check_real(config, f"{path}.epochs", 0.0, positive=True)
   for name in ("batch_size", "eval_batch_size", "log_every", "checkpoint_every"):
     check_int(config, f"{path}.{name}", 1)
-  if "compute_dtype" in recipe and recipe.compute_dtype not in COMPUTE_DTYPES:
-    raise unknown_choice(f"{path}.compute_dtype", recipe.compute_dtype, COMPUTE_DTYPES)
-  if "loop" in recipe and str(recipe.loop).lower() not in LOOPS:
-    raise unknown_choice(f"{path}.loop", recipe.loop, LOOPS)
+  if "compute_dtype" in recipe and recipe.compute_dtype not in train.COMPUTE_DTYPES:
+    raise unknown_choice(f"{path}.compute_dtype", recipe.compute_dtype,
+                         train.COMPUTE_DTYPES)
+  if "loop" in recipe and str(recipe.loop).lower() not in blocks.LOOPS:
+    raise unknown_choice(f"{path}.loop", recipe.loop, blocks.LOOPS)
   if "block_steps" in recipe:
     check_int(config, f"{path}.block_steps", 1)
 
 
 def check_model(config) -> None:
   """The model name, its options, and positive widths and depths."""
-  from lottery_jax import models
   options = config.model.options
   for name in ("width", "depth"):
     if name in options:
@@ -124,11 +133,14 @@ def check_data(config) -> None:
 
 
 def check_stability(config) -> None:
-  """Sizes of the stability analyses (runners.stability.check_stability_config checks the
-  rest)."""
-  from lottery_jax.runners import stability
+  """The stability analyses: their names, LMC producers, sizes and memory budget."""
   st = config.stability
-  stability.check_stability_config(st)
+  for a in st.analyses:
+    if a not in ANALYSES:
+      raise unknown_choice("stability analysis", a, ANALYSES)
+  for p in st.lmc_producers:
+    if p not in LMC_PRODUCERS:
+      raise unknown_choice("stability.lmc_producers entry", p, LMC_PRODUCERS)
   for name in ("replicates", "lmc_examples", "grid_examples", "probe_batch", "point_batch"):
     check_int(config, f"stability.{name}", 0)
   for name in ("num_alphas", "grid_size", "hessian_probes", "hessian_batches",
@@ -143,7 +155,6 @@ def check_stability(config) -> None:
 
 
 def check_lottery(config) -> None:
-  from lottery_jax import imp, models, plan
   check_int(config, "lottery.rounds", 0, 999)  # stability.probe_keys.ROUND_LIMIT
   check_int(config, "lottery.replicates", 1)
   check_int(config, "lottery.hybrid_syn_rounds", 0)
@@ -152,6 +163,9 @@ def check_lottery(config) -> None:
                              config.lottery.dense_layers)
   check_real(config, "lottery.rewind_epochs", 0.0)
   check_recipe(config, "train")
+  if str(config.train.pairs_together).lower() not in train_many.CHOICES:
+    raise unknown_choice("train.pairs_together", config.train.pairs_together,
+                         train_many.CHOICES)
   check_recipe(config, "distilled.train")
   source = config.distilled.source
   if not isinstance(source, str) or not source:
@@ -169,7 +183,6 @@ def check_lottery(config) -> None:
 
 def check_distillation(config, method: str) -> None:
   """The settings of making a set with `method` ('dm' or 'idc') in config.distill."""
-  from lottery_jax.runners import distill
   check_int(config, "distill.images_per_class", 1)
   check_int(config, "distill.checkpoint_every", 1)
   check_int(config, "distill.log_every", 1)
@@ -181,26 +194,26 @@ def check_distillation(config, method: str) -> None:
     for name in ("factor", "net_steps", "net_batch", "reinit_every"):
       check_int(config, f"distill.idc.{name}", 1)
     check_real(config, "distill.idc.net_learning_rate", 0.0, positive=True)
-  distill.check_method(config.distill, method)
+  distill_make.check_method(config.distill, method)
 
 
 def check_distill(config) -> None:
-  from lottery_jax.runners import distill
-  distill.check_distill_config(config)
   d = config.distill
+  if d.method not in distill_make.METHODS:
+    raise unknown_choice("distill.method", d.method, distill_make.METHODS)
   check_int(config, "distill.eval_seeds", 0)
-  if d.method in distill.MAKERS:
+  if d.method in distill_make.MAKERS:
     check_distillation(config, d.method)
+  elif config.distilled.source in ("", "random_subset"):
+    raise UserInputError("distill.method='published' evaluates the .npz named by "
+                         "distilled.source; set --config.distilled.source=PATH")
+  distill_make.dsa.params_from_config(d.dsa)  # Names a bad DSA strategy.
   check_recipe(config, "distill.eval_train")
-
-
-EXPERIMENTS = ("lottery", "distill")
 
 
 def check_blocks(config) -> None:
   """UserInputError when `config` lacks a field its experiment's base has (a config file of
   one experiment run as another, e.g. --config.experiment=distill on a lottery config)."""
-  from lottery_jax import default_config
   base = (default_config.lottery_base() if config.experiment == "lottery"
           else default_config.distill_base())
 
@@ -223,10 +236,22 @@ def check_blocks(config) -> None:
                          f"{config.experiment}_base)")
 
 
+def check_moved(config) -> None:
+  """UserInputError for a field set under the name it had before it moved
+  (config_blocks.MOVED), naming its new place."""
+  for old, new in config_blocks.MOVED.items():
+    node = config
+    for part in old.split("."):
+      node = node.get(part) if hasattr(node, "get") else None
+    if node is not None:
+      raise UserInputError(f"{old} is now {new}; set --config.{new}={node}")
+
+
 def check(config: ml_collections.ConfigDict) -> None:
   """UserInputError naming the first bad field of `config`; nothing is read or written."""
   if config.get("experiment") not in EXPERIMENTS:
     raise unknown_choice("experiment", config.get("experiment"), EXPERIMENTS)
+  check_moved(config)
   check_blocks(config)
   check_data(config)
   check_model(config)

@@ -61,7 +61,7 @@ def test_blocks_read_the_batches_of_the_step_loop_exactly():
   labels = np.arange(n, dtype=np.int32)
   state = train_lib.TrainState(step=jnp.zeros((), jnp.int32),
                                params={"seen": jnp.full((num_steps, 12), -1, jnp.int32)},
-                               batch_stats={}, opt_state=(), masks={})
+                               batch_stats={}, opt_state=())
 
   @jax.jit
   def record(state, batch, key):

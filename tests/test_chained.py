@@ -9,7 +9,7 @@ import pytest
 
 from cli_runner import checkpoint_at_least, checkpoint_steps, kill_when, launch_run, run_cli
 from lottery_jax import default_config, runners
-from lottery_jax.data import distilled as distilled_lib
+from lottery_jax.data import distilled_npz as distilled_lib
 
 ROUNDS = 2
 

@@ -1,7 +1,6 @@
 """Every config file and its variants load, lock and pass validation; a bad variant is one line."""
 
 import importlib.util
-import inspect
 import pathlib
 import subprocess
 import sys
@@ -13,7 +12,8 @@ from lottery_jax import default_config, validate
 import tiny
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-CONFIG_FILES = sorted((ROOT / "configs").glob("*.py"))
+# Every config file (configs/presets.py is the module they share, not a config).
+CONFIG_FILES = sorted(p for p in (ROOT / "configs").glob("*.py") if p.name != "presets.py")
 
 
 def _module(path):
@@ -23,10 +23,21 @@ def _module(path):
   return module
 
 
+VARIANTS = ("smoke", "cpu", "rewind", "cpu,rewind", "smoke,rewind")
+
+
 def _variants(get_config):
-  if not inspect.signature(get_config).parameters:
-    return (None,)
-  return (None,) + tuple(default_config.VARIANTS) + ("cpu,rewind", "smoke,rewind")
+  """None and the VARIANTS the config accepts (configs/presets.py); every config has `smoke`."""
+  accepted = [None]
+  for arg in VARIANTS:
+    try:
+      get_config(arg)
+    except ValueError as e:
+      assert "unknown config variant" in str(e)
+      continue
+    accepted.append(arg)
+  assert "smoke" in accepted
+  return accepted
 
 
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: p.stem)
@@ -36,7 +47,9 @@ def test_every_config_and_variant_loads_and_validates(path):
     c = get_config(arg) if arg else get_config()
     assert c.is_locked, (path.stem, arg)
     validate.check(c)
-    if arg == "smoke":
+    if arg == "smoke" and c.experiment == "distill":
+      assert c.distill.eval_seeds == 1 and c.distill.eval_train.num_steps == 20
+    elif arg == "smoke":
       assert c.lottery.rounds == 1 and c.lottery.replicates == 1
       assert c.model.options.width == 32 and c.stability.lmc_examples == 1000
     if arg == "cpu":
@@ -63,11 +76,11 @@ def test_a_bad_variant_is_one_line_and_exit_2(tmp_path):
 
 
 def test_lmc_producers_selects_who_gets_a_pair_and_refuses_unknown_names():
-  from lottery_jax.runners import stability
+  from lottery_jax.runners import analyses
   from lottery_jax.errors import UserInputError
   c = default_config.lottery_base()
   c.stability.lmc_producers = ("dense", "distilled", "hybrid")  # hybrid is not made here.
-  assert stability.lmc_targets(c.stability, c.lottery) == ("dense", "distilled")
+  assert analyses.lmc_targets(c.stability, c.lottery) == ("dense", "distilled")
   c.stability.lmc_producers = ("dense", "imp", "magnitude")
   with pytest.raises(UserInputError, match="magnitude"):
     validate.check(c)

@@ -10,7 +10,7 @@ import numpy as np
 import optax
 import pytest
 
-from lottery_jax.data import distilled
+from lottery_jax.data import distilled_npz as distilled
 from lottery_jax.distill import classwise, dm, dsa, idc, loop
 from lottery_jax.errors import UserInputError
 from lottery_jax.models import get_model

@@ -8,7 +8,7 @@ import signal
 import numpy as np
 import pytest
 
-from lottery_jax.data import distilled as distilled_lib
+from lottery_jax.data import distilled_npz as distilled_lib
 from lottery_jax.data import preprocess
 from lottery_jax.errors import UserInputError
 

@@ -1,4 +1,5 @@
-"""Tests for lottery_jax.data.distilled: the published MTT file, round trips, bad files."""
+"""Tests for lottery_jax.data.distilled_npz: the published MTT file, round trips, bad
+files."""
 
 import json
 import pathlib
@@ -6,7 +7,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from lottery_jax.data import distilled
+from lottery_jax.data import distilled_npz as distilled
 from lottery_jax.errors import UserInputError
 
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"

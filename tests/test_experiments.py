@@ -7,6 +7,8 @@ import pathlib
 import numpy as np
 import pytest
 
+from lottery_jax import layout
+
 from experiments import cli, fig2, fig3, fig4, fig5, fig6, fig7, hessian, runs, verdict
 
 SPARSITY = [0.0, 0.36, 0.5904, 0.8689]
@@ -86,11 +88,11 @@ def make_main_run(workdir: pathlib.Path, spec=runs.C10_CONVNET["cpu"], data=DATA
                       for p in ("dense", "imp", "distilled")}}}
   _write(workdir / "results.json", results)
   _write(workdir / "config.json", runs.expected_config(spec, data))
-  for rel, offset in (("dense", 0.3), ("imp/round_2", 0.5), ("distilled/round_2", 0.0)):
+  for producer, r, offset in (("dense", 0, 0.3), ("imp", 2, 0.5), ("distilled", 2, 0.0)):
     losses, ca, cb = _landscape(offset)
-    d = workdir / "replicate_0" / rel
+    d = pathlib.Path(layout.round_dir(layout.replicate_dir(str(workdir), 0), producer, r, 0))
     d.mkdir(parents=True, exist_ok=True)
-    np.savez(d / "landscape.npz", losses=losses, coords_a=ca, coords_b=cb)
+    np.savez(d / layout.LANDSCAPE, losses=losses, coords_a=ca, coords_b=cb)
   (workdir / runs.SESSIONS).write_text(
       json.dumps({"command": "x", "start": 0.0, "end": 1800.0, "status": 0,
                   "machine": "test cpu, 2 cores"}) + "\n"

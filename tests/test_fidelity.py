@@ -12,9 +12,9 @@ import pytest
 
 from lottery_jax import default_config, imp, masks, models, validate
 from lottery_jax.runners import lottery as lottery_runner
-from lottery_jax.runners import stability as stability_runner
+from lottery_jax.stability import summaries
 from lottery_jax import train as train_lib
-from lottery_jax.data import distilled as distilled_lib
+from lottery_jax.data import distilled_npz as distilled_lib
 from lottery_jax.distill import dsa
 from lottery_jax.errors import UserInputError
 
@@ -96,7 +96,7 @@ def test_fig6_points_use_midpoint_barriers_and_the_dataset_compression_ratio():
           "distilled": [{"accuracy_mean": a, "data_points_used": d}
                         for a, d in ((0.8, 0), (0.76, 10**4), (0.7, 2 * 10**4))]},
   }
-  points = stability_runner.barrier_vs_accuracy_points(results)
+  points = summaries.barrier_vs_accuracy_points(results)
   # Round 2's IMP midpoint barrier is 0: no ratio, left out (its max barrier would give one).
   assert len(points) == 1
   assert points[0]["barrier_ratio"] == pytest.approx(0.1 / 0.4)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cli_runner import kill_when, launch_run
-from lottery_jax import runners
+from lottery_jax import layout, runners
 
 import tiny
 
@@ -36,6 +36,11 @@ def small_config(**lottery_overrides):
   return c
 
 
+def round_dir(workdir, producer, r) -> pathlib.Path:
+  """Replicate 0's directory of producer's round r (lottery_jax.layout; hybrid_syn_rounds=1)."""
+  return pathlib.Path(layout.round_dir(layout.replicate_dir(str(workdir), 0), producer, r, 1))
+
+
 def small_config_with(analyses, **lottery_overrides):
   """small_config with only these stability analyses: the runs that compare masks and
   accuracies (or LMC alone) skip the landscapes and Hessians they do not read."""
@@ -50,9 +55,7 @@ def unanalysed_config():
 
 
 def load_masks(workdir, producer, r):
-  rep = pathlib.Path(workdir) / "replicate_0"
-  sub = "distilled" if producer == "hybrid" and r <= 1 else producer
-  with np.load(rep / sub / f"round_{r}" / "mask.npz") as f:
+  with np.load(round_dir(workdir, producer, r) / layout.MASK) as f:
     return {k: f[k] for k in f.files}
 
 
@@ -120,8 +123,8 @@ def test_hybrid_starts_as_distilled_then_follows_imp(finished_run):
   d, h = results["producers"]["distilled"], results["producers"]["hybrid"]
   assert h[1]["accuracy_mean"] == d[1]["accuracy_mean"]
   assert h[1]["data_points_used"] == d[1]["data_points_used"]
-  assert (pathlib.Path(workdir) / "replicate_0" / "hybrid" / "round_2" / "mask.npz").exists()
-  assert not (pathlib.Path(workdir) / "replicate_0" / "hybrid" / "round_1").exists()
+  assert (round_dir(workdir, "hybrid", 2) / layout.MASK).exists()
+  assert not (pathlib.Path(layout.replicate_dir(str(workdir), 0)) / "hybrid" / "round_1").exists()
 
 
 def test_distilled_pruning_uses_far_fewer_examples(finished_run):
@@ -154,23 +157,23 @@ def test_rerun_of_a_finished_experiment_trains_nothing(finished_run, monkeypatch
 def test_the_stability_runner_reads_back_a_finished_runs_analyses(finished_run, monkeypatch):
   workdir, _ = finished_run
   from lottery_jax import train
-  from lottery_jax.runners import stability
+  from lottery_jax.runners import lottery
   monkeypatch.setattr(train, "fit", lambda *a, **k: pytest.fail("trained again"))
-  summary = json.loads(json.dumps(stability.run(small_config(), str(workdir))))
+  summary = json.loads(json.dumps(lottery.run_analyses(small_config(), str(workdir))))
   assert summary == json.loads((workdir / "results.json").read_text())["stability"]
 
 
 def test_sigkill_between_and_inside_rounds_resumes_identically(finished_run, tmp_path):
   reference, results = finished_run
   workdir = tmp_path / "killed"
-  rep = workdir / "replicate_0"
   # Inside a round: IMP round 2's real training has a checkpoint but no result yet.
   kill_when(launch_run("test_lottery.unanalysed_config", workdir),
-            lambda: any((rep / "imp" / "round_2" / "real" / "checkpoints").glob("[0-9]*")))
-  assert not (rep / "imp" / "round_2" / "real" / "result.json").exists()
+            lambda: any((round_dir(workdir, "imp", 2) / layout.REAL / layout.CHECKPOINTS
+                         ).glob("[0-9]*")))
+  assert not (round_dir(workdir, "imp", 2) / layout.REAL / layout.RESULT).exists()
   # Between rounds: distilled round 2's mask is written, its real training not started.
   kill_when(launch_run("test_lottery.unanalysed_config", workdir),
-            lambda: (rep / "distilled" / "round_2" / "mask.json").exists())
+            lambda: (round_dir(workdir, "distilled", 2) / layout.MASK_RECORD).exists())
   assert not (workdir / "results.json").exists()
   resumed = runners.run(unanalysed_config(), str(workdir))
   for producer in ("imp", "distilled", "hybrid", "random"):
@@ -185,7 +188,6 @@ def test_sigkill_between_and_inside_rounds_resumes_identically(finished_run, tmp
 def test_stability_analyses_are_written(finished_run):
   workdir, results = finished_run
   st = results["stability"]
-  rep = workdir / "replicate_0"
   for producer in ("imp", "distilled", "hybrid", "random"):
     rounds = st["lmc"][producer]
     assert [r["round"] for r in rounds] == list(range(ROUNDS + 1))
@@ -201,10 +203,10 @@ def test_stability_analyses_are_written(finished_run):
       # The two networks differ (data orders), by a small fraction of their norm.
       assert 0 < r["relative_distance"] < 1
   # The path starts at copy A exactly: its test loss at alpha 0 is copy A's test loss.
-  lmc = json.loads((rep / "imp" / "round_2" / "lmc.json").read_text())
-  copy_a = json.loads((rep / "imp" / "round_2" / "real" / "result.json").read_text())
+  lmc = json.loads((round_dir(workdir, "imp", 2) / layout.LMC).read_text())
+  copy_a = json.loads((round_dir(workdir, "imp", 2) / layout.REAL / layout.RESULT).read_text())
   assert lmc["test"]["loss"][0] == pytest.approx(copy_a["test_loss"], rel=1e-5)
-  assert (rep / "imp" / "round_2" / "real_b" / "result.json").exists()
+  assert (round_dir(workdir, "imp", 2) / layout.REAL_B / layout.RESULT).exists()
   assert set(st["landscape"]) == {"imp", "distilled"}
   assert set(st["hessian"]) == {"dense", "imp", "distilled"}
   assert [h["round"] for h in st["hessian"]["imp"]] == [1, 3]

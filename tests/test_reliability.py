@@ -23,7 +23,7 @@ from lottery_jax.runners import lottery as lottery_runner
 from lottery_jax import host_loop
 from lottery_jax import main as main_lib
 from lottery_jax import rundir
-from lottery_jax.data import distilled as distilled_lib
+from lottery_jax.data import distilled_npz as distilled_lib
 from lottery_jax.data import sources
 from lottery_jax.data.dataset import load_dataset
 from lottery_jax.errors import UserInputError
@@ -376,7 +376,7 @@ import time  # noqa: E402
 from cli_runner import checkpoint_at_least  # noqa: E402
 from lottery_jax import atomic  # noqa: E402
 from lottery_jax import report  # noqa: E402
-from lottery_jax.runners import distill as distill_runner  # noqa: E402
+from lottery_jax.distill import make as distill_make  # noqa: E402
 
 
 def _errors(stderr: str) -> list[str]:
@@ -448,7 +448,7 @@ def test_small_refusals_say_what_is_wrong(tmp_path, digits):
   d = _config().distill
   d.images_per_class = 1000
   with pytest.raises(UserInputError) as e:
-    distill_runner.check_against_data(d, "dm", digits)
+    distill_make.check_against_data(d, "dm", digits)
   assert "distill.images_per_class" in str(e.value) and "idc" not in str(e.value)
 
   class Unreadable:  # A restore failing as pybind11-bound orbax code reports it.

@@ -124,7 +124,14 @@ def test_the_cache_location_is_not_part_of_a_runs_identity():
 
 
 def test_the_configs_and_variants_still_pass():
+  import importlib.util
+  import pathlib
   from lottery_jax import validate
+  path = pathlib.Path(__file__).resolve().parents[1] / "configs" / "presets.py"
+  spec = importlib.util.spec_from_file_location("presets", path)
+  presets = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(presets)
   for variant in ("", "smoke", "cpu", "cpu,rewind", "rewind"):
-    validate.check(default_config.variant(default_config.cifar_base("cifar10"), variant))
+    validate.check(presets.variant(presets.cifar_base("cifar10"), variant,
+                                   presets.LOTTERY_VARIANTS))
   validate.check(default_config.get_config())

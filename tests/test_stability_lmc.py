@@ -85,16 +85,16 @@ def test_lmc_stage_refuses_a_pair_that_is_one_network_twice(tmp_path):
   writing lmc.json."""
   from types import SimpleNamespace
 
-  from lottery_jax.runners import stability as stability_runner
+  from lottery_jax.runners import analyses as analyses_runner
   _, params_a, _, _, _ = two_solutions()
   state = SimpleNamespace(params=params_a, batch_stats={})
   rep = SimpleNamespace(trained=lambda producer, r, second=False: ({}, state),
                         round_dir=lambda producer, r: str(tmp_path))
   st = SimpleNamespace(num_alphas=5)
   images, labels = tiny_data()
-  sample = stability_runner.AnalysisSample(images, labels, np.arange(len(labels)), 3)
+  sample = analyses_runner.AnalysisSample(images, labels, np.arange(len(labels)), 3)
   with pytest.raises(RuntimeError, match="identical"):
-    stability_runner.lmc_stage(rep, st, "imp", 2, sample)
+    analyses_runner.lmc_stage(rep, st, "imp", 2, sample)
   assert not (tmp_path / "lmc.json").exists()
 
 

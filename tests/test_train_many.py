@@ -108,7 +108,7 @@ def test_pipeline_trains_lmc_pairs_together_with_the_same_result(tmp_path):
     c.lottery.replicates = 1
     c.stability.analyses = ("lmc",)
     c.stability.num_alphas = 3
-    c.stability.train_pairs_together = together
+    c.train.pairs_together = together
     c.lock()
     workdir = tmp_path / together
     return runners.run(c, str(workdir)), workdir

@@ -1,9 +1,9 @@
 """Datasets: raw sources, preprocessing fitted on the train split, distilled sets."""
 
-from lottery_jax.data.distilled import DistilledSet
-from lottery_jax.data.distilled import load_distilled
-from lottery_jax.data.distilled import preprocessing_kind
-from lottery_jax.data.distilled import save_distilled
+from lottery_jax.data.distilled_npz import DistilledSet
+from lottery_jax.data.distilled_npz import load_distilled
+from lottery_jax.data.distilled_npz import preprocessing_kind
+from lottery_jax.data.distilled_npz import save_distilled
 from lottery_jax.data.preprocess import apply_preprocessing
 from lottery_jax.data.preprocess import apply_standardize
 from lottery_jax.data.preprocess import apply_zca

@@ -3,7 +3,7 @@
 import jax
 import numpy as np
 
-from lottery_jax.data.distilled import DistilledSet
+from lottery_jax.data.distilled_npz import DistilledSet
 from lottery_jax.errors import UserInputError
 
 

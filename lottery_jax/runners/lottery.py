@@ -1,6 +1,6 @@
 """The lottery experiment (config.experiment = 'lottery'): data, the distilled set, dense
 training, every mask producer's rounds (runners/replicate.py), the stability analyses
-(runners/stability.py), results.json and the report.
+(runners/analyses.py), results.json and the report.
 
 The distilled set (config.distilled.source) is a distilled .npz, a class-balanced random real
 subset ('random_subset'), or made in the run ('dm' or 'idc', with the settings in
@@ -30,15 +30,14 @@ from lottery_jax import plan
 from lottery_jax import report
 from lottery_jax import rundir
 from lottery_jax import train_many
-from lottery_jax import validate
-from lottery_jax.data import distilled as distilled_lib
+from lottery_jax.data import distilled_npz as distilled_lib
 from lottery_jax.data.dataset import Dataset, load_dataset
 from lottery_jax.data.subset import random_class_subset
+from lottery_jax.distill import make as distill_make
 from lottery_jax.errors import UserInputError
+from lottery_jax.runners import analyses
 from lottery_jax.runners import distill as distill_runner
 from lottery_jax.runners import replicate as replicate_lib
-from lottery_jax.runners import stability
-from lottery_jax.stability import budget
 
 
 # The fields of results.json the report reads.
@@ -65,8 +64,8 @@ def identity(config: dict) -> dict:
     c.pop("distilled", None)
   elif source != "random_subset":
     c["distilled"].pop("images_per_class", None)
-  if source in distill_runner.MAKERS:
-    for method in distill_runner.MAKERS:
+  if source in distill_make.MAKERS:
+    for method in distill_make.MAKERS:
       if method != source:
         c["distill"].pop(method, None)
   else:
@@ -79,11 +78,11 @@ def load_distilled_set(config, data: Dataset):
   the real data's preprocessing), or a class-balanced real subset (labelled as such); None
   for a set made in the run (see `make_distilled_set`)."""
   source = config.distilled.source
-  if source in distill_runner.MAKERS:
+  if source in distill_make.MAKERS:
     if parallel.is_multiprocess():
       raise UserInputError(f"distilled.source={source!r} distils in one process; make the set "
                            "first (configs/distill_*.py) and name its .npz in distilled.source")
-    distill_runner.check_against_data(config.distill, source, data)
+    distill_make.check_against_data(config.distill, source, data)
     return None
   if source == "random_subset":
     return random_class_subset(data.train_images, data.train_labels,
@@ -110,7 +109,7 @@ def input_hashes(config, data: Dataset) -> dict:
   out = {"data": data.fingerprint}
   source = config.distilled.source
   if imp.needs_distilled(config.lottery) and source not in ("random_subset",
-                                                            *distill_runner.MAKERS):
+                                                            *distill_make.MAKERS):
     out["distilled"] = rundir.file_sha256(source)
   return out
 
@@ -136,7 +135,7 @@ def prepare(config: ml_collections.ConfigDict, workdir: str) -> list[replicate_l
   num_train = len(data.train_labels)
   real = imp.make_recipe(model, config.train, num_train, config.data.crop_padding,
                          config.data.flip, optim.num_steps_for(config.train, num_train),
-                         together=train_many.together(config.stability.train_pairs_together))
+                         together=train_many.together(config.train.pairs_together))
   syn = None
   if distilled is not None:
     num_syn = len(distilled.labels)
@@ -151,15 +150,13 @@ def prepare(config: ml_collections.ConfigDict, workdir: str) -> list[replicate_l
       workdir=workdir, metrics_log=metrics_log,
       mesh=parallel.data_mesh(),
       lmc_replicates=st.replicates if "lmc" in st.analyses else 0,
-      lmc_producers=stability.lmc_targets(st, lot))
+      lmc_producers=analyses.lmc_targets(st, lot))
   return [replicate_lib.Replicate(setup, config.seeds, s) for s in range(lot.replicates)]
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Dense training and every configured mask producer, then the stability analyses; returns
-  results.json's content."""
-  validate.check(config)
-  budget.configure(config.stability.memory_budget_gb)
+  results.json's content (a config that validate.check accepted)."""
   results = rundir.finished_results(workdir, config, identity, keys=RESULT_KEYS)
   if results is not None:  # Finished: only rebuild the report.
     _report(results, workdir)
@@ -173,7 +170,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     for producer in config.lottery.producers:
       records[producer] = rep.run_producer(producer)
     per_replicate.append(records)
-  stability_results = stability.analyse(replicates, config, workdir)
+  stability_results = analyses.analyse(replicates, config, workdir)
 
   setup, last = replicates[0].setup, replicates[-1]
   distilled = setup.distilled
@@ -196,6 +193,12 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   setup.metrics_log.write(event="done", wall_time_s=results["wall_time_s"])
   _report(results, workdir)
   return results
+
+
+def run_analyses(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """The stability analyses alone over the lottery run of `config` in `workdir` (its pruning
+  stages are read back, or computed when missing); the summary results.json stores."""
+  return analyses.analyse(prepare(config, workdir), config, workdir)
 
 
 def _report(results: dict, workdir: str) -> None:

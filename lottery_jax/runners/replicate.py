@@ -2,15 +2,11 @@
 producer (imp.imp_round) and the real-data training that evaluates every mask, each stage
 computed once (rundir.cached) and read back afterwards.
 
-On disk, per replicate `replicate_<s>/`:
-  dense/real/                 round 0 (all-True mask) trained on real data from theta_0
-  dense/distilled/            round 0 trained on the distilled set (round 1 of distilled prunes it)
-  rewind/                     theta_k (k > 0 only): the first k steps of dense training
-  <producer>/round_<r>/mask.npz, mask.json, real/, real_b/, distilled/
-Each stage writes `result.json` (a mask: mask.npz, then mask.json) when done and is skipped
-when it exists; training stages also resume from their newest checkpoint, so a killed run picks
-up where it stopped. Hybrid rounds up to `hybrid_syn_rounds` are the distilled producer's
-rounds and share its directories. With several processes, every process runs every stage
+On disk: lottery_jax.layout (replicate_<s>/dense/, <producer>/round_<r>/ with mask.npz,
+mask.json, real/, real_b/, distilled/; rewind/ for theta_k). Each stage writes `result.json`
+(a mask: mask.npz, then mask.json) when done and is skipped when it exists; training stages
+also resume from their newest checkpoint, so a killed run picks up where it stopped. With
+several processes, every process runs every stage
 (process 0 writes the files) and a stage is skipped when process 0 sees its file
 (parallel.exists), so all processes make the same jitted calls.
 """
@@ -25,6 +21,7 @@ import numpy as np
 
 from lottery_jax import checkpoint as ckpt_lib
 from lottery_jax import imp
+from lottery_jax import layout
 from lottery_jax import loss as loss_lib
 from lottery_jax import masks as masks_lib
 from lottery_jax import pruning
@@ -33,7 +30,7 @@ from lottery_jax import train as train_lib
 from lottery_jax import train_many
 from lottery_jax.data import batching
 from lottery_jax.data.dataset import Dataset
-from lottery_jax.data.distilled import DistilledSet
+from lottery_jax.data.distilled_npz import DistilledSet
 
 
 class Setup(NamedTuple):
@@ -69,7 +66,7 @@ class Replicate:
 
   def __init__(self, setup: Setup, seeds, index: int):
     self.setup, self.index = setup, index
-    self.dir = os.path.join(setup.workdir, f"replicate_{index}")
+    self.dir = layout.replicate_dir(setup.workdir, index)
     self.keys = imp.replicate_keys(seeds, index)
     self.theta0, self.batch_stats0 = train_lib.init_variables(setup.model, self.keys.init,
                                                               setup.data.image_shape)
@@ -81,12 +78,8 @@ class Replicate:
 
   # ---- directories -------------------------------------------------------------------
   def round_dir(self, producer: str, r: int) -> str:
-    """Where producer's round r lives (round 0 is the shared dense run)."""
-    if r == 0:
-      return os.path.join(self.dir, "dense")
-    if producer == "hybrid" and r <= self.setup.lottery.hybrid_syn_rounds:
-      producer = "distilled"
-    return os.path.join(self.dir, producer, f"round_{r}")
+    """Where producer's round r lives (round 0 is the shared dense run; layout.round_dir)."""
+    return layout.round_dir(self.dir, producer, r, self.setup.lottery.hybrid_syn_rounds)
 
   # ---- training stages ---------------------------------------------------------------
   def _train(self, recipe: imp.Recipe, images, labels, start: imp.RewindPoint, masks,
@@ -100,7 +93,7 @@ class Replicate:
     return train_lib.fit(
         state, recipe.step_fn, images, labels, num_steps=num_steps or recipe.num_steps,
         batch_size=recipe.batch_size, data_key=data_key, train_key=train_key, mesh=s.mesh,
-        checkpoint_dir=os.path.join(stage_dir, "checkpoints"),
+        checkpoint_dir=os.path.join(stage_dir, layout.CHECKPOINTS),
         checkpoint_every=recipe.checkpoint_every, log_every=recipe.log_every,
         metrics_log=s.metrics_log, desc=desc, log_fields={"replicate": self.index},
         loop=recipe.loop, block_steps=recipe.block_steps)
@@ -119,15 +112,16 @@ class Replicate:
     need the second network (LMC on this replicate) and neither has a result. A pair killed
     between its two saves resumes together from the step both saved (train_many.fit_many),
     so it ends bit-identical to an uninterrupted pair; it is not bit-identical to the two
-    trained one after another (see README, stability.train_pairs_together)."""
+    trained one after another (see README, train.pairs_together)."""
     s = self.setup
     if (s.real.multi_step_fn is None or self.index >= s.lmc_replicates
         or (producer if r else "dense") not in s.lmc_producers):
       return
-    dirs = [os.path.join(self.round_dir(producer, r), d) for d in ("real", "real_b")]
-    if any(os.path.exists(os.path.join(d, "result.json")) for d in dirs):
+    dirs = [layout.stage_dir(self.round_dir(producer, r), d)
+            for d in (layout.REAL, layout.REAL_B)]
+    if any(os.path.exists(os.path.join(d, layout.RESULT)) for d in dirs):
       return
-    ckpts = [os.path.join(d, "checkpoints") for d in dirs]
+    ckpts = [os.path.join(d, layout.CHECKPOINTS) for d in dirs]
     start = self.start_point(producer, r)
     states = [train_lib.new_state(start.params, start.batch_stats, masks, s.real.tx).replace(
         step=jnp.asarray(start.step, jnp.int32)) for _ in range(2)]
@@ -157,7 +151,7 @@ class Replicate:
       s = self.setup
       state = self._train(s.real, s.data.train_images, s.data.train_labels,
                           imp.RewindPoint(self.theta0, self.batch_stats0, 0), self.ones,
-                          os.path.join(self.dir, "rewind"), desc=f"rewind k={self.rewind_steps}",
+                          layout.rewind_dir(self.dir), desc=f"rewind k={self.rewind_steps}",
                           num_steps=self.rewind_steps)
       self._rewound = imp.RewindPoint(state.params, state.batch_stats, self.rewind_steps)
     return self._rewound
@@ -174,7 +168,8 @@ class Replicate:
     `second`: the same network trained on a second data order (the other end of a linear
     mode connectivity pair), in `real_b/`."""
     s = self.setup
-    stage_dir = os.path.join(self.round_dir(producer, r), "real_b" if second else "real")
+    stage_dir = layout.stage_dir(self.round_dir(producer, r),
+                                 layout.REAL_B if second else layout.REAL)
     start = self.start_point(producer, r)
     began = time.time()
     if not second:  # The first network's wall time then covers both.
@@ -197,7 +192,7 @@ class Replicate:
                           copy=int(second), **result)
       return result
 
-    return state, rundir.cached(os.path.join(stage_dir, "result.json"), evaluate)
+    return state, rundir.cached(os.path.join(stage_dir, layout.RESULT), evaluate)
 
   def _validation(self, state) -> dict:
     """{'val_accuracy', 'val_loss'} on the held-out validation split (data.validation_examples;
@@ -212,7 +207,7 @@ class Replicate:
   def syn_stage(self, producer: str, r: int, masks):
     """Train round r's mask on the distilled set from theta_0; (state, result dict)."""
     s = self.setup
-    stage_dir = os.path.join(self.round_dir(producer, r), "distilled")
+    stage_dir = layout.stage_dir(self.round_dir(producer, r), layout.DISTILLED)
     began = time.time()
     state = self._train(s.syn, s.distilled.images, s.distilled.labels,
                         imp.RewindPoint(self.theta0, self.batch_stats0, 0), masks, stage_dir,
@@ -221,7 +216,7 @@ class Replicate:
                       "examples": s.syn.num_steps * min(s.syn.batch_size,
                                                         len(s.distilled.labels)),
                       "wall_time_s": time.time() - began}
-    return state, rundir.cached(os.path.join(stage_dir, "result.json"), result)
+    return state, rundir.cached(os.path.join(stage_dir, layout.RESULT), result)
 
   # ---- masks -------------------------------------------------------------------------
   def mask(self, producer: str, r: int):
@@ -230,7 +225,8 @@ class Replicate:
     if r == 0:
       return self.ones, {"examples": 0, "production_time_s": 0.0}
     directory = self.round_dir(producer, r)
-    mask_path, used_path = (os.path.join(directory, f) for f in ("mask.npz", "mask.json"))
+    mask_path, used_path = (os.path.join(directory, f)
+                            for f in (layout.MASK, layout.MASK_RECORD))
 
     def save(_, value):  # mask.json last: its presence means both are complete.
       ckpt_lib.save_npz_tree(mask_path, value[0])

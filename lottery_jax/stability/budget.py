@@ -21,20 +21,11 @@ CPU_DEFAULT_GB = 4.0
 # temporaries alive; peak memory measured against the module outputs' sum stays below this.
 SAFETY = 3.0
 
-_configured_gb = 0.0
-
-
-def configure(memory_budget_gb: float) -> None:
-  """Set the run's budget in GiB (0: automatic); sweeps called without one use it."""
-  global _configured_gb
-  _configured_gb = float(memory_budget_gb)
-
 
 def budget_bytes(memory_budget_gb: float | None = None) -> int:
-  """The budget in bytes: the argument, else the configured one, else the automatic one."""
-  gb = memory_budget_gb if memory_budget_gb else _configured_gb
-  if gb and gb > 0:
-    return int(gb * GIB)
+  """The budget in bytes: `memory_budget_gb` GiB when positive, else the automatic one."""
+  if memory_budget_gb and memory_budget_gb > 0:
+    return int(memory_budget_gb * GIB)
   device = jax.local_devices()[0]
   if device.platform != "cpu":
     stats = device.memory_stats() or {}

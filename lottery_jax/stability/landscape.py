@@ -93,7 +93,8 @@ def _plane_point(base, coords_2):
 
 def grid_losses(model, origin, u, v, coords_a_G, coords_b_G, images, labels, *,
                 batch_stats=None, bn_images=None, point_batch: int | None = None,
-                chunk_size: int = 500, mesh=None) -> np.ndarray:
+                chunk_size: int = 500, mesh=None,
+                memory_budget_gb: float | None = None) -> np.ndarray:
   """Mean cross-entropy over (images, labels) at origin + a u + b v on a grid.
 
   All grid points are evaluated inside one jitted call per data chunk (`jax.lax.map` over the
@@ -109,6 +110,7 @@ def grid_losses(model, origin, u, v, coords_a_G, coords_b_G, images, labels, *,
     batch_stats: BatchNorm running statistics of `origin` ({} or None without BatchNorm).
     bn_images: for BatchNorm models, training images on which the statistics are recomputed
       at every grid point (see `sweep`); None uses `batch_stats` at every point.
+    memory_budget_gb: peak memory of one call (see `budget`); None or 0: automatic.
 
   Returns:
     losses_GxG: float64 (Ga, Gb); losses_GxG[i, j] is the loss at (coords_a_G[i],
@@ -124,13 +126,15 @@ def grid_losses(model, origin, u, v, coords_a_G, coords_b_G, images, labels, *,
     if bn_images is not None:
       stats_P = sweep.recompute_stats(model, _plane_point, base, points_Px2, batch_stats,
                                       bn_images, chunk_size=chunk_size,
-                                      point_batch=point_batch, mesh=mesh)
+                                      point_batch=point_batch, mesh=mesh,
+                                      memory_budget_gb=memory_budget_gb)
     else:
       stats_P = jax.tree.map(lambda s: jnp.broadcast_to(s, (len(points_Px2), *s.shape)),
                              batch_stats)
   metrics = sweep.evaluate_points(model, _plane_point, base, points_Px2, images, labels,
                                   stats_P=stats_P, chunk_size=chunk_size,
-                                  point_batch=point_batch, mesh=mesh)
+                                  point_batch=point_batch, mesh=mesh,
+                                  memory_budget_gb=memory_budget_gb)
   return metrics["loss_P"].reshape(len(coords_a), len(coords_b))
 
 

@@ -46,7 +46,8 @@ def path_point(base, alpha):
 
 def path_metrics(model, params_a, params_b, alphas_A, images, labels, *, batch_stats_a=None,
                  batch_stats_b=None, chunk_size: int = 500, alpha_batch: int | None = None,
-                 bn_images=None, mesh=None) -> dict[str, np.ndarray]:
+                 bn_images=None, mesh=None,
+                 memory_budget_gb: float | None = None) -> dict[str, np.ndarray]:
   """Loss and accuracy of the interpolated network at every alpha, over all examples.
 
   All alphas are evaluated inside one jitted call per data chunk (`jax.lax.map` over alphas);
@@ -67,6 +68,7 @@ def path_metrics(model, params_a, params_b, alphas_A, images, labels, *, batch_s
       statistics instead (cheap, exact at the endpoints, but overstates barriers; a warning
       is logged).
     mesh: a 1-D 'data' mesh over which chunks are split (default: all local devices).
+    memory_budget_gb: peak memory of one call (see `budget`); None or 0: automatic.
 
   Returns:
     {'alphas_A': float32 (A,), 'loss_A': mean cross-entropy (A,), 'accuracy_A': (A,)}.
@@ -78,7 +80,8 @@ def path_metrics(model, params_a, params_b, alphas_A, images, labels, *, batch_s
     if bn_images is not None:
       stats_A = sweep.recompute_stats(model, path_point, base, alphas_A, batch_stats_a,
                                       bn_images, chunk_size=chunk_size,
-                                      point_batch=alpha_batch, mesh=mesh)
+                                      point_batch=alpha_batch, mesh=mesh,
+                                      memory_budget_gb=memory_budget_gb)
     else:
       log.warning("LMC of a BatchNorm model without bn_images: interpolating the running "
                   "statistics, which overstates barriers; pass bn_images to recompute them")
@@ -86,7 +89,8 @@ def path_metrics(model, params_a, params_b, alphas_A, images, labels, *, batch_s
       stats_A = jax.vmap(lambda a: tree.lerp(batch_stats_a, stats_b, a))(alphas_A)
   metrics = sweep.evaluate_points(model, path_point, base, alphas_A, images, labels,
                                   stats_P=stats_A, chunk_size=chunk_size,
-                                  point_batch=alpha_batch, mesh=mesh)
+                                  point_batch=alpha_batch, mesh=mesh,
+                                  memory_budget_gb=memory_budget_gb)
   return {"alphas_A": np.asarray(alphas_A), "loss_A": metrics["loss_P"],
           "accuracy_A": metrics["accuracy_P"]}
 

@@ -134,7 +134,7 @@ def recompute_stats(model, point_fn: PointFn, base, points_P, batch_stats, bn_im
       chunks of `chunk_size` (N when smaller), rounded up to a multiple of the device count; a
       remainder is dropped, so pass a multiple of chunk_size.
     memory_budget_gb: peak memory of one call (see `budget`); point_batch, then the chunk,
-      shrink to fit it. None: the configured or automatic budget.
+      shrink to fit it. None or 0: the automatic budget.
 
   Returns:
     stats_P: a tree like batch_stats whose leaves have a leading axis of len(points_P).
@@ -192,7 +192,7 @@ def evaluate_points(model, point_fn: PointFn, base, points_P, images, labels, *,
     stats_P: BatchNorm running statistics per point (leading axis P), None without BatchNorm.
     point_batch: points per vmapped block inside `jax.lax.map`; None maps one at a time.
     memory_budget_gb: peak memory of one call (see `budget`); point_batch, then chunk_size,
-      shrink to fit it. None: the configured or automatic budget.
+      shrink to fit it. None or 0: the automatic budget.
 
   Returns:
     {'loss_P': float64 (P,), 'accuracy_P': float64 (P,)}.

@@ -1,9 +1,10 @@
-"""The stability stage of the lottery experiment: linear mode connectivity for every round's
-mask, landscapes and Hessian diagonals at chosen rounds, mask statistics. Runs after the
-pruning stage, on the replicates `config.stability.replicates` says, each analysis saved as it
-finishes and skipped when its file exists (rundir.cached).
+"""The analyses stage of the lottery experiment (the stability library run over a run
+directory): linear mode connectivity for every round's mask, landscapes and Hessian diagonals
+at chosen rounds, mask statistics. Runs after the pruning stage (runners/lottery.py), on the
+replicates `config.stability.replicates` says, each analysis saved as it finishes and skipped
+when its file exists (rundir.cached); sweeps stay within stability.memory_budget_gb.
 
-Per round directory (see runners/replicate.py): real_b/ (the second network of the LMC pair:
+Per round directory (lottery_jax.layout): real_b/ (the second network of the LMC pair:
 same init and mask, second data order), lmc.json, landscape.npz, hessian.json.
 """
 
@@ -15,37 +16,21 @@ import jax
 import numpy as np
 
 from lottery_jax import atomic
-from lottery_jax import imp
+from lottery_jax import layout
 from lottery_jax import masks as masks_lib
 from lottery_jax import parallel
 from lottery_jax import rundir
 from lottery_jax import stability
-from lottery_jax import train_many
 from lottery_jax.data import stratified
-from lottery_jax.errors import UserInputError, unknown_choice
+from lottery_jax.errors import UserInputError
 from lottery_jax.stability import probe_keys
+from lottery_jax.stability import summaries
 
-ANALYSES = ("lmc", "landscape", "hessian", "masks")
 # Probe groups of a Hessian estimate: its split-half reliability and jackknife errors come
 # from them (stability.hessian.hessian_diagonal_groups).
 HESSIAN_GROUPS = 8
-LMC_PRODUCERS = ("dense",) + imp.PRODUCERS
 
 log = logging.getLogger(__name__)
-
-
-def check_stability_config(st) -> None:
-  """UserInputError for unknown analyses or pair-training choice (validate.check_stability
-  checks the sizes)."""
-  for a in st.analyses:
-    if a not in ANALYSES:
-      raise unknown_choice("stability analysis", a, ANALYSES)
-  for p in st.lmc_producers:
-    if p not in LMC_PRODUCERS:
-      raise unknown_choice("stability.lmc_producers entry", p, LMC_PRODUCERS)
-  if str(st.train_pairs_together).lower() not in train_many.CHOICES:
-    raise unknown_choice("stability.train_pairs_together", st.train_pairs_together,
-                         train_many.CHOICES)
 
 
 def detail_targets(st, lottery_config) -> tuple[list[str], list[int]]:
@@ -135,14 +120,15 @@ def lmc_stage(rep, st, producer: str, r: int, sample: AnalysisSample) -> dict:
       metrics = stability.path_metrics(
           rep.setup.model, a.params, b.params, alphas, x, y, batch_stats_a=a.batch_stats,
           batch_stats_b=b.batch_stats, chunk_size=st.chunk_size,
-          alpha_batch=st.point_batch or None, bn_images=bn, mesh=rep.setup.mesh)
+          alpha_batch=st.point_batch or None, bn_images=bn, mesh=rep.setup.mesh,
+          memory_budget_gb=st.memory_budget_gb)
       out[split] = {"loss": metrics["loss_A"].tolist(),
                     "accuracy": metrics["accuracy_A"].tolist(),
                     "barriers": stability.path_barriers(metrics),
                     "examples_per_class": sample.per_class(y)}
     return out
 
-  return rundir.cached(os.path.join(rep.round_dir(producer, r), "lmc.json"), compute)
+  return rundir.cached(os.path.join(rep.round_dir(producer, r), layout.LMC), compute)
 
 
 def landscape_stage(rep, st, probes_seed: int, producer: str, r: int,
@@ -163,7 +149,7 @@ def landscape_stage(rep, st, probes_seed: int, producer: str, r: int,
                                    batch_stats=a.batch_stats,
                                    bn_images=_bn_images(sample, st, a.batch_stats),
                                    point_batch=st.point_batch or None, chunk_size=st.chunk_size,
-                                   mesh=rep.setup.mesh)
+                                   mesh=rep.setup.mesh, memory_budget_gb=st.memory_budget_gb)
     return {"losses": losses, "coords_a": coords_a, "coords_b": coords_b,
             "examples_per_class": np.asarray(sample.per_class(y), np.int64)}
 
@@ -179,7 +165,7 @@ def landscape_stage(rep, st, probes_seed: int, producer: str, r: int,
     if parallel.is_writer():
       atomic.write_npz(path, **value)
 
-  grid = rundir.cached(os.path.join(rep.round_dir(producer, r), "landscape.npz"), compute,
+  grid = rundir.cached(os.path.join(rep.round_dir(producer, r), layout.LANDSCAPE), compute,
                        read=read, write=write)
   losses = grid["losses"]
   if parallel.is_writer():
@@ -217,7 +203,7 @@ def hessian_stage(rep, st, probes_seed: int, producer: str, r: int,
                 num_batches=st.hessian_batches, batch_size=bs,
                 examples_per_class=sample.per_class(labels))
 
-  return rundir.cached(os.path.join(rep.round_dir(producer, r), "hessian.json"), compute)
+  return rundir.cached(os.path.join(rep.round_dir(producer, r), layout.HESSIAN), compute)
 
 
 def mask_statistics(rep, producers, rounds: int, figure_path: str) -> dict:
@@ -263,7 +249,7 @@ def analyse(replicates, config, workdir: str) -> dict:
         rounds = [0] if producer == "dense" else range(lot.rounds + 1)
         lmc.setdefault(producer, []).append([lmc_stage(p, st, producer, r, sample)
                                              for r in rounds])
-    out["lmc"] = {producer: [_mean_lmc([x[i] for x in reps]) for i in range(len(reps[0]))]
+    out["lmc"] = {producer: [summaries.mean_lmc([x[i] for x in reps]) for i in range(len(reps[0]))]
                   for producer, reps in lmc.items()}
   if "landscape" in st.analyses:
     out["landscape"] = {
@@ -281,64 +267,3 @@ def analyse(replicates, config, workdir: str) -> dict:
     out["masks"] = mask_statistics(rep, lot.producers, lot.rounds,
                                    os.path.join(figures, "pruned_magnitudes.png"))
   return out
-
-
-def run(config, workdir: str) -> dict:
-  """The stability analyses of the lottery run of `config` in `workdir` (its pruning stages
-  are read back, or computed when missing); the summary results.json stores."""
-  from lottery_jax.runners import lottery  # The lottery runner imports this module.
-  return analyse(lottery.prepare(config, workdir), config, workdir)
-
-
-def _mean_lmc(records: list[dict]) -> dict:
-  """One round's LMC records over replicates: mean curves, and each barrier's mean, std
-  (over replicates; 0 for one) and per-replicate values (`<name>s`)."""
-  first = records[0]
-  mean = lambda f: float(np.mean([f(r) for r in records]))
-  barriers = {
-      "train_loss_barrier": lambda r: r["train"]["barriers"]["loss"]["max_barrier"],
-      "train_loss_midpoint_barrier":
-          lambda r: r["train"]["barriers"]["loss"]["midpoint_barrier"],
-      "test_error_barrier": lambda r: r["test"]["barriers"]["error"]["max_barrier"],
-      "test_error_midpoint_barrier": lambda r: r["test"]["barriers"]["error"]["midpoint_barrier"],
-      "test_loss_barrier": lambda r: r["test"]["barriers"]["loss"]["max_barrier"],
-  }
-  out = {
-      "round": first["round"], "sparsity": mean(lambda r: r["sparsity"]),
-      "alphas": first["alphas"],
-      "train_loss": np.mean([r["train"]["loss"] for r in records], axis=0).tolist(),
-      "test_error": (1 - np.mean([r["test"]["accuracy"] for r in records], axis=0)).tolist(),
-      "relative_distance": (mean(lambda r: r["distance"]["relative"])
-                            if all("distance" in r for r in records) else None),
-      "replicates": len(records),
-      "train_examples_per_class": first["train"].get("examples_per_class"),
-  }
-  for name, f in barriers.items():
-    values = [float(f(r)) for r in records]
-    out[name] = float(np.mean(values))
-    out[name + "_std"] = float(np.std(values))
-    out[name + "s"] = values
-  return out
-
-
-def barrier_vs_accuracy_points(results) -> list[dict]:
-  """Paper Fig. 6: for each round, distilled over IMP ratios of the midpoint train-loss barrier
-  (L(0.5) - mean(L(0), L(1)), the paper's barrier height) and of test accuracy, with the
-  dataset compression ratio (real train examples / distilled images, 500x for CIFAR-10 at 10
-  images per class) as marker size. Rounds where IMP's midpoint barrier is not positive have
-  no ratio and are left out."""
-  lmc, prods = results.get("stability", {}).get("lmc", {}), results["producers"]
-  distilled = results.get("distilled") or {}
-  if "imp" not in lmc or "distilled" not in lmc or not distilled.get("num_images"):
-    return []
-  compression = results["num_train_examples"] / distilled["num_images"]
-  points = []
-  for li, ld, pi, pd in zip(lmc["imp"][1:], lmc["distilled"][1:], prods["imp"][1:],
-                            prods["distilled"][1:]):
-    imp_barrier = li["train_loss_midpoint_barrier"]
-    if imp_barrier > 0 and pi["accuracy_mean"] > 0:
-      points.append({"sparsity": li["sparsity"],
-                     "barrier_ratio": ld["train_loss_midpoint_barrier"] / imp_barrier,
-                     "accuracy_ratio": pd["accuracy_mean"] / pi["accuracy_mean"],
-                     "compression": compression})
-  return points
