@@ -229,7 +229,8 @@ def _setting(run: runs_lib.Run) -> str:
   parts = [opt, f"weight decay {t['weight_decay']:g}",
            f"warm-up {t['warmup_epochs']:g} epochs" if t["warmup_epochs"] else "no warm-up",
            f"{t['schedule']} schedule", f"batch {t['batch_size']}",
-           f"{t['epochs']:g} epochs = {run.results.get('real_train_steps')} steps",
+           (f"{t['num_steps']} steps (train.num_steps)" if t.get("num_steps") else
+            f"{t['epochs']:g} epochs = {run.results.get('real_train_steps')} steps"),
            f"{run.results.get('num_train_examples'):,} train images"
            if isinstance(run.results.get("num_train_examples"), int) else ""]
   return ", ".join(p for p in parts if p)
@@ -283,6 +284,7 @@ def _sparsity_figure(by_recipe, path: str) -> None:
     ax.set_ylabel(ylabel, fontsize=8)
     ax.grid(alpha=0.3)
   axes[0].legend(fontsize=7)
+  fig.suptitle(f"solid: seed {SEEDS[0]}; dotted: the other seed", fontsize=8)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
 
