@@ -1,0 +1,425 @@
+"""Issue #22's regime screen: training recipes under which IMP at initialization (k = 0) is
+linearly-mode unstable, on ConvNet-3 (width 32) / CIFAR-10 at CPU scale.
+
+    python -m experiments.regime --preset=cpu                        # run or resume, then draw
+    python -m experiments.regime --preset=cpu --from_runs            # redraw; every run needed
+    python -m experiments.regime --preset=cpu --from_runs --partial  # redraw what has finished
+
+Each recipe x seed is one lottery run (configs/cifar10_convnet.py:cpu: a stratified 20,000 of
+the train split, 5,000 held out for validation) cut to what the screen measures: IMP only,
+4 rounds of 36% (59.0% at round 2, 83.2% at round 4), LMC pairs for the dense network and
+every IMP round, no landscapes, Hessians or mask statistics. The seeds differ in every named
+seed (as experiments/tpu/sweep.sh). The page draws the midpoint train-loss and test-error
+barriers against the recipe, with the verdict of issue #22 per recipe. `--partial` (with
+`--from_runs`) draws from the runs that have finished and labels the page PARTIAL.
+"""
+
+import json
+import os
+import sys
+import types
+from typing import NamedTuple
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from lottery_jax import config_blocks
+
+from experiments import cli, fig3, page
+from experiments import runs as runs_lib
+from experiments import verdict
+
+NAME = "regime"
+TITLE = "Regime screen: where IMP at initialization is unstable (ConvNet-3 width 32, CIFAR-10)"
+CLAIM = ("Not a figure of the paper, but the condition its central contrast needs: the paper "
+         "reports barriers for the dense network and for IMP's subnetworks rewound to "
+         "initialization, and none for subnetworks pruned with distilled data. That contrast "
+         "can only be tested where IMP at k = 0 is unstable. Frankle et al. (2020) found it "
+         "unstable with SGD at high learning rates without warm-up, and stable with warm-up or "
+         "low rates; our earlier runs with the authors' Adam recipe found every IMP pair "
+         "connected. This screen looks for a recipe where IMP k = 0 is unstable (issue #22).")
+
+SEEDS = (0, 1)
+SEED_NAMES = tuple(config_blocks.seeds().keys())  # Every named seed, as sweep.sh varies them.
+# The sparsities the verdict reads (rounds 2 and 4 of 36%); a record counts for a target when
+# its sparsity is within SPARSITY_TOLERANCE of it.
+TARGETS = (0.59, 0.832)
+SPARSITY_TOLERANCE = 0.02
+EPOCHS = 5.0  # The screen's training length (the cpu preset trains 10 epochs).
+
+
+class Recipe(NamedTuple):
+  """A training recipe of the screen.
+
+  Attributes:
+    name: the run directory's part (c10_regime_<name>_s<seed>).
+    label: how tables and figures name it.
+    overrides: `--config.train.*` (and data) flags on top of the cpu preset.
+  """
+  name: str
+  label: str
+  overrides: tuple[str, ...]
+
+
+_LENGTH = (f"--config.train.epochs={EPOCHS}",)
+_SGD = ("--config.train.optimizer=sgd", "--config.train.momentum=0.9",
+        "--config.train.weight_decay=5e-4")
+RECIPES = (
+    Recipe("adam", "Adam 8e-4 (authors')", _LENGTH),
+    Recipe("sgd_lr0.05", "SGD 0.05", (*_SGD, "--config.train.learning_rate=0.05", *_LENGTH)),
+    Recipe("sgd_lr0.1", "SGD 0.1", (*_SGD, "--config.train.learning_rate=0.1", *_LENGTH)),
+    Recipe("sgd_lr0.1_warmup", "SGD 0.1 + warm-up",
+           (*_SGD, "--config.train.learning_rate=0.1", "--config.train.warmup_epochs=2.0",
+            *_LENGTH)),
+    # Memorisation: the authors' recipe on a small stratified subset, long enough to fit it;
+    # LMC's train loss on the whole subset (lmc_examples 0).
+    Recipe("memorise", "Adam 8e-4, 1,000 images",
+           ("--config.data.train_examples=1000", "--config.train.batch_size=128",
+            "--config.train.epochs=100.0", "--config.stability.lmc_examples=0")),
+)
+# Run order: the recipes the literature expects to be unstable first, so that a screen cut
+# short has both seeds of those.
+RUN_ORDER = ("sgd_lr0.1", "sgd_lr0.05", "sgd_lr0.1_warmup", "memorise", "adam")
+SCREEN = ("--config.lottery.producers=('imp',)", "--config.lottery.rounds=4",
+          "--config.lottery.fraction=0.36", "--config.stability.analyses=('lmc',)",
+          "--config.stability.lmc_producers=('dense','imp')",
+          "--config.stability.num_alphas=11",
+          # A checkpoint every 100 steps (the preset's 400 is past a 390-step training), so a
+          # run stopped mid-training resumes with little lost.
+          "--config.train.checkpoint_every=100")
+PRODUCERS = ("dense", "IMP 59%", "IMP 83%")
+
+
+def spec(recipe: Recipe, seed: int) -> runs_lib.RunSpec:
+  seeds = tuple(f"--config.seeds.{s}={seed}" for s in SEED_NAMES)
+  return runs_lib.RunSpec(
+      f"c10_regime_{recipe.name}_s{seed}", "configs/cifar10_convnet.py:cpu",
+      (*SCREEN, *recipe.overrides, *seeds), label=f"{recipe.label}, seed {seed}",
+      estimate="about 8 minutes on 2 idle CPU cores (10 trainings of about 390 steps, 5 LMC "
+               "paths)")
+
+
+def roles() -> dict[str, tuple[Recipe, int]]:
+  """{role: (recipe, seed)} in run order."""
+  by_name = {r.name: r for r in RECIPES}
+  return {f"{name}_s{seed}": (by_name[name], seed) for name in RUN_ORDER for seed in SEEDS}
+
+
+def runs(preset: str) -> dict[str, runs_lib.RunSpec]:
+  del preset  # refuse() lets only the cpu preset through.
+  return {role: spec(recipe, seed) for role, (recipe, seed) in roles().items()}
+
+
+def refuse(preset: str) -> str | None:
+  if preset != "cpu":
+    return ("the regime screen has only a cpu preset (ConvNet-3 width 32); its width-128 / "
+            "100-epoch version belongs on an accelerator and is not written yet")
+  return None
+
+
+class Point(NamedTuple):
+  """One producer of one run: its LMC pair's barriers and the network's accuracies.
+
+  Attributes:
+    sparsity: the mask's sparsity.
+    midpoint: midpoint train-loss barrier (nats); error: test-error barrier (fraction).
+    val_accuracy: validation accuracy of network A (None without a validation split).
+    train_accuracy, train_loss: on the LMC train sample, mean of the pair's two ends.
+  """
+  sparsity: float
+  midpoint: float
+  error: float
+  val_accuracy: float | None
+  train_accuracy: float | None
+  train_loss: float
+
+
+def unstable(p: Point | None) -> bool:
+  """Issue #22's instability of one pair: a midpoint train-loss barrier above the noise floor
+  (fig3.TRAIN_LOSS_FLOOR) and a test-error barrier of at least fig3.CONNECTED_ERROR."""
+  return p is not None and p.midpoint > fig3.TRAIN_LOSS_FLOOR and p.error >= fig3.CONNECTED_ERROR
+
+
+def _lmc_file(run: runs_lib.Run, r: int) -> dict:
+  path = os.path.join(run.round_dir("imp", r), "lmc.json")
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, ValueError) as e:
+    raise runs_lib.RunMissing(f"{path} cannot be read ({' '.join(str(e).split())}); rerun the "
+                              f"item without --from_runs to resume {run.dir}") from None
+
+
+def points(run: runs_lib.Run) -> list[Point]:
+  """Every LMC pair of the run, round 0 (dense) first."""
+  lmc = (run.results.get("stability") or {}).get("lmc") or {}
+  if "imp" not in lmc:
+    raise runs_lib.RunMissing(f"run {run.dir} has no LMC analysis of IMP")
+  producers = run.results["producers"]
+  out = []
+  for rec in lmc["imp"]:
+    r = rec["round"]
+    acc = next((x for x in producers["imp"] if x["round"] == r), producers["dense"][0])
+    train = _lmc_file(run, r)["train"]
+    out.append(Point(rec["sparsity"], rec["train_loss_midpoint_barrier"],
+                     rec["test_error_barrier"], acc.get("val_accuracy_mean"),
+                     float(np.mean([train["accuracy"][0], train["accuracy"][-1]])),
+                     float(np.mean([train["loss"][0], train["loss"][-1]]))))
+  return out
+
+
+def screened(pts: list[Point]) -> list[Point | None]:
+  """[dense, IMP at 59%, IMP at 83%] of a run's points (None where no round is near)."""
+  out = [pts[0]]
+  for target in TARGETS:
+    near = [p for p in pts[1:] if abs(p.sparsity - target) <= SPARSITY_TOLERANCE]
+    out.append(near[0] if near else None)
+  return out
+
+
+class RecipeVerdict(NamedTuple):
+  """Issue #22's verdict on one recipe.
+
+  Attributes:
+    seeds: seeds with a finished run.
+    unstable_seeds: per screened IMP sparsity, how many of those seeds are unstable there.
+    dense_seeds: how many of them have an unstable dense pair.
+    text: 'unstable', 'stable', 'unstable in 1 of 2 seeds', or 'incomplete (...)'.
+  """
+  seeds: int
+  unstable_seeds: list[int]
+  dense_seeds: int
+  text: str
+
+
+def recipe_verdict(per_seed: list[list[Point | None]]) -> RecipeVerdict:
+  """Unstable when, at one screened sparsity (>= 59%), every seed of SEEDS is unstable."""
+  counts = [sum(unstable(s[i]) for s in per_seed) for i in range(1, len(TARGETS) + 1)]
+  dense = sum(unstable(s[0]) for s in per_seed)
+  n = len(per_seed)
+  if any(c == len(SEEDS) for c in counts) and n == len(SEEDS):
+    text = "unstable"
+  elif n < len(SEEDS) and not any(counts):
+    text = f"incomplete ({n} of {len(SEEDS)} seeds, none unstable yet)"
+  elif n < len(SEEDS):
+    text = f"incomplete ({n} of {len(SEEDS)} seeds, unstable so far)"
+  elif any(counts):
+    text = f"unstable in {max(counts)} of {n} seeds: not unstable"
+  else:
+    text = "stable"
+  return RecipeVerdict(n, counts, dense, text)
+
+
+def _f(x, digits=3, scale=1.0):
+  return "n/a" if x is None else f"{scale * x:.{digits}f}"
+
+
+def _by_recipe(loaded: dict[str, runs_lib.Run]) -> dict[str, dict[int, list[Point]]]:
+  """{recipe name: {seed: points}} of the finished runs, recipes in RECIPES order."""
+  found = {}
+  for role, (recipe, seed) in roles().items():
+    if role in loaded:
+      found.setdefault(recipe.name, {})[seed] = points(loaded[role])
+  return {r.name: found[r.name] for r in RECIPES if r.name in found}
+
+
+def _setting(run: runs_lib.Run) -> str:
+  """The recipe as run, from config.json."""
+  t = run.config["train"]
+  opt = (f"SGD lr {t['learning_rate']:g}, momentum {t['momentum']:g}"
+         if t["optimizer"] == "sgd" else f"{t['optimizer'].capitalize()} lr "
+         f"{t['learning_rate']:g}")
+  parts = [opt, f"weight decay {t['weight_decay']:g}",
+           f"warm-up {t['warmup_epochs']:g} epochs" if t["warmup_epochs"] else "no warm-up",
+           f"{t['schedule']} schedule", f"batch {t['batch_size']}",
+           (f"{t['num_steps']} steps (train.num_steps)" if t.get("num_steps") else
+            f"{t['epochs']:g} epochs = {run.results.get('real_train_steps')} steps"),
+           f"{run.results.get('num_train_examples'):,} train images"
+           if isinstance(run.results.get("num_train_examples"), int) else ""]
+  return ", ".join(p for p in parts if p)
+
+
+def _figure(by_recipe, path: str) -> None:
+  """Barrier against recipe, per producer: seeds as hollow markers, their mean as a bar."""
+  labels = {r.name: r.label for r in RECIPES}
+  names = list(by_recipe)
+  fig = Figure(figsize=(max(6.0, 1.6 * len(names) + 2), 6.4))
+  axes = fig.subplots(2, 1, sharex=True)
+  colors = ("tab:gray", "tab:orange", "tab:red")
+  for ax, (field, scale, ylabel, line) in zip(axes, (
+      ("midpoint", 1.0, "midpoint train-loss barrier (nats)", fig3.TRAIN_LOSS_FLOOR),
+      ("error", 100.0, "test-error barrier (points)", 100 * fig3.CONNECTED_ERROR))):
+    for k, (producer, color) in enumerate(zip(PRODUCERS, colors)):
+      for i, name in enumerate(names):
+        values = [scale * getattr(screened(pts)[k], field)
+                  for pts in by_recipe[name].values() if screened(pts)[k] is not None]
+        x = i + (k - 1) * 0.25
+        if values:
+          ax.bar(x, np.mean(values), width=0.22, color=color, alpha=0.35,
+                 label=producer if i == 0 else None)
+          ax.scatter([x] * len(values), values, facecolors="none", edgecolors=color, s=28,
+                     zorder=3)
+    ax.axhline(line, color="k", ls="--", lw=0.8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+  axes[0].legend(fontsize=7, title="bars: mean over seeds; circles: seeds", title_fontsize=7)
+  axes[1].set_xticks(range(len(names)))
+  axes[1].set_xticklabels([labels[n] for n in names], fontsize=8, rotation=15)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+
+
+def _sparsity_figure(by_recipe, path: str) -> None:
+  """Both barriers against sparsity (every round), one line per recipe and seed."""
+  labels = {r.name: r.label for r in RECIPES}
+  fig = Figure(figsize=(9.6, 3.6))
+  axes = fig.subplots(1, 2)
+  for ax, field, scale, ylabel, line in (
+      (axes[0], "midpoint", 1.0, "midpoint train-loss barrier (nats)", fig3.TRAIN_LOSS_FLOOR),
+      (axes[1], "error", 100.0, "test-error barrier (points)", 100 * fig3.CONNECTED_ERROR)):
+    for i, (name, seeds) in enumerate(by_recipe.items()):
+      for seed, pts in seeds.items():
+        ax.plot([100 * p.sparsity for p in pts], [scale * getattr(p, field) for p in pts],
+                color=f"C{i}", marker=".", ls="-" if seed == SEEDS[0] else ":",
+                label=labels[name] if seed == min(seeds) else None)
+    ax.axhline(line, color="k", ls="--", lw=0.8)
+    ax.set_xlabel("sparsity (%; 0 = dense)")
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.grid(alpha=0.3)
+  axes[0].legend(fontsize=7)
+  fig.suptitle(f"solid: seed {SEEDS[0]}; dotted: the other seed", fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+
+
+def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
+  if not loaded:
+    raise runs_lib.RunMissing("no run of the screen has finished; run the item without "
+                              "--from_runs to make them")
+  by_recipe = _by_recipe(loaded)
+  labels = {r.name: r.label for r in RECIPES}
+  figures = ["regime_barriers.png", "regime_sparsity.png"]
+  _figure(by_recipe, os.path.join(out_dir, figures[0]))
+  _sparsity_figure(by_recipe, os.path.join(out_dir, figures[1]))
+
+  barrier_rows, acc_rows, verdict_rows, verdicts = [], [], [], {}
+  for name, seeds in by_recipe.items():
+    per_seed = [screened(pts) for pts in seeds.values()]
+    for seed, s in zip(seeds, per_seed):
+      barrier_rows.append([labels[name], str(seed)]
+                          + [_f(p and p.midpoint) for p in s]
+                          + [_f(p and p.error, 2, 100) for p in s])
+      acc_rows.append([labels[name], str(seed)]
+                       + [page.pct(p and p.val_accuracy, 2) for p in s]
+                       + [page.pct(p and p.train_accuracy, 2) for p in s]
+                       + [_f(s[0].train_loss)])
+    if len(per_seed) > 1:
+      cells = []
+      for field, scale, digits in (("midpoint", 1.0, 3), ("error", 100.0, 2)):
+        for k in range(len(PRODUCERS)):
+          values = [getattr(s[k], field) for s in per_seed if s[k] is not None]
+          cells.append(verdict.spread(values).text(scale, digits) if values else "n/a")
+      barrier_rows.append([f"**{labels[name]}**", "mean ± std"] + cells)
+    v = verdicts[name] = recipe_verdict(per_seed)
+    verdict_rows.append([labels[name], _setting(loaded[f"{name}_s{min(seeds)}"]),
+                         f"{v.dense_seeds} of {v.seeds}"]
+                        + [f"{c} of {v.seeds}" for c in v.unstable_seeds] + [f"**{v.text}**"])
+  table = page.table(
+      ["recipe", "seed", "midpoint train-loss barrier: dense", "IMP 59%", "IMP 83%",
+       "test-error barrier (points): dense", "IMP 59%", "IMP 83%"], barrier_rows)
+  table += "\n" + page.table(
+      ["recipe", "seed", "val accuracy: dense", "IMP 59%", "IMP 83%", "train accuracy: dense",
+       "IMP 59%", "IMP 83%", "train loss: dense"], acc_rows)
+  table += "\n" + page.table(
+      ["recipe", "settings (as run)", "dense unstable", "IMP 59% unstable", "IMP 83% unstable",
+       "verdict"], verdict_rows, "llrrrl")
+  table += ("\nBarriers of each run's LMC pairs (one replicate per seed; seeds differ in every "
+            "named seed). Midpoint train-loss barrier: L(0.5) - mean(L(0), L(1)) on the run's "
+            "stratified train sample (seeds.analysis); test-error barrier: the largest rise of "
+            "test error over the straight line between the ends, on the whole test split. "
+            "Train accuracy and loss: the same train sample, mean of the pair's two networks. "
+            "Validation accuracy: network A on the held-out validation split. "
+            f"A pair is unstable when its midpoint barrier exceeds {fig3.TRAIN_LOSS_FLOOR} nats "
+            f"and its test-error barrier is at least {100 * fig3.CONNECTED_ERROR:.0f} points; "
+            "a recipe is unstable when IMP is unstable at one screened sparsity (>= 59%) in "
+            "every seed (issue #22).\n")
+  return page.Drawn(figures, table, _findings(loaded, by_recipe, verdicts, labels))
+
+
+def _findings(loaded, by_recipe, verdicts, labels) -> list[str]:
+  out = []
+  missing = [role for role in roles() if role not in loaded]
+  if missing:
+    out.append(f"**PARTIAL**: {len(loaded)} of {len(roles())} runs finished; missing "
+               f"{', '.join(missing)}. The verdicts of recipes without both seeds are "
+               "incomplete. Rerun the command under Reproduce (without --from_runs) to resume "
+               "them.")
+  steps = sorted({run.results.get("real_train_steps") for role, run in loaded.items()
+                  if not role.startswith("memorise")} - {None})
+  out.append(f"Scale: ConvNet-3 width 32 on CIFAR-10 (JPEG copy), IMP at k = 0 to 83.2% in 4 "
+             f"rounds of 36%; {EPOCHS:g} epochs per training "
+             f"({', '.join(map(str, steps)) or 'n/a'} steps of 256) instead of the cpu "
+             "preset's 10 and the paper's 100, so that 10 "
+             "runs fit about 75 minutes of 2 CPU cores; the memorisation recipe trains 100 "
+             "epochs on 1,000 images. Each recipe's settings are in the last table.")
+  out.append(f"Rule (issue #22): unstable = midpoint train-loss barrier above "
+             f"{fig3.TRAIN_LOSS_FLOOR} nats and test-error barrier of at least "
+             f"{100 * fig3.CONNECTED_ERROR:.0f} points, at 59% or 83% sparsity, in both seeds.")
+  for name, v in verdicts.items():
+    mean = lambda k, f: np.mean([getattr(screened(p)[k], f) for p in by_recipe[name].values()
+                                 if screened(p)[k] is not None] or [np.nan])
+    out.append(f"{labels[name]}: {v.text}. Mean midpoint barrier dense / IMP 59% / IMP 83%: "
+               f"{mean(0, 'midpoint'):.3f} / {mean(1, 'midpoint'):.3f} / "
+               f"{mean(2, 'midpoint'):.3f} nats; test-error barrier "
+               f"{100 * mean(0, 'error'):.2f} / {100 * mean(1, 'error'):.2f} / "
+               f"{100 * mean(2, 'error'):.2f} points; dense validation accuracy "
+               f"{100 * mean(0, 'val_accuracy'):.2f}%.")
+  chosen = [n for n, v in verdicts.items() if v.text == "unstable"]
+  if chosen:
+    best = max(chosen, key=lambda n: np.mean([p[0].val_accuracy or 0.0
+                                              for p in by_recipe[n].values()]))
+    out.append(f"IMP k = 0 is unstable under {', '.join(labels[n] for n in chosen)}. Of "
+               f"these, {labels[best]} has the highest dense validation accuracy: the "
+               "candidate recipe for the analyses pages.")
+  elif missing:
+    out.append("No recipe is unstable among the finished runs; the screen is not complete.")
+  else:
+    out.append("No recipe makes IMP k = 0 unstable at this scale: the paper's contrast "
+               "cannot be tested here.")
+  out.append("Choices: recipes are compared on validation accuracy and train quantities "
+             "only; test accuracy is neither shown nor used. The test-error barrier enters "
+             "only as part of issue #22's definition of instability.")
+  return out
+
+
+def main(argv: list[str] | None = None) -> str:
+  """cli.main, plus `--partial`: with --from_runs, draw from the finished runs only."""
+  argv = list(sys.argv[1:] if argv is None else argv)
+  partial = "--partial" in argv
+  argv = [a for a in argv if a != "--partial"]
+  args = cli.parse(NAME, argv)
+  prog = f"experiments.{NAME}"
+  if partial and not args.from_runs:
+    _fail(prog, "--partial draws from finished runs only; add --from_runs")
+  if args.from_runs and not partial and refuse(args.preset) is None:
+    missing = [role for role, s in runs(args.preset).items()
+               if not runs_lib.is_finished(runs_lib.run_dir(args.workdir_root, args.preset, s))]
+    if missing:
+      _fail(prog, f"{len(missing)} of {len(roles())} runs have not finished "
+                  f"({', '.join(missing)}); run the item without --from_runs to make them, "
+                  "or add --partial to draw from the finished ones")
+  item = sys.modules[__name__]
+  if partial:
+    item = types.SimpleNamespace(NAME=NAME, TITLE=TITLE + " (PARTIAL)", CLAIM=CLAIM,
+                                 runs=runs, refuse=refuse, draw=draw,
+                                 OPTIONAL=tuple(roles()))
+  return cli.main(item, argv)
+
+
+def _fail(prog: str, message: str) -> None:
+  print(f"{prog}: error: {message}", file=sys.stderr)
+  sys.exit(2)
+
+
+if __name__ == "__main__":
+  main()
