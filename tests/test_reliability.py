@@ -105,7 +105,7 @@ def test_keyboard_interrupt_and_disk_full_are_one_line(tmp_path, capsys, monkeyp
   def interrupted(config, workdir):
     raise KeyboardInterrupt
 
-  monkeypatch.setattr(runners, "run", interrupted)
+  monkeypatch.setattr(runners, "dispatch", interrupted)
   line = _one_line_exit(capsys, 130, main_lib.execute, _config(), str(tmp_path / "run"))
   assert "interrupted" in line and "resumes" in line
 
@@ -118,7 +118,7 @@ def test_keyboard_interrupt_and_disk_full_are_one_line(tmp_path, capsys, monkeyp
   def full(config, workdir):
     ckpt_lib.save(FullDisk(), 10, {"x": np.zeros(3)})
 
-  monkeypatch.setattr(runners, "run", full)
+  monkeypatch.setattr(runners, "dispatch", full)
   line = _one_line_exit(capsys, 2, main_lib.execute, _config(), str(tmp_path / "run"))
   assert line.startswith("lottery_jax: error: disk full") and "ckpt/10" in line
 
@@ -435,7 +435,7 @@ def test_disk_full_names_the_file_whatever_wrote_it(tmp_path, capsys, monkeypatc
   def full(f):
     raise OSError(errno.ENOSPC, "No space left on device")  # As a failed write: no file.
 
-  monkeypatch.setattr(runners, "run", lambda config, workdir: atomic.write(
+  monkeypatch.setattr(runners, "dispatch", lambda config, workdir: atomic.write(
       os.path.join(workdir, "report.md"), full))
   line = _one_line_exit(capsys, 2, main_lib.execute, _config(), str(tmp_path / "run"))
   assert line.startswith(f"lottery_jax: error: disk full ({tmp_path / 'run' / 'report.md'})")
