@@ -122,7 +122,7 @@ def test_preprocessing_mismatch_is_named():
      "unknown distill.idc.metric 'l3'"),
     (["--config.distill.dsa.strategy=color_blur"], "unknown DSA op 'blur'"),
     (["--config.distill.dm.per_class_real=5000"], "exceeds the smallest class"),
-    (["--config.distill.dm.learning_rate=0"], "learning_rate > 0"),
+    (["--config.distill.dm.learning_rate=0"], "dm.learning_rate must be a finite number > 0"),
     (["--config.distill.dm.layers=conv"], "unknown distill.dm.layers 'conv'"),
 ])
 def test_bad_distill_input_is_one_line_exit_2(tmp_path, args, expected):
