@@ -10,14 +10,9 @@ modern GPU (estimate), plus the distillation. Variants (configs/presets.py): `:s
 `:rewind` (the `:cpu` preset prunes with the CIFAR-10 set, so it is not offered here).
 """
 
-import importlib.util
-import pathlib
+from lottery_jax import config_files
 
-# configs/presets.py, beside this file (config files are loaded by path, not as a package).
-_SPEC = importlib.util.spec_from_file_location(
-    "lottery_jax_configs_presets", pathlib.Path(__file__).with_name("presets.py"))
-presets = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(presets)
+presets = config_files.load_beside(__file__, "presets.py")  # configs/presets.py
 
 
 _VARIANTS = {k: presets.LOTTERY_VARIANTS[k] for k in ("smoke", "rewind")}

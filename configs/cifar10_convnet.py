@@ -37,14 +37,9 @@ iterations, one round of each producer, 20 steps; minutes on 2 cores, README "Ti
         --config.data.source=../shared/data/cifar10-jpeg.tar.gz --workdir=runs/c10_smoke
 """
 
-import importlib.util
-import pathlib
+from lottery_jax import config_files
 
-# configs/presets.py, beside this file (config files are loaded by path, not as a package).
-_SPEC = importlib.util.spec_from_file_location(
-    "lottery_jax_configs_presets", pathlib.Path(__file__).with_name("presets.py"))
-presets = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(presets)
+presets = config_files.load_beside(__file__, "presets.py")  # configs/presets.py
 
 
 def get_config(arg=None):

@@ -10,16 +10,10 @@ distillation). Variants (configs/presets.py): `:smoke` (one round of each produc
 `:rewind` (IMP with weight rewinding only).
 """
 
-import importlib.util
-import pathlib
-
+from lottery_jax import config_files
 from lottery_jax import default_config
 
-# configs/presets.py, beside this file (config files are loaded by path, not as a package).
-_SPEC = importlib.util.spec_from_file_location(
-    "lottery_jax_configs_presets", pathlib.Path(__file__).with_name("presets.py"))
-presets = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(presets)
+presets = config_files.load_beside(__file__, "presets.py")  # configs/presets.py
 
 _VARIANTS = {k: presets.LOTTERY_VARIANTS[k] for k in ("smoke", "rewind")}
 

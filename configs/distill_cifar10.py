@@ -19,16 +19,10 @@ network's SGD steps (bench/distill_step.py measures it). A CPU smoke run: the va
 evaluation seed of 20 steps).
 """
 
-import importlib.util
-import pathlib
-
+from lottery_jax import config_files
 from lottery_jax import default_config
 
-# configs/presets.py, beside this file (config files are loaded by path, not as a package).
-_SPEC = importlib.util.spec_from_file_location(
-    "lottery_jax_configs_presets", pathlib.Path(__file__).with_name("presets.py"))
-presets = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(presets)
+presets = config_files.load_beside(__file__, "presets.py")  # configs/presets.py
 
 
 def get_config(arg=None):

@@ -14,16 +14,11 @@ report). Not run here; roughly tens of GPU hours (an estimate). Variants `:smoke
 (configs/presets.py).
 """
 
-import importlib.util
-import pathlib
-
 import ml_collections
 
-# configs/presets.py, beside this file (config files are loaded by path, not as a package).
-_SPEC = importlib.util.spec_from_file_location(
-    "lottery_jax_configs_presets", pathlib.Path(__file__).with_name("presets.py"))
-presets = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(presets)
+from lottery_jax import config_files
+
+presets = config_files.load_beside(__file__, "presets.py")  # configs/presets.py
 
 _VARIANTS = {k: presets.LOTTERY_VARIANTS[k] for k in ("smoke", "rewind")}
 

@@ -15,9 +15,15 @@ import json
 import os
 import sys
 
+import matplotlib
 import numpy as np
 
-from lottery_jax.errors import UserInputError
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from lottery_jax import atomic  # noqa: E402
+from lottery_jax import report  # noqa: E402
+from lottery_jax.errors import UserInputError  # noqa: E402
 
 GUARDED = ("data.", "model.")
 
@@ -102,26 +108,25 @@ def markdown(rows: list[dict]) -> list[str]:
   return lines
 
 
+LINESTYLES = ("-", "--", ":", "-.")
+
+
 def figure(rows: list[dict], path: str) -> None:
-  """Accuracy against sparsity with std error bars, one line per (group, producer)."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  """Accuracy against sparsity with std error bars, drawn as report.md's figure: colour by
+  producer, line style by group, the dense network as a band."""
   fig, ax = plt.subplots(figsize=(7, 4.5))
-  lines: dict[tuple, list] = {}
+  groups: dict[str, dict[str, list[dict]]] = {}
   for r in rows:
-    lines.setdefault((r["group"], r["producer"]), []).append(r)
-  for (label, producer), points in lines.items():
-    ax.errorbar([100 * p["sparsity"] for p in points],
-                [100 * p["accuracy_mean"] for p in points],
-                yerr=[100 * p["accuracy_std"] for p in points], marker="o", capsize=3,
-                label=producer if label == "all" else f"{producer} ({label})")
-  ax.set_xlabel("sparsity (% of prunable weights removed)")
-  ax.set_ylabel("test accuracy (%)")
-  ax.grid(alpha=0.3)
+    groups.setdefault(r["group"], {}).setdefault(r["producer"], []).append(r)
+  for i, (label, producers) in enumerate(groups.items()):
+    dense = producers.pop("dense", [None])[0]
+    report.draw_accuracy(ax, producers, dense, suffix="" if label == "all" else f" ({label})",
+                         linestyle=LINESTYLES[i % len(LINESTYLES)])
+  ax.set_title(f"mean ± std over every replicate of {max(r['runs'] for r in rows)} run(s) "
+               "per group")
   ax.legend(fontsize=7)
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
+  atomic.save_figure(fig, path)
   plt.close(fig)
 
 

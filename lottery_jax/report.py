@@ -24,23 +24,39 @@ def _producers(results):
   return {k: v for k, v in results["producers"].items() if k != "dense"}
 
 
+def draw_accuracy(ax, producers, dense=None, suffix: str = "", linestyle: str = "-") -> None:
+  """Draw test accuracy against sparsity on `ax`: one error-bar line per producer and the
+  dense network as a horizontal band.
+
+  Args:
+    producers: {producer name: [round record]}; each record has `sparsity`, `accuracy_mean`
+      and `accuracy_std` (fractions; std over replicates), as results.json's producers.
+    dense: the dense network's record, or None for no band.
+    suffix: appended to every legend label (a group's name when several share the axes).
+    linestyle: the lines' style (tells groups apart; colours tell producers apart).
+  """
+  if dense is not None:
+    ax.axhspan(100 * (dense["accuracy_mean"] - dense["accuracy_std"]),
+               100 * (dense["accuracy_mean"] + dense["accuracy_std"]), color="black",
+               alpha=0.1)
+    ax.axhline(100 * dense["accuracy_mean"], color="black", lw=1, ls="--",
+               label="dense" + suffix)
+  for name, rounds in producers.items():
+    ax.errorbar([100 * r["sparsity"] for r in rounds], [100 * r["accuracy_mean"] for r in rounds],
+                yerr=[100 * r["accuracy_std"] for r in rounds], marker="o", capsize=3,
+                color=COLORS.get(name), ls=linestyle, label=LABELS.get(name, name) + suffix)
+  ax.set_xlabel("sparsity (% of prunable weights removed)")
+  ax.set_ylabel("test accuracy (%)")
+  ax.grid(alpha=0.3)
+
+
 def accuracy_figure(results, path: str) -> None:
   """Test accuracy against sparsity with error bars (std over replicates), one line per
   producer, the dense network as a horizontal band (paper Fig. 2 left / Fig. 7)."""
   fig, ax = plt.subplots(figsize=(6, 4))
-  dense = results["producers"]["dense"][0]
-  ax.axhspan(100 * (dense["accuracy_mean"] - dense["accuracy_std"]),
-             100 * (dense["accuracy_mean"] + dense["accuracy_std"]), color="black", alpha=0.1)
-  ax.axhline(100 * dense["accuracy_mean"], color="black", lw=1, ls="--", label="dense")
-  for name, rounds in _producers(results).items():
-    ax.errorbar([100 * r["sparsity"] for r in rounds], [100 * r["accuracy_mean"] for r in rounds],
-                yerr=[100 * r["accuracy_std"] for r in rounds], marker="o", capsize=3,
-                color=COLORS.get(name), label=LABELS.get(name, name))
-  ax.set_xlabel("sparsity (% of prunable weights removed)")
-  ax.set_ylabel("test accuracy (%)")
+  draw_accuracy(ax, _producers(results), results["producers"]["dense"][0])
   ax.set_title(f"{results['data']} / {results['model']}: "
                f"mean ± std over {results['replicates']} replicate(s)")
-  ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
   fig.tight_layout()
   atomic.save_figure(fig, path)

@@ -47,3 +47,20 @@ def test_other_differing_fields_make_groups_and_data_or_model_are_refused(tmp_pa
                                                               "model.width=64"]
   with pytest.raises(UserInputError, match="not a finished run directory"):
     aggregate.group([str(tmp_path / "nothing")])
+
+
+def test_figure_draws_report_style_lines_per_group(tmp_path, monkeypatch):
+  """The aggregate figure is report.md's: colour by producer, the dense network as a band and
+  a dashed line, one line style and legend suffix per group."""
+  a = fake_run(tmp_path / "a", 0, [[0.9], [0.8]], rounds=3)
+  b = fake_run(tmp_path / "b", 1, [[0.7], [0.6]], rounds=5)
+  drawn = {}
+  monkeypatch.setattr(aggregate.atomic, "save_figure", lambda fig, path: drawn.update(fig=fig))
+  aggregate.figure(aggregate.table(aggregate.group([a, b])), str(tmp_path / "f.png"))
+  ax = drawn["fig"].axes[0]
+  labels = ax.get_legend_handles_labels()[1]
+  assert sorted(labels) == ["IMP (real data) (lottery.rounds=3)",
+                            "IMP (real data) (lottery.rounds=5)", "dense (lottery.rounds=3)",
+                            "dense (lottery.rounds=5)"]
+  dense_lines = [ln for ln in ax.get_lines() if ln.get_label().startswith("dense")]
+  assert [ln.get_ydata()[0] for ln in dense_lines] == [pytest.approx(90.0), pytest.approx(70.0)]

@@ -1,4 +1,4 @@
-"""Dependencies run one way: main -> runners -> (validate, report*, rundir, layout) -> library.
+"""Dependencies run one way: main, aggregate (the entry points) -> runners -> (validate, report*, rundir, layout) -> library.
 
 Every lottery_jax module's imports (also those inside functions) are read with `ast`; the
 import graph must have no circle and no import from a lower layer to a higher one, and only
@@ -26,7 +26,7 @@ def _modules() -> dict[str, pathlib.Path]:
 
 
 def _layer(module: str) -> int:
-  if module == "lottery_jax.main":
+  if module in ("lottery_jax.main", "lottery_jax.aggregate"):
     return 3
   if module.startswith("lottery_jax.runners"):
     return 2

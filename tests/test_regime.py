@@ -100,7 +100,7 @@ def test_table_verdicts_and_page(root, tmp_path):
   assert "PARTIAL" not in readme
   assert "test accuracy is neither shown nor used" in readme
   assert "    python -m experiments.regime --preset=cpu --workdir_root=" in readme
-  assert "--config.seeds.analysis=1" in readme and "--config.lottery.rounds=4" in readme
+  assert "--config.seeds.analysis=1" in readme and "--config.lottery.rounds=2" in readme
 
 
 def P(mid, err, sparsity=0.59):  # noqa: N802 (a record's shorthand)
@@ -134,7 +134,7 @@ def test_screen_specs_vary_every_seed_and_cut_the_run():
   config = runs.expected_config(specs["sgd_lr0.1_s1"], DATA)
   assert set(config["seeds"].values()) == {1} and len(config["seeds"]) == len(regime.SEED_NAMES)
   assert config["lottery"]["producers"] == ["imp"] or config["lottery"]["producers"] == ("imp",)
-  assert (config["lottery"]["rounds"], config["lottery"]["fraction"]) == (4, 0.36)
+  assert (config["lottery"]["rounds"], config["lottery"]["fraction"]) == (2, 0.59)
   assert list(config["stability"]["analyses"]) == ["lmc"]
   assert (config["train"]["optimizer"], config["train"]["learning_rate"]) == ("sgd", 0.1)
   assert config["data"]["validation_examples"] == 5000
