@@ -89,6 +89,15 @@ SCREEN = ("--config.lottery.producers=('imp',)", "--config.lottery.rounds=2",
           # run stopped mid-training resumes with little lost.
           "--config.train.checkpoint_every=100")
 PRODUCERS = ("dense", "IMP 59%", "IMP 83%")
+# Issue #22's question 4 (is stability specific to the masks, or does any sparsity give it?):
+# random pruning with IMP's layerwise sparsity of the same round, under the recipe the
+# literature expects to be least stable (SGD 0.1 without warm-up), in both seeds. IMP is in
+# the run (random masks copy its layerwise sparsity), but only the random masks get LMC pairs.
+CONTROL_RECIPE = "sgd_lr0.1"
+CONTROL = ("--config.lottery.producers=('imp','random')",
+           "--config.lottery.random_reference=imp",
+           "--config.stability.lmc_producers=('random',)")
+CONTROL_PRODUCERS = ("random 59%", "random 83%")
 
 
 def spec(recipe: Recipe, seed: int) -> runs_lib.RunSpec:
@@ -100,15 +109,33 @@ def spec(recipe: Recipe, seed: int) -> runs_lib.RunSpec:
                "paths)")
 
 
+def control_spec(seed: int) -> runs_lib.RunSpec:
+  """The random-pruning control run of CONTROL_RECIPE: its screen run with CONTROL on top."""
+  recipe = next(r for r in RECIPES if r.name == CONTROL_RECIPE)
+  s = spec(recipe, seed)
+  # A flag given twice is not replaced: config_flags joins a tuple field's occurrences.
+  replaced = {flag.partition("=")[0] for flag in CONTROL}
+  kept = tuple(f for f in s.overrides if f.partition("=")[0] not in replaced)
+  return s._replace(name=f"c10_regime_{recipe.name}_random_s{seed}", overrides=(
+      *kept, *CONTROL), label=f"{recipe.label}, random pruning, seed {seed}",
+      estimate="about 11 minutes on 2 idle CPU cores (7 trainings, 2 LMC paths)")
+
+
 def roles() -> dict[str, tuple[Recipe, int]]:
-  """{role: (recipe, seed)} in run order."""
+  """{role: (recipe, seed)} of the screen, in run order."""
   by_name = {r.name: r for r in RECIPES}
   return {f"{name}_s{seed}": (by_name[name], seed) for name in RUN_ORDER for seed in SEEDS}
 
 
+def control_roles() -> dict[str, int]:
+  """{role: seed} of the random-pruning control, run after the screen."""
+  return {f"{CONTROL_RECIPE}_random_s{seed}": seed for seed in SEEDS}
+
+
 def runs(preset: str) -> dict[str, runs_lib.RunSpec]:
   del preset  # refuse() lets only the cpu preset through.
-  return {role: spec(recipe, seed) for role, (recipe, seed) in roles().items()}
+  return {**{role: spec(recipe, seed) for role, (recipe, seed) in roles().items()},
+          **{role: control_spec(seed) for role, seed in control_roles().items()}}
 
 
 def refuse(preset: str) -> str | None:
@@ -141,8 +168,8 @@ def unstable(p: Point | None) -> bool:
   return p is not None and p.midpoint > fig3.TRAIN_LOSS_FLOOR and p.error >= fig3.CONNECTED_ERROR
 
 
-def _lmc_file(run: runs_lib.Run, r: int) -> dict:
-  path = os.path.join(run.round_dir("imp", r), "lmc.json")
+def _lmc_file(run: runs_lib.Run, producer: str, r: int) -> dict:
+  path = os.path.join(run.round_dir(producer, r), "lmc.json")
   try:
     with open(path) as f:
       return json.load(f)
@@ -151,17 +178,17 @@ def _lmc_file(run: runs_lib.Run, r: int) -> dict:
                               f"item without --from_runs to resume {run.dir}") from None
 
 
-def points(run: runs_lib.Run) -> list[Point]:
-  """Every LMC pair of the run, round 0 (dense) first."""
+def points(run: runs_lib.Run, producer: str = "imp") -> list[Point]:
+  """Every LMC pair of `producer` in the run, round 0 (dense) first where it has one."""
   lmc = (run.results.get("stability") or {}).get("lmc") or {}
-  if "imp" not in lmc:
-    raise runs_lib.RunMissing(f"run {run.dir} has no LMC analysis of IMP")
+  if producer not in lmc:
+    raise runs_lib.RunMissing(f"run {run.dir} has no LMC analysis of {producer}")
   producers = run.results["producers"]
   out = []
-  for rec in lmc["imp"]:
+  for rec in lmc[producer]:
     r = rec["round"]
-    acc = next((x for x in producers["imp"] if x["round"] == r), producers["dense"][0])
-    train = _lmc_file(run, r)["train"]
+    acc = next((x for x in producers[producer] if x["round"] == r), producers["dense"][0])
+    train = _lmc_file(run, producer, r)["train"]
     out.append(Point(rec["sparsity"], rec["train_loss_midpoint_barrier"],
                      rec["test_error_barrier"], acc.get("val_accuracy_mean"),
                      float(np.mean([train["accuracy"][0], train["accuracy"][-1]])),
@@ -170,10 +197,12 @@ def points(run: runs_lib.Run) -> list[Point]:
 
 
 def screened(pts: list[Point]) -> list[Point | None]:
-  """[dense, IMP at 59%, IMP at 83%] of a run's points (None where no round is near)."""
-  out = [pts[0]]
+  """[dense, at 59%, at 83%] of a producer's points (None where no round is near, and for
+  dense when the points have no round 0, as the random control's)."""
+  dense = pts[0] if pts and pts[0].sparsity == 0.0 else None
+  out = [dense]
   for target in TARGETS:
-    near = [p for p in pts[1:] if abs(p.sparsity - target) <= SPARSITY_TOLERANCE]
+    near = [p for p in pts if abs(p.sparsity - target) <= SPARSITY_TOLERANCE]
     out.append(near[0] if near else None)
   return out
 
@@ -240,30 +269,40 @@ def _setting(run: runs_lib.Run) -> str:
   return ", ".join(p for p in parts if p)
 
 
-def _figure(by_recipe, path: str) -> None:
-  """Barrier against recipe, per producer: seeds as hollow markers, their mean as a bar."""
+def _figure(by_recipe, controls, path: str) -> None:
+  """Barrier against recipe, per producer (the random control beside IMP under its recipe):
+  seeds as hollow markers, their mean as a bar."""
   labels = {r.name: r.label for r in RECIPES}
   names = list(by_recipe)
   fig = Figure(figsize=(max(6.0, 1.6 * len(names) + 2), 6.4))
   axes = fig.subplots(2, 1, sharex=True)
-  colors = ("tab:gray", "tab:orange", "tab:red")
+  colors = ("tab:gray", "tab:orange", "tab:red", "tab:cyan", "tab:blue")
+  slots = [(k, producer, lambda name, k=k: [screened(p)[k] for p in by_recipe[name].values()])
+           for k, producer in enumerate(PRODUCERS)]
+  slots += [(k + 3, producer, lambda name, k=k: [screened(p)[k + 1] for p in controls.values()]
+             if name == CONTROL_RECIPE else [])
+            for k, producer in enumerate(CONTROL_PRODUCERS)]
+  width = 0.8 / len(slots)
   for ax, (field, scale, ylabel, line) in zip(axes, (
       ("midpoint", 1.0, "midpoint train-loss barrier (nats)", fig3.TRAIN_LOSS_FLOOR),
       ("error", 100.0, "test-error barrier (points)", 100 * fig3.CONNECTED_ERROR))):
-    for k, (producer, color) in enumerate(zip(PRODUCERS, colors)):
+    for k, producer, chosen in slots:
+      color, drawn = colors[k], False
       for i, name in enumerate(names):
-        values = [scale * getattr(screened(pts)[k], field)
-                  for pts in by_recipe[name].values() if screened(pts)[k] is not None]
-        x = i + (k - 1) * 0.25
+        values = [scale * getattr(p, field) for p in chosen(name) if p is not None]
+        shown = [j for j, _, c in slots if any(p is not None for p in c(name))]
+        x = i + (shown.index(k) - (len(shown) - 1) / 2) * width if k in shown else i
         if values:
-          ax.bar(x, np.mean(values), width=0.22, color=color, alpha=0.35,
-                 label=producer if i == 0 else None)
+          ax.bar(x, np.mean(values), width=0.9 * width, color=color, alpha=0.35,
+                 label=None if drawn else producer)
+          drawn = True
           ax.scatter([x] * len(values), values, facecolors="none", edgecolors=color, s=28,
                      zorder=3)
     ax.axhline(line, color="k", ls="--", lw=0.8)
     ax.set_ylabel(ylabel, fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-  axes[0].legend(fontsize=7, title="bars: mean over seeds; circles: seeds", title_fontsize=7)
+  axes[0].legend(fontsize=7, title="bars: mean over seeds; circles: seeds", title_fontsize=7,
+                 ncol=2)
   axes[1].set_xticks(range(len(names)))
   axes[1].set_xticklabels([labels[n] for n in names], fontsize=8, rotation=15)
   fig.tight_layout()
@@ -298,9 +337,11 @@ def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
     raise runs_lib.RunMissing("no run of the screen has finished; run the item without "
                               "--from_runs to make them")
   by_recipe = _by_recipe(loaded)
+  controls = {seed: points(loaded[role], "random") for role, seed in control_roles().items()
+              if role in loaded}
   labels = {r.name: r.label for r in RECIPES}
   figures = ["regime_barriers.png", "regime_sparsity.png"]
-  _figure(by_recipe, os.path.join(out_dir, figures[0]))
+  _figure(by_recipe, controls, os.path.join(out_dir, figures[0]))
   _sparsity_figure(by_recipe, os.path.join(out_dir, figures[1]))
 
   barrier_rows, acc_rows, verdict_rows, verdicts = [], [], [], {}
@@ -334,6 +375,8 @@ def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
   table += "\n" + page.table(
       ["recipe", "settings (as run)", "dense unstable", "IMP 59% unstable", "IMP 83% unstable",
        "verdict"], verdict_rows, "llrrrl")
+  if controls:
+    table += "\n" + _control_table(controls, by_recipe.get(CONTROL_RECIPE, {}), labels)
   table += ("\nBarriers of each run's LMC pairs (one replicate per seed; seeds differ in every "
             "named seed). Midpoint train-loss barrier: L(0.5) - mean(L(0), L(1)) on the run's "
             "stratified train sample (seeds.analysis); test-error barrier: the largest rise of "
@@ -344,14 +387,74 @@ def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
             f"and its test-error barrier is at least {100 * fig3.CONNECTED_ERROR:.0f} points; "
             "a recipe is unstable when IMP is unstable at one screened sparsity (>= 59%) in "
             "every seed (issue #22).\n")
-  return page.Drawn(figures, table, _findings(loaded, by_recipe, verdicts, labels))
+  return page.Drawn(figures, table,
+                    _findings(loaded, by_recipe, verdicts, labels, controls))
 
 
-def _findings(loaded, by_recipe, verdicts, labels) -> list[str]:
+def _control_table(controls, imp_seeds, labels) -> str:
+  """Random pruning against IMP under CONTROL_RECIPE, per seed, both barriers at 59% / 83%."""
+  rows, both = [], {}
+  for seed, pts in controls.items():
+    rand = screened(pts)[1:]
+    imp = screened(imp_seeds[seed])[1:] if seed in imp_seeds else [None] * len(TARGETS)
+    cells = [_f(p and p.midpoint) for p in (*rand, *imp)]
+    cells += [_f(p and p.error, 2, 100) for p in (*rand, *imp)]
+    rows.append([labels[CONTROL_RECIPE], str(seed)] + cells
+                + [page.pct(p and p.val_accuracy, 2) for p in rand])
+    both[seed] = (rand, imp)
+  if len(both) > 1:
+    cells = []
+    for field, scale, digits in (("midpoint", 1.0, 3), ("error", 100.0, 2)):
+      for which in (0, 1):
+        for k in range(len(TARGETS)):
+          values = [getattr(b[which][k], field) for b in both.values()
+                    if b[which][k] is not None]
+          cells.append(verdict.spread(values).text(scale, digits) if values else "n/a")
+    rows.append([f"**{labels[CONTROL_RECIPE]}**", "mean ± std"] + cells + ["", ""])
+  return page.table(
+      ["recipe", "seed", "midpoint barrier: random 59%", "random 83%", "IMP 59%", "IMP 83%",
+       "test-error barrier (points): random 59%", "random 83%", "IMP 59%", "IMP 83%",
+       "val accuracy: random 59%", "random 83%"], rows) + (
+      "\nControl: random masks with IMP's layerwise sparsity of the same round and seed "
+      "(lottery.random_reference = imp), trained from the same initialization under the same "
+      "recipe; IMP's columns are the screen's runs of that seed.\n")
+
+
+def _state(per_seed: list[list[Point | None]]) -> str:
+  """'unstable' (every seed unstable at one sparsity), 'stable' (no unstable pair), 'mixed'."""
+  if any(all(unstable(s[k]) for s in per_seed) for k in range(len(TARGETS))):
+    return "unstable"
+  return "mixed" if any(unstable(p) for s in per_seed for p in s) else "stable"
+
+
+def random_control_sentence(controls, imp_seeds) -> str | None:
+  """Issue #22's question 4 in one sentence: do random masks give stable pairs too?"""
+  if len(controls) < len(SEEDS) or any(s not in imp_seeds for s in controls):
+    return None
+  rand = _state([screened(p)[1:] for p in controls.values()])
+  imp = _state([screened(imp_seeds[s])[1:] for s in controls])
+  head = (f"random pruning with IMP's layerwise sparsity is {rand} at 59% / 83% in "
+          f"{len(SEEDS)} seeds, IMP {imp}. ")
+  if rand == "stable" and imp != "stable":
+    return head + ("Random masks are stable where IMP's are not: at the same layerwise "
+                   "sparsity, IMP's masks are the less stable ones.")
+  if rand == "stable":
+    return head + ("Random masks give stable pairs, so in this regime sparsity alone "
+                   "stabilises training: a stable pair says nothing specific about IMP's or "
+                   "distilled data's masks.")
+  if rand == "unstable" and imp == "stable":
+    return head + ("Here stability comes from IMP's masks, not from sparsity alone: the "
+                   "regime can tell masks apart.")
+  if rand == "unstable":
+    return head + "The regime destabilises sparse networks whatever their mask."
+  return head + "Not decided at this number of seeds."
+
+
+def _findings(loaded, by_recipe, verdicts, labels, controls) -> list[str]:
   out = []
-  missing = [role for role in roles() if role not in loaded]
+  missing = [role for role in (*roles(), *control_roles()) if role not in loaded]
   if missing:
-    out.append(f"**PARTIAL**: {len(loaded)} of {len(roles())} runs finished; missing "
+    out.append(f"**PARTIAL**: {len(loaded)} of {len(runs('cpu'))} runs finished; missing "
                f"{', '.join(missing)}. The verdicts of recipes without both seeds are "
                "incomplete. Rerun the command under Reproduce (without --from_runs) to resume "
                "them.")
@@ -360,7 +463,7 @@ def _findings(loaded, by_recipe, verdicts, labels) -> list[str]:
   out.append(f"Scale: ConvNet-3 width 32 on CIFAR-10 (JPEG copy), IMP at k = 0 to 83.2% in 2 "
              f"rounds of 59%; {EPOCHS:g} epochs per training "
              f"({', '.join(map(str, steps)) or 'n/a'} steps of 256) instead of the cpu "
-             "preset's 10 and the paper's 100, so that 10 "
+             "preset's 10 and the paper's 100, so that the 10 screen "
              "runs fit about 90 minutes of 2 CPU cores; the memorisation recipe trains 100 "
              "epochs on 1,000 images. Each recipe's settings are in the last table.")
   out.append(f"Rule (issue #22): unstable = midpoint train-loss barrier above "
@@ -382,11 +485,14 @@ def _findings(loaded, by_recipe, verdicts, labels) -> list[str]:
     out.append(f"IMP k = 0 is unstable under {', '.join(labels[n] for n in chosen)}. Of "
                f"these, {labels[best]} has the highest dense validation accuracy: the "
                "candidate recipe for the analyses pages.")
-  elif missing:
+  elif any(role not in loaded for role in roles()):
     out.append("No recipe is unstable among the finished runs; the screen is not complete.")
   else:
     out.append("No recipe makes IMP k = 0 unstable at this scale: the paper's contrast "
                "cannot be tested here.")
+  sentence = random_control_sentence(controls, by_recipe.get(CONTROL_RECIPE, {}))
+  if sentence:
+    out.append(f"Random-pruning control under {labels[CONTROL_RECIPE]}: {sentence}")
   out.append("Choices: recipes are compared on validation accuracy and train quantities "
              "only; test accuracy is neither shown nor used. The test-error barrier enters "
              "only as part of issue #22's definition of instability.")
@@ -406,14 +512,14 @@ def main(argv: list[str] | None = None) -> str:
     missing = [role for role, s in runs(args.preset).items()
                if not runs_lib.is_finished(runs_lib.run_dir(args.workdir_root, args.preset, s))]
     if missing:
-      _fail(prog, f"{len(missing)} of {len(roles())} runs have not finished "
+      _fail(prog, f"{len(missing)} of {len(runs(args.preset))} runs have not finished "
                   f"({', '.join(missing)}); run the item without --from_runs to make them, "
                   "or add --partial to draw from the finished ones")
   item = sys.modules[__name__]
   if partial:
     item = types.SimpleNamespace(NAME=NAME, TITLE=TITLE + " (PARTIAL)", CLAIM=CLAIM,
                                  runs=runs, refuse=refuse, draw=draw,
-                                 OPTIONAL=tuple(roles()))
+                                 OPTIONAL=tuple(runs(args.preset)))
   return cli.main(item, argv)
 
 

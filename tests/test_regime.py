@@ -62,11 +62,38 @@ def make_run(workdir: pathlib.Path, recipe: str, seed: int) -> None:
       {"command": "x", "start": 0.0, "end": 300.0, "status": 0, "machine": "test cpu"}) + "\n")
 
 
+# (midpoint, test-error barrier) of the random control's rounds 1..4 per seed: stable.
+CONTROL = {0: [STABLE, (0.005, 0.01), STABLE, STABLE], 1: [STABLE] * 4}
+
+
+def make_control_run(workdir: pathlib.Path, seed: int) -> None:
+  """A finished random-pruning control run: LMC pairs for the random masks only."""
+  lmc, producers = [], []
+  for r, (mid, err) in enumerate(CONTROL[seed], start=1):
+    lmc.append({"round": r, "sparsity": SPARSITY[r], "train_loss_midpoint_barrier": mid,
+                "test_error_barrier": err, "replicates": 1})
+    producers.append({"round": r, "sparsity": SPARSITY[r], "accuracy_mean": 0.8,
+                      "val_accuracy_mean": 0.40 + 0.01 * r})
+    _write(workdir / "replicate_0" / f"random/round_{r}" / "lmc.json",
+           {"round": r, "train": {"loss": [0.5, 0.9, 0.5], "accuracy": [0.7, 0.5, 0.72]}})
+  dense = {"round": 0, "sparsity": 0.0, "accuracy_mean": 0.9, "val_accuracy_mean": 0.5}
+  _write(workdir / "results.json", {
+      "data": "cifar10-jpeg", "model": "convnet", "num_train_examples": 20000,
+      "replicates": 1, "real_train_steps": 390, "wall_time_s": 60.0,
+      "producers": {"dense": [dense], "imp": [dense], "random": [dense, *producers]},
+      "stability": {"lmc": {"random": lmc}}})
+  _write(workdir / "config.json", runs.expected_config(regime.control_spec(seed), DATA))
+  (workdir / runs.SESSIONS).write_text(json.dumps(
+      {"command": "x", "start": 0.0, "end": 300.0, "status": 0, "machine": "test cpu"}) + "\n")
+
+
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
   root = tmp_path_factory.mktemp("regime")
   for role, (recipe, seed) in regime.roles().items():
     make_run(root / "cpu" / regime.spec(recipe, seed).name, recipe.name, seed)
+  for role, seed in regime.control_roles().items():
+    make_control_run(root / "cpu" / regime.control_spec(seed).name, seed)
   return root
 
 
@@ -98,6 +125,11 @@ def test_table_verdicts_and_page(root, tmp_path):
   assert "| SGD 0.1 | SGD lr 0.1, momentum 0.9, weight decay 0.0005, no warm-up" in table
   assert "IMP k = 0 is unstable under SGD 0.1. Of these, SGD 0.1 has the highest" in readme
   assert "PARTIAL" not in readme
+  # The random control beside IMP of the same seed (59% / 83% midpoint, then test error).
+  assert ("| SGD 0.1 | 0 | 0.005 | 0.002 | 0.040 | 0.002 | 1.00 | 0.50 | 4.00 | 0.50 | 42.00% "
+          "| 44.00% |") in table
+  assert ("random pruning with IMP's layerwise sparsity is stable at 59% / 83% in 2 seeds, "
+          "IMP unstable. Random masks are stable where IMP's are not") in readme
   assert "test accuracy is neither shown nor used" in readme
   assert "    python -m experiments.regime --preset=cpu --workdir_root=" in readme
   assert "--config.seeds.analysis=1" in readme and "--config.lottery.rounds=2" in readme
@@ -130,7 +162,7 @@ def test_verdict_rule():
 
 def test_screen_specs_vary_every_seed_and_cut_the_run():
   specs = regime.runs("cpu")
-  assert len(specs) == 10 and len({s.name for s in specs.values()}) == 10
+  assert len(specs) == 12 and len({s.name for s in specs.values()}) == 12
   config = runs.expected_config(specs["sgd_lr0.1_s1"], DATA)
   assert set(config["seeds"].values()) == {1} and len(config["seeds"]) == len(regime.SEED_NAMES)
   assert config["lottery"]["producers"] == ["imp"] or config["lottery"]["producers"] == ("imp",)
@@ -140,7 +172,15 @@ def test_screen_specs_vary_every_seed_and_cut_the_run():
   assert config["data"]["validation_examples"] == 5000
   mem = runs.expected_config(specs["memorise_s0"], DATA)
   assert (mem["data"]["train_examples"], mem["stability"]["lmc_examples"]) == (1000, 0)
-  assert list(specs)[:2] == ["sgd_lr0.1_s0", "sgd_lr0.1_s1"]  # Run order.
+  assert list(specs)[:2] == ["sgd_lr0.1_s0", "sgd_lr0.1_s1"]  # Run order: the screen first,
+  assert list(specs)[-2:] == ["sgd_lr0.1_random_s0", "sgd_lr0.1_random_s1"]  # then controls.
+  control = runs.expected_config(specs["sgd_lr0.1_random_s1"], DATA)
+  assert list(control["lottery"]["producers"]) == ["imp", "random"]
+  assert list(control["stability"]["lmc_producers"]) == ["random"]
+  assert control["lottery"]["random_reference"] == "imp"
+  del control["lottery"], control["stability"]["lmc_producers"]
+  del config["lottery"], config["stability"]["lmc_producers"]
+  assert control == config  # Otherwise the screen's SGD 0.1 run of that seed.
 
 
 def test_from_runs_refusals(root, tmp_path, capsys):
@@ -150,7 +190,7 @@ def test_from_runs_refusals(root, tmp_path, capsys):
   out = tmp_path / "out"
   base = ["--preset=cpu", f"--workdir_root={some}", f"--out_dir={out}"]
   cases = [
-      (base + ["--from_runs"], "1 of 10 runs have not finished (adam_s1)"),
+      (base + ["--from_runs"], "1 of 12 runs have not finished (adam_s1)"),
       (base + ["--partial"], "--partial draws from finished runs only; add --from_runs"),
       (["--preset=paper", "--from_runs", f"--workdir_root={some}"], "only a cpu preset"),
       (["--preset=cpu", "--from_runs", "--partial", f"--workdir_root={tmp_path / 'none'}",
@@ -177,7 +217,7 @@ def test_partial_page_names_what_is_missing(root, tmp_path):
     shutil.rmtree(some / "cpu" / f"c10_regime_{name}")
   readme, table = draw(some, tmp_path / "out", "--partial")
   assert readme.startswith(f"# {regime.TITLE} (PARTIAL)")
-  assert "**PARTIAL**: 7 of 10 runs finished; missing memorise_s0, memorise_s1, adam_s1" in readme
+  assert "**PARTIAL**: 9 of 12 runs finished; missing memorise_s0, memorise_s1, adam_s1" in readme
   assert "**incomplete (1 of 2 seeds, none unstable yet)**" in table
   assert "Adam 8e-4, 1,000 images" not in table
   assert "IMP k = 0 is unstable under SGD 0.1." in readme
