@@ -150,7 +150,24 @@ def _define_flags(argv):
   return config, workdir
 
 
+def _repeated_override(argv) -> str | None:
+  """The first --config.<field> given twice: config_flags joins a tuple field's values and
+  keeps a scalar's last, so a repeated override is refused rather than guessed at."""
+  seen = set()
+  for arg in argv[1:]:
+    if arg.startswith("--config."):
+      field = arg[len("--config."):].split("=", 1)[0]
+      if field in seen:
+        return (f"--config.{field} is given more than once (a tuple field would join the "
+                "values, a scalar keep the last); give it once")
+      seen.add(field)
+  return None
+
+
 def _parse_flags(argv):
+  repeated = _repeated_override(argv)
+  if repeated:
+    _fail(repeated)
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:

@@ -31,6 +31,9 @@ def tree_digest(directory: pathlib.Path) -> dict:
     (["--config.train.epochs=lots"], "could not convert"),
     (["--config.lottery.dense_layers=('Dense_9',)"],
      "unknown layer 'Dense_9' in lottery.dense_layers; valid choices: 'Conv_0'"),
+    # config_flags would silently join the two tuples into ('imp', 'random').
+    (["--config.lottery.producers=('imp',)", "--config.lottery.producers=('random',)"],
+     "--config.lottery.producers is given more than once"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, expected):
   workdir = tmp_path / "run"

@@ -29,8 +29,10 @@ WORK=${WORK:-/tmp/paper_fig3}
 # The page: the paper run's in the repository; a tiny dry run's only in $OUT.
 PAGE=$([ "$SCALE" = tiny ] && echo "$WORK/page" || echo experiments/results/paper/fig3)
 BENCH=${BENCH:-$([ "$SCALE" = tiny ] && echo 0 || echo 1)}
+# Each --config.<field> once: lottery_jax.main refuses a repeated override.
+ROUNDS=$([ "$SCALE" = tiny ] && echo 2 || echo 10)
 FIG3=(--config=configs/cifar10_convnet.py $C10 $MTT
-      "--config.lottery.producers=('imp','distilled')" --config.lottery.rounds=10
+      "--config.lottery.producers=('imp','distilled')" --config.lottery.rounds=$ROUNDS
       --config.lottery.replicates=1 --config.stability.replicates=1
       "--config.stability.analyses=('lmc',)"
       "--config.stability.lmc_producers=('dense','imp','distilled')"
@@ -40,7 +42,7 @@ if [ "$SCALE" = tiny ]; then
   FIG3+=(--config.model.options.width=8 --config.data.train_examples=1000
          --config.train.num_steps=8 --config.train.log_every=4 --config.train.block_steps=4
          --config.distilled.train.num_steps=4 --config.distilled.train.log_every=2
-         --config.lottery.rounds=2 --config.stability.lmc_examples=500
+         --config.stability.lmc_examples=500
          --config.stability.num_alphas=5)
 fi
 if [ "$BENCH" = 1 ]; then  # Per-step numbers of this machine, side by side (~1 min).
