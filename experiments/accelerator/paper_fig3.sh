@@ -32,7 +32,7 @@ BENCH=${BENCH:-$([ "$SCALE" = tiny ] && echo 0 || echo 1)}
 # Each --config.<field> once: lottery_jax.main refuses a repeated override.
 ROUNDS=$([ "$SCALE" = tiny ] && echo 2 || echo 10)
 FIG3=(--config=configs/cifar10_convnet.py $C10 $MTT
-      "--config.lottery.producers=('imp','distilled')" --config.lottery.rounds=$ROUNDS
+      "--config.lottery.producers=('imp','distilled')" "--config.lottery.rounds=$ROUNDS"
       --config.lottery.replicates=1 --config.stability.replicates=1
       "--config.stability.analyses=('lmc',)"
       "--config.stability.lmc_producers=('dense','imp','distilled')"
