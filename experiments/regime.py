@@ -452,9 +452,10 @@ def random_control_sentence(controls, imp_seeds) -> str | None:
 
 def _findings(loaded, by_recipe, verdicts, labels, controls) -> list[str]:
   out = []
-  missing = [role for role in (*roles(), *control_roles()) if role not in loaded]
+  missing = [role for role in roles() if role not in loaded]
   if missing:
-    out.append(f"**PARTIAL**: {len(loaded)} of {len(runs('cpu'))} runs finished; missing "
+    out.append(f"**PARTIAL**: {len(roles()) - len(missing)} of {len(roles())} screen runs "
+               "finished; missing "
                f"{', '.join(missing)}. The verdicts of recipes without both seeds are "
                "incomplete. Rerun the command under Reproduce (without --from_runs) to resume "
                "them.")
@@ -493,6 +494,10 @@ def _findings(loaded, by_recipe, verdicts, labels, controls) -> list[str]:
   sentence = random_control_sentence(controls, by_recipe.get(CONTROL_RECIPE, {}))
   if sentence:
     out.append(f"Random-pruning control under {labels[CONTROL_RECIPE]}: {sentence}")
+  else:
+    out.append(f"Random-pruning control under {labels[CONTROL_RECIPE]}: {len(controls)} of "
+               f"{len(control_roles())} runs finished (it runs after the screen); rerun the "
+               "command under Reproduce (without --from_runs) to make them.")
   out.append("Choices: recipes are compared on validation accuracy and train quantities "
              "only; test accuracy is neither shown nor used. The test-error barrier enters "
              "only as part of issue #22's definition of instability.")
@@ -509,17 +514,19 @@ def main(argv: list[str] | None = None) -> str:
   if partial and not args.from_runs:
     _fail(prog, "--partial draws from finished runs only; add --from_runs")
   if args.from_runs and not partial and refuse(args.preset) is None:
-    missing = [role for role, s in runs(args.preset).items()
-               if not runs_lib.is_finished(runs_lib.run_dir(args.workdir_root, args.preset, s))]
+    specs = runs(args.preset)
+    missing = [role for role in roles() if not runs_lib.is_finished(
+        runs_lib.run_dir(args.workdir_root, args.preset, specs[role]))]
     if missing:
-      _fail(prog, f"{len(missing)} of {len(runs(args.preset))} runs have not finished "
+      _fail(prog, f"{len(missing)} of {len(roles())} screen runs have not finished "
                   f"({', '.join(missing)}); run the item without --from_runs to make them, "
                   "or add --partial to draw from the finished ones")
   item = sys.modules[__name__]
-  if partial:
-    item = types.SimpleNamespace(NAME=NAME, TITLE=TITLE + " (PARTIAL)", CLAIM=CLAIM,
-                                 runs=runs, refuse=refuse, draw=draw,
-                                 OPTIONAL=tuple(runs(args.preset)))
+  if args.from_runs:  # The control is drawn when finished; with --partial, any run is.
+    item = types.SimpleNamespace(NAME=NAME, TITLE=TITLE + (" (PARTIAL)" if partial else ""),
+                                 CLAIM=CLAIM, runs=runs, refuse=refuse, draw=draw,
+                                 OPTIONAL=tuple(runs(args.preset) if partial
+                                                else control_roles()))
   return cli.main(item, argv)
 
 

@@ -10,6 +10,14 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
+def with_overrides(base, *extra) -> list[str]:
+  """`base` flags with each `--config.<field>=` of `extra` replacing base's own (main refuses a
+  field given twice), then the rest of `extra`."""
+  field = lambda a: a.split("=", 1)[0] if a.startswith("--config.") else None
+  replaced = {field(a) for a in extra} - {None}
+  return [a for a in base if field(a) not in replaced] + list(extra)
+
+
 def run_cli(*args, check=False, timeout=300):
   """The finished process (stdout/stderr as text); with check, assert it exited 0."""
   env = dict(os.environ, JAX_PLATFORMS="cpu")

@@ -9,7 +9,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from cli_runner import checkpoint_at_least, checkpoint_steps, kill_when, launch_cli, run_cli
+from cli_runner import (checkpoint_at_least, checkpoint_steps, kill_when, launch_cli, run_cli,
+                        with_overrides)
 SMALL = ["--config.model.options.width=16", "--config.train.batch_size=64",
          "--config.train.log_every=5", "--config.lottery.producers=()",
          "--config.lottery.replicates=1",
@@ -64,8 +65,9 @@ def _final_params(workdir: pathlib.Path, step: int):
 def test_sigkill_mid_run_then_rerun_equals_uninterrupted_run(tmp_path):
   steps = 120
   # Dense training alone (no LMC pair): resume is about the training loop and the run dir.
-  args = [*SMALL, "--config.stability.analyses=()", f"--config.train.num_steps={steps}",
-          "--config.train.checkpoint_every=10", "--config.data.crop_padding=1"]
+  args = with_overrides(SMALL, "--config.stability.analyses=()",
+                        f"--config.train.num_steps={steps}",
+                        "--config.train.checkpoint_every=10", "--config.data.crop_padding=1")
   reference = tmp_path / "reference"
   run_cli(f"--workdir={reference}", *args, check=True)
 

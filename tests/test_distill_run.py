@@ -62,8 +62,9 @@ def test_distill_writes_set_figure_and_evaluation(tmp_path, method, per_class):
 
 
 def test_sigkill_during_distillation_then_rerun_equals_uninterrupted(tmp_path):
-  args = [*TINY, "--config.distill.dm.iterations=40", "--config.distill.checkpoint_every=4",
-          "--config.distill.eval_seeds=0"]
+  args = cli_runner.with_overrides(TINY, "--config.distill.dm.iterations=40",
+                                   "--config.distill.checkpoint_every=4",
+                                   "--config.distill.eval_seeds=0")
   reference = tmp_path / "reference"
   run_cli(f"--workdir={reference}", *args)
 

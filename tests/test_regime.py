@@ -183,6 +183,17 @@ def test_screen_specs_vary_every_seed_and_cut_the_run():
   assert control == config  # Otherwise the screen's SGD 0.1 run of that seed.
 
 
+def test_page_without_the_control_says_so(root, tmp_path):
+  """The screen's page does not wait for the random-pruning control; it says what is missing."""
+  some = tmp_path / "some"
+  shutil.copytree(root, some)
+  shutil.rmtree(some / "cpu" / regime.control_spec(1).name)
+  readme, table = draw(some, tmp_path / "out")
+  assert "PARTIAL" not in readme
+  assert "Random-pruning control under SGD 0.1: 1 of 2 runs finished" in readme
+  assert "| SGD 0.1 | 0 | 0.005 | 0.002 | 0.040 |" in table  # The finished seed is shown.
+
+
 def test_from_runs_refusals(root, tmp_path, capsys):
   some = tmp_path / "some"
   shutil.copytree(root, some)
@@ -190,7 +201,7 @@ def test_from_runs_refusals(root, tmp_path, capsys):
   out = tmp_path / "out"
   base = ["--preset=cpu", f"--workdir_root={some}", f"--out_dir={out}"]
   cases = [
-      (base + ["--from_runs"], "1 of 12 runs have not finished (adam_s1)"),
+      (base + ["--from_runs"], "1 of 10 screen runs have not finished (adam_s1)"),
       (base + ["--partial"], "--partial draws from finished runs only; add --from_runs"),
       (["--preset=paper", "--from_runs", f"--workdir_root={some}"], "only a cpu preset"),
       (["--preset=cpu", "--from_runs", "--partial", f"--workdir_root={tmp_path / 'none'}",
@@ -217,7 +228,7 @@ def test_partial_page_names_what_is_missing(root, tmp_path):
     shutil.rmtree(some / "cpu" / f"c10_regime_{name}")
   readme, table = draw(some, tmp_path / "out", "--partial")
   assert readme.startswith(f"# {regime.TITLE} (PARTIAL)")
-  assert "**PARTIAL**: 9 of 12 runs finished; missing memorise_s0, memorise_s1, adam_s1" in readme
+  assert "**PARTIAL**: 7 of 10 screen runs finished; missing memorise_s0, memorise_s1, adam_s1" in readme
   assert "**incomplete (1 of 2 seeds, none unstable yet)**" in table
   assert "Adam 8e-4, 1,000 images" not in table
   assert "IMP k = 0 is unstable under SGD 0.1." in readme
