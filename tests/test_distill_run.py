@@ -128,7 +128,7 @@ def test_preprocessing_mismatch_is_named():
 ])
 def test_bad_distill_input_is_one_line_exit_2(tmp_path, args, expected):
   workdir = tmp_path / "run"
-  proc = run_cli(f"--workdir={workdir}", *TINY, *args, check=False)
+  proc = run_cli(f"--workdir={workdir}", *cli_runner.with_overrides(TINY, *args), check=False)
   assert proc.returncode == 2, proc.stderr[-2000:]
   assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
   assert expected in proc.stderr
