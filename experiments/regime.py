@@ -499,8 +499,9 @@ def _findings(loaded, by_recipe, verdicts, labels, controls) -> list[str]:
                f"{len(control_roles())} runs finished (it runs after the screen); rerun the "
                "command under Reproduce (without --from_runs) to make them.")
   out.append("Choices: recipes are compared on validation accuracy and train quantities "
-             "only; test accuracy is neither shown nor used. The test-error barrier enters "
-             "only as part of issue #22's definition of instability.")
+             "only; test accuracy enters no choice and no table (the run list under Reproduce "
+             "names each run's dense test accuracy as its summary). The test-error barrier "
+             "enters only as part of issue #22's definition of instability.")
   return out
 
 

@@ -130,7 +130,7 @@ def test_table_verdicts_and_page(root, tmp_path):
           "| 44.00% |") in table
   assert ("random pruning with IMP's layerwise sparsity is stable at 59% / 83% in 2 seeds, "
           "IMP unstable. Random masks are stable where IMP's are not") in readme
-  assert "test accuracy is neither shown nor used" in readme
+  assert "test accuracy enters no choice and no table" in readme
   assert "    python -m experiments.regime --preset=cpu --workdir_root=" in readme
   assert "--config.seeds.analysis=1" in readme and "--config.lottery.rounds=2" in readme
 
