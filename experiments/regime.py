@@ -105,7 +105,7 @@ def spec(recipe: Recipe, seed: int) -> runs_lib.RunSpec:
   return runs_lib.RunSpec(
       f"c10_regime_{recipe.name}_s{seed}", "configs/cifar10_convnet.py:cpu",
       (*SCREEN, *recipe.overrides, *seeds), label=f"{recipe.label}, seed {seed}",
-      estimate="about 9 minutes on 2 idle CPU cores (6 trainings of about 390 steps, 3 LMC "
+      estimate="about 12 minutes on 2 idle CPU cores (6 trainings of about 390 steps, 3 LMC "
                "paths)")
 
 
@@ -464,8 +464,8 @@ def _findings(loaded, by_recipe, verdicts, labels, controls) -> list[str]:
   out.append(f"Scale: ConvNet-3 width 32 on CIFAR-10 (JPEG copy), IMP at k = 0 to 83.2% in 2 "
              f"rounds of 59%; {EPOCHS:g} epochs per training "
              f"({', '.join(map(str, steps)) or 'n/a'} steps of 256) instead of the cpu "
-             "preset's 10 and the paper's 100, so that the 10 screen "
-             "runs fit about 90 minutes of 2 CPU cores; the memorisation recipe trains 100 "
+             "preset's 10 and the paper's 100, so that the 10 screen runs fit one session "
+             "(1:59 h on 2 idle CPU cores, 2026-12-03); the memorisation recipe trains 100 "
              "epochs on 1,000 images. Each recipe's settings are in the last table.")
   out.append(f"Rule (issue #22): unstable = midpoint train-loss barrier above "
              f"{fig3.TRAIN_LOSS_FLOOR} nats and test-error barrier of at least "
