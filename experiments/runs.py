@@ -110,6 +110,14 @@ IN10_RESNET10 = {
 }
 
 
+def with_overrides(base, *extra) -> tuple[str, ...]:
+  """`base` flags with each `--config.<field>=` of `extra` replacing base's own (lottery_jax.main
+  refuses a field given twice), then the rest of `extra`."""
+  field = lambda a: a.split("=", 1)[0] if a.startswith("--config.") else None
+  replaced = {field(a) for a in extra} - {None}
+  return tuple(a for a in base if field(a) not in replaced) + tuple(extra)
+
+
 def run_dir(workdir_root: str, preset: str, spec: RunSpec) -> str:
   return os.path.join(workdir_root, preset, spec.name)
 

@@ -7,15 +7,14 @@ import subprocess
 import sys
 import time
 
+from experiments import runs
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def with_overrides(base, *extra) -> list[str]:
-  """`base` flags with each `--config.<field>=` of `extra` replacing base's own (main refuses a
-  field given twice), then the rest of `extra`."""
-  field = lambda a: a.split("=", 1)[0] if a.startswith("--config.") else None
-  replaced = {field(a) for a in extra} - {None}
-  return [a for a in base if field(a) not in replaced] + list(extra)
+  """experiments.runs.with_overrides, as a list."""
+  return list(runs.with_overrides(base, *extra))
 
 
 def run_cli(*args, check=False, timeout=300):
