@@ -9,9 +9,9 @@ Each recipe x seed is one lottery run (configs/cifar10_convnet.py:cpu: a stratif
 the train split, 5,000 held out for validation) cut to what the screen measures: IMP only,
 2 rounds of 59% (59.0% at round 1, 83.2% at round 2: the two sparsities the verdict reads, so
 6 trainings a run instead of the 10 that 4 rounds of 36% would take), LMC pairs for the dense
-network and both IMP rounds, no landscapes, Hessians or mask statistics. The seeds differ in every named
-seed (as experiments/tpu/sweep.sh). The page draws the midpoint train-loss and test-error
-barriers against the recipe, with the verdict of issue #22 per recipe. `--partial` (with
+network and both IMP rounds, no landscapes, Hessians or mask statistics. The seeds differ in
+every named seed (as experiments/tpu/sweep.sh). The page draws the midpoint train-loss and
+test-error barriers against the recipe, with the verdict of issue #22 per recipe. `--partial` (with
 `--from_runs`) draws from the runs that have finished and labels the page PARTIAL.
 """
 

@@ -1,4 +1,5 @@
-"""Dependencies run one way: main, aggregate (the entry points) -> runners -> (validate, report*, rundir, layout) -> library.
+"""Dependencies run one way: main, aggregate (the entry points) -> runners
+-> (validate, report*, rundir, layout) -> library.
 
 Every lottery_jax module's imports (also those inside functions) are read with `ast`; the
 import graph must have no circle and no import from a lower layer to a higher one, and only

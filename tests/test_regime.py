@@ -228,7 +228,8 @@ def test_partial_page_names_what_is_missing(root, tmp_path):
     shutil.rmtree(some / "cpu" / f"c10_regime_{name}")
   readme, table = draw(some, tmp_path / "out", "--partial")
   assert readme.startswith(f"# {regime.TITLE} (PARTIAL)")
-  assert "**PARTIAL**: 7 of 10 screen runs finished; missing memorise_s0, memorise_s1, adam_s1" in readme
+  assert ("**PARTIAL**: 7 of 10 screen runs finished; missing memorise_s0, memorise_s1, "
+          "adam_s1") in readme
   assert "**incomplete (1 of 2 seeds, none unstable yet)**" in table
   assert "Adam 8e-4, 1,000 images" not in table
   assert "IMP k = 0 is unstable under SGD 0.1." in readme
