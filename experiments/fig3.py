@@ -6,7 +6,9 @@ at every pruning round, and of the dense network, ConvNet-3 on CIFAR-10.
 
 Two figures: the paper's columns (synthetic, IMP, all together; colour = sparsity) and one
 panel per sparsity with the synthetic curve beside IMP's and the dense curve for reference
-(the paper's per-round 3-D view, unrolled).
+(the paper's per-round 3-D view, unrolled). Beside them, the pruning-at-initialization
+controls SNIP, GraSP and SynFlow from a companion run with the same theta_0 and data
+(experiments/pai.py): accuracy and barriers per round.
 """
 
 import math
@@ -17,7 +19,7 @@ from matplotlib.figure import Figure
 
 from lottery_jax import report, stability
 
-from experiments import cli, page
+from experiments import cli, page, pai
 from experiments import runs as runs_lib
 from experiments import verdict
 
@@ -39,7 +41,7 @@ NAMES = {"distilled": "synthetic", "imp": "IMP", "dense": "dense"}
 
 
 def runs(preset: str) -> dict[str, runs_lib.RunSpec]:
-  return {"main": runs_lib.C10_CONVNET_ANALYSES[preset]}
+  return {"main": runs_lib.C10_CONVNET_ANALYSES[preset], "pai": runs_lib.C10_CONVNET_PAI[preset]}
 
 
 def lmc_records(run: runs_lib.Run, producers=("imp", "distilled")) -> dict[str, list[dict]]:
@@ -215,7 +217,13 @@ def _findings(lmc) -> list[str]:
 
 
 def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
-  return draw_lmc(loaded["main"], out_dir, "fig3")
+  """The LMC figures and table of the main run, then the pruning-at-initialization controls
+  (experiments/pai.py) beside its IMP and synthetic rows."""
+  drawn = draw_lmc(loaded["main"], out_dir, "fig3")
+  figure, table, findings = pai.section(loaded["main"], loaded["pai"], out_dir, "fig3_pai.png",
+                                        unstable)
+  return page.Drawn(drawn.figures + [figure], drawn.table + table,
+                    drawn.findings + findings)
 
 
 if __name__ == "__main__":

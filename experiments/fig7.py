@@ -105,7 +105,7 @@ def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
                                      f"more than {MATCH_POINTS:g} point below dense from the "
                                      "first pruned round."))
   top_k0, top_h = lines["IMP k = 0"][-1], hybrid[-1]
-  acc = lambda r: verdict.spread(r.get("accuracies") or [r["accuracy_mean"]])
+  acc = verdict.accuracy
   o = verdict.order(acc(top_h), acc(top_k0))
   findings.append(f"At {page.pct(top_k0['sparsity'])} sparsity, test accuracy: "
                   + verdict.compare(list(lines)[2], acc(top_h), "IMP k = 0", acc(top_k0),

@@ -420,18 +420,18 @@ def _control_table(controls, imp_seeds, labels) -> str:
 
 
 def _state(per_seed: list[list[Point | None]]) -> str:
-  """'unstable' (every seed unstable at one sparsity), 'stable' (no unstable pair), 'mixed'."""
-  if any(all(unstable(s[k]) for s in per_seed) for k in range(len(TARGETS))):
-    return "unstable"
-  return "mixed" if any(unstable(p) for s in per_seed for p in s) else "stable"
+  """recipe_verdict's rule for one producer's screened points: 'unstable', 'stable' (no
+  unstable sparse pair) or 'mixed'."""
+  v = recipe_verdict(per_seed)
+  return "unstable" if v.text == "unstable" else "mixed" if any(v.unstable_seeds) else "stable"
 
 
 def random_control_sentence(controls, imp_seeds) -> str | None:
   """Issue #22's question 4 in one sentence: do random masks give stable pairs too?"""
   if len(controls) < len(SEEDS) or any(s not in imp_seeds for s in controls):
     return None
-  rand = _state([screened(p)[1:] for p in controls.values()])
-  imp = _state([screened(imp_seeds[s])[1:] for s in controls])
+  rand = _state([screened(p) for p in controls.values()])
+  imp = _state([screened(imp_seeds[s]) for s in controls])
   head = (f"random pruning with IMP's layerwise sparsity is {rand} at 59% / 83% in "
           f"{len(SEEDS)} seeds, IMP {imp}. ")
   if rand == "stable" and imp != "stable":

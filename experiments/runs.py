@@ -18,6 +18,7 @@ import sys
 import time
 from typing import Any, NamedTuple
 
+from lottery_jax import imp
 from lottery_jax import layout
 from lottery_jax import machine
 
@@ -45,6 +46,14 @@ class RunSpec(NamedTuple):
   dataset: str = "cifar10"
   label: str = ""
   estimate: str = ""
+
+
+def with_overrides(base, *extra) -> tuple[str, ...]:
+  """`base` flags with each `--config.<field>=` of `extra` replacing base's own (lottery_jax.main
+  refuses a field given twice), then the rest of `extra`."""
+  field = lambda a: a.split("=", 1)[0] if a.startswith("--config.") else None
+  replaced = {field(a) for a in extra} - {None}
+  return tuple(a for a in base if field(a) not in replaced) + tuple(extra)
 
 
 # Paper preset: landscapes and Hessians also at round 0 (the dense network, a row of the
@@ -80,6 +89,25 @@ C10_CONVNET_ANALYSES = {
                             "steps, the analyses)"),
     "paper": C10_CONVNET["paper"],
 }
+# The pruning-at-initialization controls beside the analyses run (fig3): SNIP, GraSP and
+# SynFlow in a run of their own with the analyses run's config and seeds, so theta_0, the data,
+# its order and the dense network are the same, and the analyses run is reused as it is. Only
+# their LMC pairs (the dense pair is the analyses run's): PAI masks get no landscape or Hessian.
+_PAI_FLAGS = (f"--config.lottery.producers={imp.PAI_PRODUCERS!r}".replace(" ", ""),
+              f"--config.stability.lmc_producers={imp.PAI_PRODUCERS!r}".replace(" ", ""),
+              "--config.stability.analyses=('lmc',)")
+C10_CONVNET_PAI = {
+    "cpu": RunSpec("c10_convnet_pai", "configs/cifar10_convnet.py:cpu",
+                   with_overrides(C10_CONVNET_ANALYSES["cpu"].overrides, *_PAI_FLAGS),
+                   label="CIFAR-10 / ConvNet-3 (width 32), SNIP / GraSP / SynFlow",
+                   estimate="about 60 minutes on 2 idle CPU cores (31 real trainings of 780 "
+                            "steps, 15 LMC pairs)"),
+    "paper": RunSpec("c10_convnet_pai", "configs/cifar10_convnet.py",
+                     with_overrides(C10_CONVNET["paper"].overrides, *_PAI_FLAGS),
+                     label="CIFAR-10 / ConvNet-3, SNIP / GraSP / SynFlow",
+                     estimate="about 4 hours on one H200 (50 s a training, 73 a replicate, "
+                              "4 replicates; not measured)"),
+}
 C10_CONVNET_REWIND = {
     "cpu": RunSpec("c10_convnet_rewind", "configs/cifar10_convnet.py:cpu,rewind", MTT_FLAGS,
                    label="CIFAR-10 / ConvNet-3 (width 32), IMP rewinding to theta_k",
@@ -108,14 +136,6 @@ IN10_RESNET10 = {
                      estimate="not measured; roughly ResNet-18 CIFAR-10's per-image cost x 49 "
                               "(224 px) on 13,000 images: tens of GPU hours"),
 }
-
-
-def with_overrides(base, *extra) -> tuple[str, ...]:
-  """`base` flags with each `--config.<field>=` of `extra` replacing base's own (lottery_jax.main
-  refuses a field given twice), then the rest of `extra`."""
-  field = lambda a: a.split("=", 1)[0] if a.startswith("--config.") else None
-  replaced = {field(a) for a in extra} - {None}
-  return tuple(a for a in base if field(a) not in replaced) + tuple(extra)
 
 
 def run_dir(workdir_root: str, preset: str, spec: RunSpec) -> str:

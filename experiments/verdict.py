@@ -37,6 +37,11 @@ def of_record(record: dict, name: str) -> Spread:
                 int(record.get("replicates", 1)))
 
 
+def accuracy(record: dict) -> Spread:
+  """A results.json producer round's test accuracy over its replicates (`accuracies`)."""
+  return spread(record.get("accuracies") or [record["accuracy_mean"]])
+
+
 def order(a: Spread, b: Spread) -> int:
   """-1 if a is below b, 1 if above, 0 if not distinguishable: fewer than MIN_REPLICATES on
   either side, or mean ± std intervals that overlap."""

@@ -110,6 +110,24 @@ def make_rewind_run(workdir: pathlib.Path, spec=runs.C10_CONVNET_REWIND["cpu"],
   _write(workdir / "config.json", runs.expected_config(spec, data))
 
 
+PAI_ACC = {"snip": [0.70, 0.71, 0.68, 0.50], "grasp": [0.70, 0.70, 0.66, 0.52],
+           "synflow": [0.70, 0.715, 0.69, 0.58]}
+PAI_ERROR = {"snip": 0.03, "grasp": 0.01, "synflow": 0.005}  # Test-error barrier every round.
+
+
+def make_pai_run(workdir: pathlib.Path, spec=runs.C10_CONVNET_PAI["cpu"], data=DATA["cpu"]):
+  """The pruning-at-initialization companion of the analyses run (fig3's 'pai' role)."""
+  lmc = {p: [dict(rec, test_error_barrier=e, test_error=[0.3, 0.3 + e, 0.3])
+             for rec in _lmc("distilled") if rec["round"] > 0] for p, e in PAI_ERROR.items()}
+  _write(workdir / "results.json", {
+      "data": "cifar10-jpeg", "model": "convnet", "num_train_examples": 5000, "replicates": 1,
+      "wall_time_s": 60.0,
+      "producers": {"dense": _producer("dense", [0.70], 0),
+                    **{p: _producer(p, a, 0) for p, a in PAI_ACC.items()}},
+      "stability": {"lmc": lmc}})
+  _write(workdir / "config.json", runs.expected_config(spec, data))
+
+
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
   root = tmp_path_factory.mktemp("experiments")
@@ -119,6 +137,7 @@ def root(tmp_path_factory):
                   DATA[preset])
     make_rewind_run(root / preset / "c10_convnet_rewind", runs.C10_CONVNET_REWIND[preset],
                     DATA[preset])
+    make_pai_run(root / preset / "c10_convnet_pai", runs.C10_CONVNET_PAI[preset], DATA[preset])
   make_main_run(root / "paper" / "in10_resnet10", runs.IN10_RESNET10["paper"], DATA["paper"])
   return root
 
@@ -189,6 +208,65 @@ def test_fig3_barriers_and_panels(root, tmp_path):
   assert "; dense 10.0%)" in readme
 
 
+def test_fig3_pruning_at_initialization_controls(root, tmp_path):
+  out, readme, table = draw(fig3, root, tmp_path)
+  _png(out / "fig3_pai.png")
+  assert "| round | sparsity | IMP | synthetic | SNIP | GraSP | SynFlow |" in table
+  assert "| 3 | 86.9% | 60.00 | 55.00 | 50.00 | 52.00 | 58.00 |" in table  # Accuracy.
+  # Barriers: test-error points / midpoint nats; the PAI runs' midpoints are synthetic's.
+  assert "| 1 | 36.0% | 6.00 / 0.350 | 0.50 / 0.010 | 3.00 / 0.010 | 1.00 / 0.010 | " \
+      "0.50 / 0.010 |" in table
+  # SNIP (3 points every round): a barrier on both measures only where its midpoint is above
+  # the 0.01-nat floor (round 2: 0.04); at 0.01 (rounds 1, 3) it is connected.
+  assert ("SNIP (pruning at initialization, no training to find the mask): a barrier on both "
+          "measures at 1 of 3 sparsities, connected at 2; test accuracy at 86.9%: 50.00% "
+          "against IMP's 60.00% and synthetic's 55.00% (n = 1: one replicate decides "
+          "nothing).") in readme
+  assert "GraSP (pruning at initialization, no training to find the mask): a barrier on both " \
+      "measures at 0 of 3 sparsities, connected at 3" in readme
+  assert "c10_convnet_pai" in readme  # Its run is listed under Reproduce.
+
+
+@pytest.mark.parametrize("case", ["other_seed", "other_schedule"])
+def test_fig3_refuses_a_companion_that_is_not_the_same_network(tmp_path, capsys, case):
+  work = tmp_path / "root"
+  make_main_run(work / "cpu" / "c10_convnet_analyses", runs.C10_CONVNET_ANALYSES["cpu"])
+  spec = runs.C10_CONVNET_PAI["cpu"]
+  if case == "other_seed":  # Another theta_0: the page would compare different networks.
+    spec = spec._replace(overrides=(*spec.overrides, "--config.seeds.init=7"))
+  make_pai_run(work / "cpu" / "c10_convnet_pai", spec)
+  if case == "other_schedule":  # The configs agree; only the sparsities give it away.
+    path = work / "cpu" / "c10_convnet_pai" / "results.json"
+    results = json.loads(path.read_text())
+    results["producers"]["grasp"][2]["sparsity"] = 0.6
+    path.write_text(json.dumps(results))
+  with pytest.raises(SystemExit) as e:
+    cli.main(fig3, ["--preset=cpu", "--from_runs", f"--workdir_root={work}",
+                    f"--out_dir={tmp_path / 'o'}"])
+  assert e.value.code == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and err[0].startswith("experiments.fig3: error: "), err
+  assert {"other_seed": "holds a run of another config",
+          "other_schedule": "grasp's round 2 is 60.00% sparse"}[case] in err[0]
+  assert not (tmp_path / "o" / "README.md").exists()
+
+
+def test_pai_companion_must_share_data_model_training_and_seeds(tmp_path):
+  """pai.check_same_base on its own (cli refuses another config before it gets there): the
+  producers and analyses may differ, a seed may not."""
+  from experiments import pai
+  main_spec, pai_spec = runs.C10_CONVNET_ANALYSES["cpu"], runs.C10_CONVNET_PAI["cpu"]
+  run = lambda spec: runs.Run(spec, str(tmp_path), {}, runs.expected_config(spec, DATA["cpu"]),
+                              [])
+  pai.check_same_base(run(main_spec), run(pai_spec))
+  for flag, field in (("--config.seeds.init=7", "seeds.init"),
+                      ("--config.model.options.width=16", "model.options.width"),
+                      ("--config.lottery.fraction=0.2", "lottery.fraction")):
+    other = pai_spec._replace(overrides=(*pai_spec.overrides, flag))
+    with pytest.raises(runs.RunMissing, match=f"differ in {field}"):
+      pai.check_same_base(run(main_spec), run(other))
+
+
 def _with_replicates(root, imp_mid, syn_mid):
   """The main cpu analyses run with three replicates' midpoint barriers per round."""
   path = root / "cpu" / "c10_convnet_analyses" / "results.json"
@@ -206,6 +284,7 @@ def _with_replicates(root, imp_mid, syn_mid):
 def test_fig3_verdict_runs_over_replicates(tmp_path):
   root = tmp_path / "root"
   make_main_run(root / "cpu" / "c10_convnet_analyses", runs.C10_CONVNET_ANALYSES["cpu"])
+  make_pai_run(root / "cpu" / "c10_convnet_pai")
   # Round 1: synthetic clearly lower; round 2: intervals overlap; round 3: IMP connected.
   _with_replicates(root, imp_mid={0: [0.2, 0.3, 0.25], 1: [0.30, 0.35, 0.40],
                                   2: [0.10, 0.20, 0.30], 3: [0.0, 0.0, 0.0]},
