@@ -114,6 +114,22 @@ def test_stability_model_contract_module_without_train_is_refused_apply_fn_works
     stability.path_metrics("convnet", params_a, params_b, [0.0, 1.0], images, labels)
 
 
+def test_hessian_batch_that_is_not_an_image_label_dict_is_refused():
+  images = np.arange(12, dtype=np.float32).reshape(3, 2, 2, 1) / 12.0
+  labels = np.array([0, 1, 1], np.int32)
+  apply_fn = lambda p, x: NoTrainFlag().apply({"params": p}, x)
+  params = NoTrainFlag().init(jax.random.key(0), images)["params"]
+  loss_fn = stability.classification_loss(apply_fn)
+  with pytest.raises(UserInputError, match=r"reads a batch \{'image'.*got tuple"):
+    stability.hessian_diagonal(loss_fn, params, [(images, labels)], jax.random.key(1), 2)
+  with pytest.raises(UserInputError, match=r"got a dict with keys \['x', 'y'\]"):
+    stability.hessian_diagonal(loss_fn, params, [{"x": images, "y": labels}],
+                               jax.random.key(1), 2)
+  diag = stability.hessian_diagonal(loss_fn, params, [{"image": images, "label": labels}],
+                                    jax.random.key(1), 2)
+  assert jax.tree.structure(diag) == jax.tree.structure(params)
+
+
 def test_replace_masks_keeps_adam_moments_and_masks_the_next_updates():
   params = {"kernel": jnp.array([[1.0, 2.0], [3.0, 4.0]])}
   m = masks.init_masks(params)

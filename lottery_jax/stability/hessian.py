@@ -36,8 +36,9 @@ def classification_loss(model, batch_stats=None) -> LossFn:
     return _evaluation_loss(model)
 
   def loss_fn(params, batch):
-    logits, _ = loss_lib.forward(model, params, batch_stats, batch["image"], train=True)
-    return loss_lib.cross_entropy(logits, batch["label"])
+    images, labels = _image_label(batch)
+    logits, _ = loss_lib.forward(model, params, batch_stats, images, train=True)
+    return loss_lib.cross_entropy(logits, labels)
 
   return loss_fn
 
@@ -45,10 +46,22 @@ def classification_loss(model, batch_stats=None) -> LossFn:
 @functools.lru_cache(maxsize=32)
 def _evaluation_loss(model) -> LossFn:
   def loss_fn(params, batch):
-    logits, _ = loss_lib.forward(model, params, None, batch["image"], train=False)
-    return loss_lib.cross_entropy(logits, batch["label"])
+    images, labels = _image_label(batch)
+    logits, _ = loss_lib.forward(model, params, None, images, train=False)
+    return loss_lib.cross_entropy(logits, labels)
 
   return loss_fn
+
+
+def _image_label(batch):
+  """(images, labels) of a classification_loss batch; one line naming the format otherwise
+  (checked while tracing, so it costs nothing per step)."""
+  if not (hasattr(batch, "keys") and {"image", "label"} <= set(batch.keys())):
+    got = (f"a dict with keys {sorted(batch.keys())}" if hasattr(batch, "keys")
+           else type(batch).__name__)
+    raise UserInputError(f"classification_loss reads a batch {{'image': images, 'label': "
+                         f"labels}}, got {got}")
+  return batch["image"], batch["label"]
 
 
 def hvp(loss_fn: LossFn, params, batch, direction):
