@@ -12,7 +12,6 @@ exit 2, before any work.
 
 import argparse
 import os
-import shlex
 import sys
 
 from experiments import page
@@ -94,7 +93,7 @@ def main(item, argv: list[str] | None = None) -> str:
     drawn = item.draw(loaded, out_dir)
   except runs_lib.RunMissing as e:
     _fail(prog, str(e))
-  command = shlex.join(["python", "-m", prog, f"--preset={args.preset}"]
+  command = runs_lib.shell_join(["python", "-m", prog, f"--preset={args.preset}"]
                        + ([f"--workdir_root={args.workdir_root}"]
                           if args.workdir_root != runs_lib.DEFAULT_WORKDIR_ROOT else [])
                        + [f"--{k}={v}" for k, v in (("data", args.data),

@@ -70,6 +70,13 @@ def _dig(d, keys):
   return d
 
 
+def _split(command: str) -> list[str] | None:
+  try:
+    return shlex.split(command)
+  except ValueError:
+    return None
+
+
 def _run_lines(preset: str, workdir_root: str, loaded: dict[str, runs_lib.Run],
                data: dict[str, str]) -> list[str]:
   lines = []
@@ -80,13 +87,14 @@ def _run_lines(preset: str, workdir_root: str, loaded: dict[str, runs_lib.Run],
     when = (datetime.datetime.fromtimestamp(max(ended), datetime.timezone.utc)
             if ended else datetime.datetime.fromtimestamp(
                 os.path.getmtime(os.path.join(run.dir, "results.json")), datetime.timezone.utc))
-    command = shlex.join(runs_lib.lottery_command(
-        run.spec, runs_lib.run_dir(workdir_root, preset, run.spec), data))
+    argv = runs_lib.lottery_command(
+        run.spec, runs_lib.run_dir(workdir_root, preset, run.spec), data)
     lines += [f"- **{role}** ({run.spec.label or run.spec.name}): `{run.dir}`",
-              f"  - command: `{command}`"]
-    # A run made elsewhere (e.g. on an accelerator by a script) records its own command.
+              f"  - command: `{runs_lib.shell_join(argv)}`"]
+    # A run made elsewhere (e.g. on an accelerator by a script) records its own command;
+    # compared as argv, so a session logged with other shell quoting is the same command.
     lines += [f"  - made by: `{c}`" for c in sorted({s.get("command", "") for s in run.sessions}
-                                                    - {"", command})]
+                                                    - {""}) if _split(c) != argv]
     lines += [
               f"  - finished {when:%Y-%m-%d %H:%M} UTC; wall time {_hours(seconds)} ({how})",
               "  - machine: " + ("; ".join(machines) if machines

@@ -138,6 +138,20 @@ IN10_RESNET10 = {
 }
 
 
+def shell_join(argv) -> str:
+  """`argv` as one shell line, as a person would type it: shlex.join, except that a
+  `--flag=value` whose value holds quotes a double-quoted string keeps as they are is written
+  `--flag="value"` (`--config.lottery.producers="('imp','distilled')"`), not shlex's
+  `'--config.lottery.producers=('"'"'imp'"'"',...)'`. shlex.split gives `argv` back."""
+  def quote(arg: str) -> str:
+    name, eq, value = arg.partition("=")
+    if (arg.startswith("--") and eq and shlex.quote(name) == name
+        and not any(c in value for c in '"$`\\!')):
+      return f'{name}="{value}"' if shlex.quote(value) != value else arg
+    return shlex.quote(arg)
+  return " ".join(quote(a) for a in argv)
+
+
 def run_dir(workdir_root: str, preset: str, spec: RunSpec) -> str:
   return os.path.join(workdir_root, preset, spec.name)
 
@@ -163,7 +177,7 @@ def ensure(spec: RunSpec, workdir: str, data: dict[str, str]) -> None:
   finished = is_finished(workdir)
   argv = lottery_command(spec, os.path.abspath(workdir), data)
   print(f"experiments: {'checking the finished run' if finished else 'running'} "
-        f"{shlex.join(argv)}", flush=True)
+        f"{shell_join(argv)}", flush=True)
   began, status = time.time(), None
   try:
     status = subprocess.run([sys.executable, *argv[1:]], cwd=ROOT, check=False).returncode
@@ -171,7 +185,7 @@ def ensure(spec: RunSpec, workdir: str, data: dict[str, str]) -> None:
     if not finished and status != 2:
       os.makedirs(workdir, exist_ok=True)
       with open(os.path.join(workdir, SESSIONS), "a") as f:
-        f.write(json.dumps({"command": shlex.join(lottery_command(spec, workdir, data)),
+        f.write(json.dumps({"command": shell_join(lottery_command(spec, workdir, data)),
                             "start": began, "end": time.time(), "status": status,
                             "machine": machine.describe()}) + "\n")
   if status == 2:  # Bad input: lottery_jax.main has said why in one line.
@@ -272,7 +286,7 @@ def load(spec: RunSpec, workdir: str, data: dict[str, str] | None = None) -> Run
     found = config
   if found != expected:
     diff = sorted(rundir.diff_keys(found, expected))
-    wanted = shlex.join(lottery_command(spec, workdir, data or {})[3:-1])
+    wanted = shell_join(lottery_command(spec, workdir, data or {})[3:-1])
     raise RunMissing(
         f"{workdir} holds a run of another config than {wanted} (differs in "
         f"{', '.join(diff[:5])}{' ...' if len(diff) > 5 else ''}); rerun the item "

@@ -482,3 +482,35 @@ def test_from_runs_compares_the_data_source_it_is_given(root, tmp_path, capsys):
                     "--data=other/cifar10.tar.gz", f"--out_dir={tmp_path}"])
   assert e.value.code == 2
   assert "differs in data.source" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["python", "-m", "lottery_jax.main", "--config.lottery.producers=('imp','distilled')",
+     "--config.stability.analyses=('lmc',)", "--config.a=b c", "--w=$HOME", "--q=it's",
+     '--x=a"b', "--y=a\\b", "plain", "two words", "--config.train.learning_rate=0.1"]])
+def test_shell_join_reads_back_as_argv_and_double_quotes_tuple_flags(argv):
+  import shlex
+  line = runs.shell_join(argv)
+  assert shlex.split(line) == argv
+  assert "--config.lottery.producers=\"('imp','distilled')\"" in line
+  assert "'\"'\"'" not in line  # shlex.join's quote-in-quote dance.
+  assert " --config.train.learning_rate=0.1" in line  # Nothing to quote: left bare.
+
+
+def test_page_lists_a_session_command_once_whatever_its_quoting(root, tmp_path):
+  """A session logged with shlex.join's quoting is the page's command: no 'made by' line."""
+  import shlex
+  work = tmp_path / "root"
+  spec = runs.C10_CONVNET_ANALYSES["cpu"]
+  make_main_run(work / "cpu" / spec.name, spec)
+  make_pai_run(work / "cpu" / "c10_convnet_pai")
+  argv = runs.lottery_command(spec, str(work / "cpu" / spec.name), DATA["cpu"])
+  (work / "cpu" / spec.name / runs.SESSIONS).write_text(json.dumps(
+      {"command": shlex.join(argv), "start": 0.0, "end": 60.0, "status": 0,
+       "machine": "m"}) + "\n" + json.dumps(
+      {"command": "python -m lottery_jax.main --by_hand", "start": 60.0, "end": 120.0,
+       "status": 0, "machine": "m"}) + "\n")
+  _, readme, _ = draw(fig3, work, tmp_path)
+  assert readme.count("  - made by: ") == 1
+  assert "  - made by: `python -m lottery_jax.main --by_hand`" in readme
+  assert f"  - command: `{runs.shell_join(argv)}`" in readme
