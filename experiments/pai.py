@@ -85,9 +85,19 @@ def table(rows: dict[str, dict[int, tuple]], dense: dict) -> str:
   bar = page.table(["round", "sparsity", *names],
                    [[str(r), sparsity(r)] + [_barrier(rows[p][r][1]) if r in rows[p] else "n/a"
                                              for p in rows] for r in rounds])
-  return ("\nPruning-at-initialization controls, test accuracy (%; dense "
-          f"{_accuracy(dense)}):\n\n{acc}\nThe same networks' LMC barriers, test-error barrier "
-          "in points / midpoint train-loss barrier in nats:\n\n" + bar)
+  out = ("\nPruning-at-initialization controls, test accuracy (%; dense "
+         f"{_accuracy(dense)}):\n\n{acc}\nThe same networks' LMC barriers, test-error barrier "
+         "in points / midpoint train-loss barrier in nats:\n\n" + bar)
+  last = rounds[-1]
+  layers = {p: rows[p][last][0].get("layerwise_sparsity") or {} for p in rows if last in rows[p]}
+  names = sorted({k for v in layers.values() for k in v})
+  if names:
+    out += (f"\nPer-layer sparsity at round {last} ({sparsity(last)} overall; % of the layer's "
+            "weights pruned):\n\n" + page.table(
+                ["layer", *[NAMES[p] for p in layers]],
+                [[n] + [page.pct(layers[p][n]) if n in layers[p] else "n/a" for p in layers]
+                 for n in names]))
+  return out
 
 
 def figure(rows: dict[str, dict[int, tuple]], dense: dict, dense_pair: dict | None,

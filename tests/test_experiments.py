@@ -125,6 +125,10 @@ def make_pai_run(workdir: pathlib.Path, spec=runs.C10_CONVNET_PAI["cpu"], data=D
       "producers": {"dense": _producer("dense", [0.70], 0),
                     **{p: _producer(p, a, 0) for p, a in PAI_ACC.items()}},
       "stability": {"lmc": lmc}})
+  results = json.loads((workdir / "results.json").read_text())
+  results["producers"]["snip"][-1]["layerwise_sparsity"] = {"Conv_0/kernel": 0.25,
+                                                           "Dense_0/kernel": 0.99}
+  _write(workdir / "results.json", results)
   _write(workdir / "config.json", runs.expected_config(spec, data))
 
 
@@ -225,6 +229,8 @@ def test_fig3_pruning_at_initialization_controls(root, tmp_path):
   assert "GraSP (pruning at initialization, no training to find the mask): a barrier on both " \
       "measures at 0 of 3 sparsities, connected at 3" in readme
   assert "c10_convnet_pai" in readme  # Its run is listed under Reproduce.
+  assert "Per-layer sparsity at round 3 (86.9% overall" in table
+  assert "| Dense_0/kernel | n/a | n/a | 99.0% |" in table  # Only SNIP's record has layers.
 
 
 @pytest.mark.parametrize("case", ["other_seed", "other_schedule"])
