@@ -99,7 +99,12 @@ def grasp(inputs: ScoreInputs, temperature: float = GRASP_TEMPERATURE) -> Params
 
 
 def synflow(inputs: ScoreInputs) -> Params:
-  """|dR/dw * w| with R = sum(apply_fn(|w * mask|, ones)) on one all-ones input."""
+  """|dR/dw * w| with R = sum(apply_fn(|w * mask|, ones)) on one all-ones input.
+
+  Tanaka et al.'s conservation argument needs apply_fn linear in |w| apart from ReLUs
+  (BatchNorm in evaluation mode is affine). Instance or layer normalisation of a constant
+  input is not: its output there comes from the zero padding at the borders, and the scores
+  say little about the network."""
   images = inputs.batch[0]
   ones = jnp.ones((1,) + tuple(jnp.shape(images)[1:]), jnp.result_type(images))
   flow = lambda params: jnp.sum(inputs.apply_fn(params, ones))

@@ -229,6 +229,7 @@ def test_fig3_pruning_at_initialization_controls(root, tmp_path):
   assert "GraSP (pruning at initialization, no training to find the mask): a barrier on both " \
       "measures at 0 of 3 sparsities, connected at 3" in readme
   assert "c10_convnet_pai" in readme  # Its run is listed under Reproduce.
+  assert "SynFlow caveat: " in readme  # The cpu preset's ConvNet uses instance norm.
   assert "Per-layer sparsity at round 3 (86.9% overall" in table
   assert "| Dense_0/kernel | n/a | n/a | 99.0% |" in table  # Only SNIP's record has layers.
 
@@ -241,7 +242,8 @@ def test_fig3_refuses_a_companion_that_is_not_the_same_network(tmp_path, capsys,
   if case == "other_seed":  # Another theta_0: the page would compare different networks.
     spec = spec._replace(overrides=(*spec.overrides, "--config.seeds.init=7"))
   make_pai_run(work / "cpu" / "c10_convnet_pai", spec)
-  if case == "other_schedule":  # The configs agree; only the sparsities give it away.
+  if case == "other_schedule":  # The configs agree; only the sparsities give it away (0.0096
+    # apart at round 2: 8.6 of the fake run's 900 prunable weights, more than one a round).
     path = work / "cpu" / "c10_convnet_pai" / "results.json"
     results = json.loads(path.read_text())
     results["producers"]["grasp"][2]["sparsity"] = 0.6
@@ -253,7 +255,7 @@ def test_fig3_refuses_a_companion_that_is_not_the_same_network(tmp_path, capsys,
   err = capsys.readouterr().err.strip().splitlines()
   assert len(err) == 1 and err[0].startswith("experiments.fig3: error: "), err
   assert {"other_seed": "holds a run of another config",
-          "other_schedule": "grasp's round 2 is 60.00% sparse"}[case] in err[0]
+          "other_schedule": "grasp's round 2 is 60.000% sparse"}[case] in err[0]
   assert not (tmp_path / "o" / "README.md").exists()
 
 
@@ -520,3 +522,21 @@ def test_page_lists_a_session_command_once_whatever_its_quoting(root, tmp_path):
   assert readme.count("  - made by: ") == 1
   assert "  - made by: `python -m lottery_jax.main --by_hand`" in readme
   assert f"  - command: `{runs.shell_join(argv)}`" in readme
+
+
+def test_pai_rows_accept_one_weight_a_round_of_rounding(tmp_path):
+  """IMP rounds each round's count, PAI the target's once: at round 2, 2 of 900 prunable
+  weights apart is the same schedule, 3 is not."""
+  from experiments import pai
+  work = tmp_path / "root"
+  make_main_run(work / "cpu" / "c10_convnet_analyses", runs.C10_CONVNET_ANALYSES["cpu"])
+  make_pai_run(work / "cpu" / "c10_convnet_pai")
+  load = lambda s: runs.load(s, str(work / "cpu" / s.name), DATA["cpu"])
+  main, companion = load(runs.C10_CONVNET_ANALYSES["cpu"]), load(runs.C10_CONVNET_PAI["cpu"])
+  for weights, ok in ((2, True), (3, False)):
+    companion.results["producers"]["snip"][2]["sparsity"] = SPARSITY[2] + weights / 900
+    if ok:
+      assert pai.rows_by_round(main, companion)["snip"][2][0]["sparsity"] > SPARSITY[2]
+    else:
+      with pytest.raises(runs.RunMissing, match="snip's round 2 is"):
+        pai.rows_by_round(main, companion)
