@@ -105,15 +105,37 @@ def _run_lines(preset: str, workdir_root: str, loaded: dict[str, runs_lib.Run],
   return lines
 
 
+def kept_notes(path: str) -> list[str]:
+  """The hand-written lines of an existing page between its 'Preset ..., drawn' line and
+  '## What the paper claims' (what changed since an earlier drawing, how a wall time was
+  counted): the generated page puts nothing there, so a redraw keeps them."""
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    lines = f.read().splitlines()
+  start = next((i for i, line in enumerate(lines) if line.startswith("Preset `")), None)
+  end = next((i for i, line in enumerate(lines) if line == "## What the paper claims"), None)
+  if start is None or end is None or end <= start:
+    return []
+  notes = lines[start + 1:end]
+  while notes and not notes[0].strip():
+    notes.pop(0)
+  while notes and not notes[-1].strip():
+    notes.pop()
+  return notes
+
+
 def write(out_dir: str, item, drawn: Drawn, loaded: dict[str, runs_lib.Run], preset: str,
           workdir_root: str, data: dict[str, str], command: str) -> str:
   """table.md and README.md in out_dir; returns README.md's path."""
   os.makedirs(out_dir, exist_ok=True)
   with open(os.path.join(out_dir, "table.md"), "w") as f:
     f.write(drawn.table)
+  path = os.path.join(out_dir, "README.md")
+  notes = kept_notes(path)
   lines = [f"# {item.TITLE}", "",
            f"Preset `{preset}`, drawn {datetime.date.today():%Y-%m-%d} from the run "
-           "directories below.", "",
+           "directories below.", ""] + (notes + [""] if notes else []) + [
            "## What the paper claims", "", item.CLAIM, "",
            "## What our runs show", ""]
   lines += [f"- {x}" for x in drawn.findings] + [""]
@@ -123,7 +145,6 @@ def write(out_dir: str, item, drawn: Drawn, loaded: dict[str, runs_lib.Run], pre
             "It runs (or reuses) these lottery runs, then draws this folder; add `--from_runs` "
             "to only redraw from finished run directories.", ""]
   lines += _run_lines(preset, workdir_root, loaded, data) + [""]
-  path = os.path.join(out_dir, "README.md")
   with open(path, "w") as f:
     f.write("\n".join(lines))
   return path

@@ -234,6 +234,18 @@ def test_fig3_pruning_at_initialization_controls(root, tmp_path):
   assert "| Dense_0/kernel | n/a | n/a | 99.0% |" in table  # Only SNIP's record has layers.
 
 
+def _fig3_refused(workdir_root, out_dir, capsys) -> str:
+  """fig3 --from_runs on workdir_root: exit 2, one error line (returned), no page written."""
+  with pytest.raises(SystemExit) as e:
+    cli.main(fig3, ["--preset=cpu", "--from_runs", f"--workdir_root={workdir_root}",
+                    f"--out_dir={out_dir}"])
+  assert e.value.code == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and err[0].startswith("experiments.fig3: error: "), err
+  assert not (out_dir / "README.md").exists()
+  return err[0]
+
+
 @pytest.mark.parametrize("case", ["other_seed", "other_schedule"])
 def test_fig3_refuses_a_companion_that_is_not_the_same_network(tmp_path, capsys, case):
   work = tmp_path / "root"
@@ -248,15 +260,9 @@ def test_fig3_refuses_a_companion_that_is_not_the_same_network(tmp_path, capsys,
     results = json.loads(path.read_text())
     results["producers"]["grasp"][2]["sparsity"] = 0.6
     path.write_text(json.dumps(results))
-  with pytest.raises(SystemExit) as e:
-    cli.main(fig3, ["--preset=cpu", "--from_runs", f"--workdir_root={work}",
-                    f"--out_dir={tmp_path / 'o'}"])
-  assert e.value.code == 2
-  err = capsys.readouterr().err.strip().splitlines()
-  assert len(err) == 1 and err[0].startswith("experiments.fig3: error: "), err
+  err = _fig3_refused(work, tmp_path / "o", capsys)
   assert {"other_seed": "holds a run of another config",
-          "other_schedule": "grasp's round 2 is 60.000% sparse"}[case] in err[0]
-  assert not (tmp_path / "o" / "README.md").exists()
+          "other_schedule": "grasp's round 2 is 60.000% sparse"}[case] in err
 
 
 def test_pai_companion_must_share_data_model_training_and_seeds(tmp_path):
@@ -473,15 +479,9 @@ def test_from_runs_refuses_a_run_that_is_not_the_items_run(tmp_path, capsys, cas
   else:
     text = (workdir / "results.json").read_text()
     (workdir / "results.json").write_text(text[:len(text) // 2])
-  with pytest.raises(SystemExit) as e:
-    cli.main(fig3, ["--preset=cpu", "--from_runs", f"--workdir_root={tmp_path}",
-                    f"--out_dir={tmp_path / 'out'}"])
-  assert e.value.code == 2
-  err = capsys.readouterr().err.strip().splitlines()
-  assert len(err) == 1 and err[0].startswith("experiments.fig3: error: "), err
+  err = _fig3_refused(tmp_path, tmp_path / "out", capsys)
   assert {"other_config": "holds a run of another config", "no_config": "no config.json",
-          "truncated": "cannot be read"}[case] in err[0]
-  assert not (tmp_path / "out" / "README.md").exists()
+          "truncated": "cannot be read"}[case] in err
 
 
 def test_from_runs_compares_the_data_source_it_is_given(root, tmp_path, capsys):
@@ -540,3 +540,17 @@ def test_pai_rows_accept_one_weight_a_round_of_rounding(tmp_path):
     else:
       with pytest.raises(runs.RunMissing, match="snip's round 2 is"):
         pai.rows_by_round(main, companion)
+
+
+def test_redrawing_a_page_keeps_its_hand_written_notes(root, tmp_path):
+  """Lines between 'Preset ..., drawn' and the claim are a person's (what changed since an
+  earlier drawing); the generated page puts nothing there, so a redraw keeps them once."""
+  out, readme, _ = draw(fig3, root, tmp_path)
+  note = "**What changed against the earlier page:** everything."
+  path = out / "README.md"
+  path.write_text(readme.replace("## What the paper claims",
+                                 f"{note}\n\n## What the paper claims", 1))
+  _, again, _ = draw(fig3, root, tmp_path)
+  assert again.count(note) == 1
+  assert again.index("drawn ") < again.index(note) < again.index("## What the paper claims")
+  assert again.replace(f"{note}\n\n", "") == readme  # Nothing else moved.
