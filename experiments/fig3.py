@@ -220,8 +220,9 @@ def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
   """The LMC figures and table of the main run, then the pruning-at-initialization controls
   (experiments/pai.py) beside its IMP and synthetic rows."""
   drawn = draw_lmc(loaded["main"], out_dir, "fig3")
+  dense_pair = (lmc_records(loaded["main"]).get("dense") or [None])[0]
   figure, table, findings = pai.section(loaded["main"], loaded["pai"], out_dir, "fig3_pai.png",
-                                        unstable)
+                                        unstable, dense_pair)
   return page.Drawn(drawn.figures + [figure], drawn.table + table,
                     drawn.findings + findings)
 

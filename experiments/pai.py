@@ -158,15 +158,12 @@ def findings(rows: dict[str, dict[int, tuple]], unstable) -> list[str]:
   return out
 
 
-def section(main: runs_lib.Run, pai: runs_lib.Run, out_dir: str, name: str,
-            unstable) -> tuple[str, str, list[str]]:
+def section(main: runs_lib.Run, pai: runs_lib.Run, out_dir: str, name: str, unstable,
+            dense_pair: dict | None) -> tuple[str, str, list[str]]:
   """(figure file name, table, findings) of the controls; `unstable(pair)` is the page's
-  1 / 0 / -1 barrier rule."""
+  1 / 0 / -1 barrier rule, `dense_pair` the main run's dense LMC record (None: none)."""
   rows = rows_by_round(main, pai)
   dense = main.results["producers"]["dense"][0]
-  lmc = (main.results.get("stability") or {}).get("lmc") or {}
-  dense_pair = (lmc.get("dense") or [r for r in lmc.get("imp", []) if r["round"] == 0]
-                or [None])[0]
   figure(rows, dense, dense_pair, os.path.join(out_dir, name))
   notes = findings(rows, unstable)
   norm = ((main.config.get("model") or {}).get("options") or {}).get("norm")
