@@ -8,9 +8,11 @@ progress bar, metrics.jsonl records, orbax checkpoints and resume.
 decides its batch and keys), or `advance_block(state, begin, end)` a block of steps
 (lottery_jax.blocks), so a run resumed from a checkpoint computes exactly what an
 uninterrupted one would. Metrics stay on the device until a flush: every `log_every` steps,
-before every checkpoint and at the last step.
+before every checkpoint and at the last step; the host runs at most MAX_STEPS_AHEAD
+dispatches ahead of the device.
 """
 
+import collections
 import logging
 import math
 from typing import Any, Callable, Sequence
@@ -30,6 +32,14 @@ log = logging.getLogger(__name__)
 # Step metrics that must stay finite, with how a divergence message names them.
 WATCHED_METRICS = (("loss", "the loss"), ("grad_norm", "the gradient norm"),
                    ("update_norm", "the update norm"), ("param_norm", "the parameter norm"))
+
+# Dispatches (steps or blocks) the host may run ahead of the device. XLA:CPU admits at most 32
+# computations in flight per device (PjRt's max_inflight_computations); with several processes
+# and a log_every above that, a step's launch on one device could block at the limit while
+# the other process's devices waited for it inside an all-reduce, and every process hung
+# (jaxlib 0.10.2, 2 processes x 2 CPU devices; bench/multihost_inflight.py reproduces it in
+# about a minute). A few dispatches ahead keep the device as busy as 50 did.
+MAX_STEPS_AHEAD = 8
 
 Advance = Callable[[Any, int], tuple[Any, Any]]
 AdvanceBlock = Callable[[Any, int, int], tuple[Any, Any]]
@@ -83,6 +93,7 @@ def loop(state, advance: Advance | None, *, start: int, num_steps: int, log_ever
                                  checkpoint_every if saving else None)
   pending = []  # (first step, steps in a block or None for one step, metrics on device).
   ready = []    # (step, host metrics) read back, not yet flushed.
+  ahead = collections.deque()  # Metrics of the dispatches not yet known to be done.
   try:
     for begin, end in ranges:
       if advance_block is None:
@@ -91,12 +102,16 @@ def loop(state, advance: Advance | None, *, start: int, num_steps: int, log_ever
       else:
         state, metrics = advance_block(state, begin, end)
         pending.append((begin, end - begin, metrics))
+      ahead.append(metrics)
+      if len(ahead) > MAX_STEPS_AHEAD:
+        jax.block_until_ready(ahead.popleft())
       if bar is not None:
         bar.update(end - begin)
       points = [done for done in range(begin + 1, end + 1) if flush_due(done)]
       if points:
         ready += _read_back(pending)
         pending = []
+        ahead.clear()
         for done in points:
           flush(done, [r for r in ready if r[0] < done])
           ready = [r for r in ready if r[0] >= done]

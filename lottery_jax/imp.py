@@ -165,6 +165,30 @@ def eval_apply_fn(model, batch_stats) -> Callable:
   return functools.partial(_eval_logits, model=model, batch_stats=batch_stats)
 
 
+# What `synflow_apply_fn` scores, pinned in a lottery run's inputs.json so that a run directory
+# holding SynFlow masks of another scoring network is not resumed with this one.
+SYNFLOW_NETWORK = "evaluation mode, instance normalisation left out (since 2026-12-04)"
+
+
+def _norm_free_logits(params, images, *, model):
+  kept = {k: v for k, v in params.items() if not k.startswith("GroupNorm_")}
+  logits, _ = loss_lib.forward(model, kept, {}, images, train=False)
+  return logits
+
+
+def synflow_apply_fn(model, batch_stats) -> Callable:
+  """The network SynFlow scores: `eval_apply_fn`, except that a ConvNet with instance
+  normalisation is scored as its norm='none' twin (same kernels, GroupNorm parameters unused).
+
+  SynFlow's conservation argument needs a network that is linear in |w| apart from its ReLUs
+  (BatchNorm in evaluation mode is affine, so it stays). Instance normalisation of SynFlow's
+  all-ones input is not: it leaves only the zero padding's border effects, and the scores
+  then pruned the first conv layer almost entirely (99.7% at 89% overall, fig3 2026-12-04)."""
+  if getattr(model, "norm", None) != "instance":
+    return eval_apply_fn(model, batch_stats)
+  return functools.partial(_norm_free_logits, model=model.clone(norm="none"))
+
+
 def magnitude_prune_fn(fraction: float, scope: str = "global") -> Callable:
   """prune_fn(params, mask): remove `fraction` of the remaining prunable weights by magnitude
   (pruning.prune, exact top-k)."""

@@ -159,11 +159,23 @@ def _pin_inputs(workdir: str, inputs: dict) -> None:
     return
   pinned = read_json(path)
   for name in sorted(set(pinned) | set(inputs)):
-    if pinned.get(name) != inputs.get(name):
+    then, now = pinned.get(name), inputs.get(name)
+    if then == now:
+      continue
+    if _is_hash(then) and _is_hash(now):
       raise UserInputError(
           f"the {name} input of work dir {workdir} changed since the run started (content "
-          f"hash {str(pinned.get(name))[:12]} then, {str(inputs.get(name))[:12]} now); "
-          "restore the original file or use another --workdir")
+          f"hash {then[:12]} then, {now[:12]} now); restore the original file or use another "
+          "--workdir")
+    raise UserInputError(
+        f"the {name} of work dir {workdir} changed since the run started "
+        f"({'not recorded' if then is None else repr(then)} then, "
+        f"{'none' if now is None else repr(now)} now); its results would mix the two: use "
+        "another --workdir")
+
+
+def _is_hash(value) -> bool:
+  return isinstance(value, str) and all(c in "0123456789abcdef" for c in value)
 
 
 def finished_results(workdir: str, config: ml_collections.ConfigDict,

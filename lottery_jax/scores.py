@@ -104,7 +104,8 @@ def synflow(inputs: ScoreInputs) -> Params:
   Tanaka et al.'s conservation argument needs apply_fn linear in |w| apart from ReLUs
   (BatchNorm in evaluation mode is affine). Instance or layer normalisation of a constant
   input is not: its output there comes from the zero padding at the borders, and the scores
-  say little about the network."""
+  say little about the network; pass such a network without its normalisation (lottery runs
+  do: imp.synflow_apply_fn)."""
   images = inputs.batch[0]
   ones = jnp.ones((1,) + tuple(jnp.shape(images)[1:]), jnp.result_type(images))
   flow = lambda params: jnp.sum(inputs.apply_fn(params, ones))

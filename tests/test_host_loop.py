@@ -32,6 +32,30 @@ def test_loop_flushes_every_log_every_before_saves_and_at_the_end():
   assert flushes == [(2, [0, 1]), (3, [2]), (4, [3]), (6, [4, 5]), (7, [6])]
 
 
+@pytest.mark.parametrize("blocked", [False, True])
+def test_the_host_never_runs_more_than_max_steps_ahead_of_the_device(monkeypatch, blocked):
+  # With log_every far above the bound, only the bound makes the host wait: at every
+  # dispatch, all but the last MAX_STEPS_AHEAD earlier dispatches have been waited for.
+  waited, ahead_at_dispatch = set(), []
+  monkeypatch.setattr(host_loop.jax, "block_until_ready",
+                      lambda metrics: waited.add(int(metrics["first"])) or metrics)
+  monkeypatch.setattr(host_loop, "_read_back", lambda pending: (
+      waited.update(first for first, _, _ in pending) or []))
+
+  def dispatch(state, begin, end):
+    ahead_at_dispatch.append(sum(1 for b in range(0, begin, 2 if blocked else 1)
+                                 if b not in waited))
+    return state.replace(step=state.step + end - begin), {"first": np.int32(begin)}
+
+  kwargs = (dict(advance=None, advance_block=dispatch, block_steps=2) if blocked
+            else dict(advance=lambda state, step: dispatch(state, step, step + 1)))
+  state = host_loop.loop(counting_state(), start=0, num_steps=60, log_every=40,
+                         flush=lambda done, host: None, **kwargs)
+  assert int(state.step) == 60
+  assert max(ahead_at_dispatch) == host_loop.MAX_STEPS_AHEAD
+  assert host_loop.MAX_STEPS_AHEAD < 32  # XLA:CPU's in-flight limit per device.
+
+
 def test_run_resumes_from_its_newest_checkpoint(tmp_path):
   ckpt = str(tmp_path / "ckpt")
   calls = []

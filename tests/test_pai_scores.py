@@ -8,7 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lottery_jax import masks, pruning, scores
+from lottery_jax import imp, masks, models, pruning, scores
+from lottery_jax import train as train_lib
 
 # One example x = (1, 2), label 0, through logits = x @ W with W chosen so both logits are 1:
 # softmax p = (.5, .5), dL/dlogits = p - onehot = (-.5, .5), dL/dW_ij = x_i (p - y)_j.
@@ -123,3 +124,38 @@ def test_iterative_pruning_removes_the_one_shot_count_and_one_step_equals_one_sh
   a = pruning.prune(params, ones, 0.7)
   b = pruning.prune(params, ones, 0.7, iterations=5)
   assert all(bool(jnp.array_equal(x, y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def _convnet_theta0(norm, width=8):
+  model = models.get_model("convnet", 10, width=width, depth=3, norm=norm)
+  params, stats = train_lib.init_variables(model, jax.random.PRNGKey(0), (32, 32, 3))
+  return model, params, stats
+
+
+def test_synflow_scores_an_instance_norm_convnet_as_its_norm_free_twin():
+  model, params, stats = _convnet_theta0("instance")
+  twin, _, _ = _convnet_theta0("none")
+  kernels = {k: v for k, v in params.items() if not k.startswith("GroupNorm_")}
+  batch = (jnp.zeros((2, 32, 32, 3)), jnp.zeros((2,), jnp.int32))
+  got = pruning.scores(params, "synflow", apply_fn=imp.synflow_apply_fn(model, stats),
+                       batch=batch)
+  want = pruning.scores(kernels, "synflow", apply_fn=imp.eval_apply_fn(twin, {}), batch=batch)
+  for name in kernels:
+    np.testing.assert_allclose(got[name]["kernel"], want[name]["kernel"], rtol=1e-6)
+  assert all(float(jnp.max(got[name]["kernel"])) > 0 for name in kernels)
+  # BatchNorm in evaluation mode is affine: such a model is scored as it is.
+  bn_model, _, bn_stats = _convnet_theta0("batch")
+  assert imp.synflow_apply_fn(bn_model, bn_stats).keywords["model"] is bn_model
+
+
+def test_synflow_keeps_an_instance_norm_convnets_first_layer():
+  # Scored through instance norm, the all-ones input's flow comes from the padded borders
+  # alone and 89% pruning took 99.7% of Conv_0 (fig3, 2026-12-04).
+  model, params, stats = _convnet_theta0("instance")
+  ones = masks.init_masks(params, imp.prunable_predicate(params, ()))
+  batch = (jnp.zeros((2, 32, 32, 3)), jnp.zeros((2,), jnp.int32))
+  kept = pruning.prune(params, ones, 0.89, method="synflow", iterations=20,
+                       apply_fn=imp.synflow_apply_fn(model, stats), batch=batch)
+  layers = masks.layerwise_sparsity(kept)
+  assert layers["Conv_0/kernel"] < 0.9, layers
+  assert abs(masks.sparsity(kept) - 0.89) < 1e-3

@@ -21,6 +21,7 @@ from lottery_jax import default_config
 from lottery_jax import runners
 from lottery_jax.runners import lottery as lottery_runner
 from lottery_jax import host_loop
+from lottery_jax import imp
 from lottery_jax import main as main_lib
 from lottery_jax import rundir
 from lottery_jax.data import distilled_npz as distilled_lib
@@ -184,6 +185,20 @@ def test_input_hashes_follow_the_distilled_files_content(tmp_path):
   after = lottery_runner.input_hashes(config, data)
   assert before["data"] == after["data"] == data.fingerprint
   assert before["distilled"] != after["distilled"]
+
+
+def test_a_run_with_synflow_pins_the_network_synflow_scores(tmp_path):
+  # SynFlow masks of an older scoring network are never resumed with the current one.
+  data = load_dataset(_config().data)
+  config = _config(**{"lottery.producers": ("imp", "synflow")})
+  pinned = lottery_runner.input_hashes(config, data)
+  assert pinned["synflow_network"] == imp.SYNFLOW_NETWORK
+  assert "synflow_network" not in lottery_runner.input_hashes(_config(), data)
+  workdir = str(tmp_path / "run")
+  rundir.claim(workdir, config, inputs={"data": pinned["data"]})  # As before 2026-12-04.
+  with pytest.raises(UserInputError, match=r"the synflow_network of work dir .* \(not "
+                     r"recorded then, 'evaluation mode.*now\); its results would mix"):
+    rundir.claim(workdir, config, inputs=pinned)
 
 
 def _save_set(path, data, labels, seed=0, preprocessing=None):

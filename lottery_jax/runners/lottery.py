@@ -105,8 +105,11 @@ def _distilled_size(config, data: Dataset, distilled) -> int:
 
 def input_hashes(config, data: Dataset) -> dict:
   """What a run's results depend on beyond its config: the real data's content fingerprint and
-  the sha256 of the distilled .npz (when one is used)."""
+  the sha256 of the distilled .npz (when one is used), and the network SynFlow scores (when it
+  is a producer: imp.SYNFLOW_NETWORK)."""
   out = {"data": data.fingerprint}
+  if "synflow" in config.lottery.producers:
+    out["synflow_network"] = imp.SYNFLOW_NETWORK
   source = config.distilled.source
   if imp.needs_distilled(config.lottery) and source not in ("random_subset",
                                                             *distill_make.MAKERS):

@@ -74,7 +74,8 @@ class Replicate:
         self.theta0, setup.lottery.dense_layers))
     self.rewind_steps = self._rewind_steps()
     self._rewound = None  # imp.RewindPoint at theta_k once computed.
-    self.apply_fn = imp.eval_apply_fn(setup.model, self.batch_stats0)  # For the PaI scores.
+    self.apply_fn = imp.eval_apply_fn(setup.model, self.batch_stats0)  # SNIP's and GraSP's.
+    self.synflow_apply_fn = imp.synflow_apply_fn(setup.model, self.batch_stats0)
 
   # ---- directories -------------------------------------------------------------------
   def round_dir(self, producer: str, r: int) -> str:
@@ -285,7 +286,8 @@ class Replicate:
     iterations = imp.pai_iterations(lot, producer)
     new = pruning.prune(self.theta0, self.ones, imp.pai_fraction(lot.fraction, r),
                         scope=lot.scope, method=producer, iterations=iterations,
-                        apply_fn=self.apply_fn, batch=batch)
+                        apply_fn=self.synflow_apply_fn if producer == "synflow"
+                        else self.apply_fn, batch=batch)
     return new, 0 if producer == "synflow" else n * iterations
 
   def run_producer(self, producer: str, rounds: int | None = None) -> list[dict]:

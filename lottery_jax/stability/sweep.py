@@ -81,6 +81,12 @@ def _chunk_stats(base, points_P, template, decay, images, *, model, point_fn, po
   return jax.lax.map(at_point, points_P, batch_size=point_batch)
 
 
+@jax.jit
+def _tree_sum(a, b):
+  """a + b leaf by leaf, as one computation."""
+  return jax.tree.map(jnp.add, a, b)
+
+
 @functools.partial(jax.jit, static_argnames=("model",))
 def _stats_decay(params, template, images, *, model):
   """(1 - momentum) of every running-statistics entry, a tree like `template`."""
@@ -163,7 +169,9 @@ def recompute_stats(model, point_fn: PointFn, base, points_P, batch_stats, bn_im
     chunk = first if c == 0 else parallel.shard_batch(bn_images[c * size:(c + 1) * size], mesh)
     stats = _chunk_stats(base, points_P, template, decay, chunk, model=model,
                          point_fn=point_fn, point_batch=point_batch)
-    total = stats if total is None else jax.tree.map(jnp.add, total, stats)
+    # One jitted sum, waited for: never more than a few computations in flight per device
+    # (host_loop.MAX_STEPS_AHEAD says why that matters with several processes).
+    total = stats if total is None else jax.block_until_ready(_tree_sum(total, stats))
   return jax.tree.map(lambda t: t / num_chunks, total)
 
 
