@@ -229,7 +229,7 @@ def test_fig3_pruning_at_initialization_controls(root, tmp_path):
   assert "GraSP (pruning at initialization, no training to find the mask): a barrier on both " \
       "measures at 0 of 3 sparsities, connected at 3" in readme
   assert "c10_convnet_pai" in readme  # Its run is listed under Reproduce.
-  assert "SynFlow caveat: " in readme  # The cpu preset's ConvNet uses instance norm.
+  assert "SynFlow scores this ConvNet without its normalisation layers" in readme  # Instance norm.
   assert "Per-layer sparsity at round 3 (86.9% overall" in table
   assert "| Dense_0/kernel | n/a | n/a | 99.0% |" in table  # Only SNIP's record has layers.
 
