@@ -12,7 +12,6 @@ before every checkpoint and at the last step; the host runs at most MAX_STEPS_AH
 dispatches ahead of the device.
 """
 
-import collections
 import logging
 import math
 from typing import Any, Callable, Sequence
@@ -93,7 +92,6 @@ def loop(state, advance: Advance | None, *, start: int, num_steps: int, log_ever
                                  checkpoint_every if saving else None)
   pending = []  # (first step, steps in a block or None for one step, metrics on device).
   ready = []    # (step, host metrics) read back, not yet flushed.
-  ahead = collections.deque()  # Metrics of the dispatches not yet known to be done.
   try:
     for begin, end in ranges:
       if advance_block is None:
@@ -102,16 +100,14 @@ def loop(state, advance: Advance | None, *, start: int, num_steps: int, log_ever
       else:
         state, metrics = advance_block(state, begin, end)
         pending.append((begin, end - begin, metrics))
-      ahead.append(metrics)
-      if len(ahead) > MAX_STEPS_AHEAD:
-        jax.block_until_ready(ahead.popleft())
+      if len(pending) > MAX_STEPS_AHEAD:  # Wait for the dispatch MAX_STEPS_AHEAD back.
+        jax.block_until_ready(pending[-MAX_STEPS_AHEAD - 1][2])
       if bar is not None:
         bar.update(end - begin)
       points = [done for done in range(begin + 1, end + 1) if flush_due(done)]
       if points:
         ready += _read_back(pending)
         pending = []
-        ahead.clear()
         for done in points:
           flush(done, [r for r in ready if r[0] < done])
           ready = [r for r in ready if r[0] >= done]

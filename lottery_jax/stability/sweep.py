@@ -35,6 +35,7 @@ import numpy as np
 
 from lottery_jax import loss as loss_lib
 from lottery_jax import parallel
+from lottery_jax import tree
 from lottery_jax.errors import UserInputError
 from lottery_jax.stability import budget as budget_lib
 
@@ -81,10 +82,7 @@ def _chunk_stats(base, points_P, template, decay, images, *, model, point_fn, po
   return jax.lax.map(at_point, points_P, batch_size=point_batch)
 
 
-@jax.jit
-def _tree_sum(a, b):
-  """a + b leaf by leaf, as one computation."""
-  return jax.tree.map(jnp.add, a, b)
+_tree_sum = jax.jit(tree.add)  # a + b leaf by leaf, as one computation.
 
 
 @functools.partial(jax.jit, static_argnames=("model",))
