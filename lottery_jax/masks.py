@@ -22,7 +22,7 @@ from lottery_jax.errors import UserInputError
 from lottery_jax.typing import Array, KeyPath, Masks, Params, PrunablePredicate
 
 __all__ = [
-    "MaskedState", "apply_masks", "check_shapes", "check_structure", "count",
+    "MaskedState", "apply_masks", "check_bool", "check_shapes", "check_structure", "count",
     "dense_layers_predicate", "init_masks", "is_prunable", "jaccard", "layer_names",
     "layerwise_sparsity", "masked_optimizer", "param_path", "path_name", "prunable_leaf",
     "prunable_tree", "replace_masks", "sparsity", "validate",
@@ -142,16 +142,29 @@ def check_shapes(masks: Masks, params: Params) -> None:
                            f"{np.shape(p)}; a mask leaf is the param's shape or 0-d")
 
 
+def check_bool(masks: Masks) -> None:
+  """UserInputError naming the first mask leaf whose dtype is not bool: a float mask is
+  refused rather than read as 'nonzero = keep' (0.5 would keep its weight); static, works
+  under jit."""
+  for path, m in jax.tree_util.tree_leaves_with_path(masks):
+    if jnp.result_type(m) != jnp.bool_:
+      raise UserInputError(f"mask {path_name(path)} has dtype {jnp.result_type(m)}, not bool; "
+                           "mask leaves are bool (True = keep): build them with init_masks "
+                           "and prune, or convert explicitly (e.g. m > 0.5)")
+
+
 def apply_masks(params: Params, masks: Masks) -> Params:
   """Params with pruned weights set to exactly zero (a UserInputError unless `masks` mirrors
-  `params`, each leaf of its param's shape or 0-d)."""
+  `params` with bool leaves, each of its param's shape or 0-d)."""
   check_structure(masks, params)
   check_shapes(masks, params)
+  check_bool(masks)
   return jax.tree.map(lambda p, m: jnp.where(m, p, jnp.zeros_like(p)), params, masks)
 
 
 def count(masks: Masks) -> tuple[int, int]:
-  """(kept, total) over the prunable weights."""
+  """(kept, total) over the prunable weights (bool masks; others are refused)."""
+  check_bool(masks)
   kept = total = 0
   for m in jax.tree.leaves(masks):
     if prunable_leaf(m):
@@ -167,7 +180,8 @@ def sparsity(masks: Masks) -> float:
 
 
 def layerwise_sparsity(masks: Masks) -> dict[str, float]:
-  """{'Conv_0/kernel': fraction pruned, ...} for every prunable leaf."""
+  """{'Conv_0/kernel': fraction pruned, ...} for every prunable leaf (bool masks)."""
+  check_bool(masks)
   return {path_name(path): 1.0 - float(np.count_nonzero(np.asarray(m))) / np.size(m)
           for path, m in jax.tree_util.tree_leaves_with_path(masks) if prunable_leaf(m)}
 
@@ -179,6 +193,8 @@ def jaccard(masks_a: Masks, masks_b: Masks) -> float:
     check_structure(masks_b, masks_a)
   except UserInputError as e:
     raise UserInputError("jaccard of masks of two different trees: " + str(e)) from None
+  check_bool(masks_a)
+  check_bool(masks_b)
   for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(masks_a), jax.tree.leaves(masks_b)):
     if np.shape(a) != np.shape(b):
       raise UserInputError(f"jaccard: mask {path_name(path)} has shape {np.shape(a)} in the "
@@ -196,9 +212,8 @@ def validate(masks: Masks, params: Params) -> None:
   """Raise UserInputError unless `masks` mirrors `params` with bool leaves, each of the param's
   shape or a 0-d True. Under jit only the structure, shapes and dtypes are checked."""
   check_structure(masks, params)
+  check_bool(masks)
   for (path, m), p in zip(jax.tree_util.tree_leaves_with_path(masks), jax.tree.leaves(params)):
-    if jnp.result_type(m) != jnp.bool_:
-      raise UserInputError(f"mask {path_name(path)} has dtype {jnp.result_type(m)}, not bool")
     if np.ndim(m) == 0:
       if not isinstance(m, jax.core.Tracer) and not bool(m):
         raise UserInputError(f"mask {path_name(path)} prunes a non-prunable leaf "
@@ -236,11 +251,12 @@ def masked_optimizer(tx: optax.GradientTransformation,
 
   Args:
     tx: any optax transformation.
-    masks: bool masks mirroring the params (see `init_masks`).
+    masks: bool masks mirroring the params (see `init_masks`); other dtypes are refused.
 
   Returns:
     a GradientTransformation whose state is a MaskedState.
   """
+  check_bool(masks)
   tx = optax.with_extra_args_support(tx)
 
   def init_fn(params):

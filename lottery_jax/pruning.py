@@ -114,18 +114,25 @@ def scores(params: Params, method: str = "magnitude", key=None, masks: Masks | N
   float32 arrays like `params` (see `lottery_jax.scores`); `masks` default to all kept."""
   if method not in SCORES:
     raise unknown_choice("pruning method", method, SCORES)
-  _check_inputs(method, key, apply_fn, batch)
+  batch = _check_inputs(method, key, apply_fn, batch)
+  if masks is not None:
+    masks_lib.validate(masks, params)
   masks = masks_lib.init_masks(params) if masks is None else masks
   return SCORES[method].fn(scores_lib.ScoreInputs(params, masks, key, apply_fn, batch))
 
 
-def _check_inputs(method: str, key, apply_fn, batch) -> None:
+def _check_inputs(method: str, key, apply_fn, batch):
+  """`batch` as (images, labels) for a score that needs data (else as given), or one line
+  naming what `method` lacks."""
   score = SCORES[method]
   if score.needs_key:
     check_key(key, f"{method} pruning")
-  if score.needs_data and (apply_fn is None or batch is None):
+  if not score.needs_data:
+    return batch
+  if apply_fn is None or batch is None:
     raise UserInputError(f"{method} pruning needs apply_fn(params, images) -> logits and "
-                         "batch=(images, labels)")
+                         "batch=(images, labels) or {'image': images, 'label': labels}")
+  return scores_lib.image_label_pair(batch)
 
 
 def _prune_lowest(score_flat, kept_flat, n):
@@ -201,7 +208,8 @@ def prune(params: Params, masks: Masks, fraction: float = 0.2,
     iterations: prune in this many rescoring steps (exponential schedule) instead of one.
     apply_fn: (params, images) -> logits, the network in evaluation mode (hashable: a
       module-level function or functools.partial is recompiled per new object).
-    batch: (images, labels) for the data-dependent scores (SynFlow reads only the shape).
+    batch: (images, labels) or {'image': images, 'label': labels} for the data-dependent
+      scores (SynFlow reads only the images' shape).
 
   Returns:
     masks with the same structure, bool leaves; non-prunable leaves untouched.
@@ -214,7 +222,7 @@ def prune(params: Params, masks: Masks, fraction: float = 0.2,
   if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) \
       or iterations < 1:
     raise UserInputError(f"pruning iterations must be a positive int, got {iterations!r}")
-  _check_inputs(method, key, apply_fn, batch)
+  batch = _check_inputs(method, key, apply_fn, batch)
   masks_lib.validate(masks, params)
   if not any(masks_lib.prunable_leaf(m) for m in jax.tree.leaves(masks)):
     raise UserInputError(

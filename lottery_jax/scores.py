@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from lottery_jax.errors import UserInputError
 from lottery_jax.typing import Masks, Params
 
 GRASP_TEMPERATURE = 200.0  # GraSP's and the SynFlow authors' temperature.
@@ -48,6 +49,23 @@ class ScoreInputs(NamedTuple):
   key: Any
   apply_fn: Callable | None
   batch: Any
+
+
+def image_label_pair(batch) -> tuple:
+  """(images, labels) of a batch given as (images, labels) or as the stability API's
+  {'image': images, 'label': labels}; a UserInputError naming these two forms otherwise."""
+  if hasattr(batch, "keys"):
+    if {"image", "label"} <= set(batch.keys()):
+      return batch["image"], batch["label"]
+    got = f"a dict with keys {sorted(map(str, batch.keys()))}"
+  elif isinstance(batch, (tuple, list)):
+    if len(batch) == 2:
+      return tuple(batch)
+    got = f"a {type(batch).__name__} of length {len(batch)}"
+  else:
+    got = type(batch).__name__
+  raise UserInputError("a pruning batch is (images, labels) or {'image': images, 'label': "
+                       f"labels}}, got {got}")
 
 
 def _masked(inputs: ScoreInputs) -> Params:

@@ -184,3 +184,119 @@ def test_core_dependencies_are_only_jax_flax_optax_numpy_chex():
   names = {d.split(">")[0].split("=")[0].split("[")[0] for d in project["dependencies"]}
   assert names == {"jax", "flax", "optax", "numpy", "chex"}
   assert "lottery_jax[experiments]" in project["optional-dependencies"]["test"]
+
+
+def tiny_pair():
+  """(apply_fn with 2 logits, params_a, params_b, images (3, 2, 2, 1), labels (3,))."""
+  images = np.arange(12, dtype=np.float32).reshape(3, 2, 2, 1) / 12.0
+  labels = np.array([0, 1, 1], np.int32)
+  apply_fn = lambda p, x: NoTrainFlag().apply({"params": p}, x)
+  params_a = NoTrainFlag().init(jax.random.key(0), images)["params"]
+  params_b = NoTrainFlag().init(jax.random.key(1), images)["params"]
+  return apply_fn, params_a, params_b, images, labels
+
+
+def test_path_metrics_refuses_images_and_labels_of_different_lengths():
+  apply_fn, a, b, images, labels = tiny_pair()
+  for x, y in ((images, labels[:2]), (images[:2], labels)):
+    with pytest.raises(UserInputError, match=r"images \(\d, 2, 2, 1\) and labels \(\d,\) must "
+                                             "have the same leading dimension"):
+      stability.path_metrics(apply_fn, a, b, [0.0, 1.0], x, y)
+
+
+@pytest.mark.parametrize("bad", [2, -1])
+def test_path_metrics_refuses_labels_outside_the_models_classes(bad):
+  apply_fn, a, b, images, labels = tiny_pair()
+  labels = labels.copy()
+  labels[1] = bad
+  with pytest.raises(UserInputError, match=r"class indices in \[0, 2\) for a model with 2 "
+                                           "logits, got labels from"):
+    stability.path_metrics(apply_fn, a, b, [0.0, 1.0], images, labels)
+
+
+def test_path_metrics_refuses_one_hot_labels():
+  apply_fn, a, b, images, labels = tiny_pair()
+  one_hot = np.eye(2, dtype=np.float32)[labels]
+  with pytest.raises(UserInputError, match=r"integer class labels of shape \(N,\), got "
+                                           r"float32 \(3, 2\) \(one-hot\?"):
+    stability.path_metrics(apply_fn, a, b, [0.0, 1.0], images, one_hot)
+
+
+def test_path_metrics_refuses_params_b_of_another_network():
+  apply_fn, a, b, images, labels = tiny_pair()
+  with pytest.raises(UserInputError, match="only params_a has: Dense_0/bias; only params_b "
+                                           "has: none"):
+    stability.path_metrics(apply_fn, a, {"Dense_0": {"kernel": b["Dense_0"]["kernel"]}},
+                           [0.0, 1.0], images, labels)
+  wide = {"Dense_0": {"kernel": jnp.ones((4, 3)), "bias": jnp.ones(3)}}
+  with pytest.raises(UserInputError, match=r"params_b Dense_0/bias has shape \(3,\), params_a "
+                                           r"has \(2,\)"):
+    stability.path_metrics(apply_fn, a, wide, [0.0, 1.0], images, labels)
+  with pytest.raises(UserInputError, match="one tree structure"):
+    stability.endpoint_distance(a, {"Dense_0": {"kernel": b["Dense_0"]["kernel"]}})
+
+
+def test_grid_losses_and_classification_loss_share_the_examples_check():
+  apply_fn, a, b, images, labels = tiny_pair()
+  zero = jax.tree.map(jnp.zeros_like, a)
+  with pytest.raises(UserInputError, match="must have the same leading dimension"):
+    stability.grid_losses(apply_fn, a, zero, zero, [0.0], [0.0], images, labels[:2])
+  with pytest.raises(UserInputError, match=r"class indices in \[0, 2\)"):
+    stability.grid_losses(apply_fn, a, zero, zero, [0.0], [0.0], images, labels + 1)
+  loss_fn = stability.classification_loss(apply_fn)
+  one_hot = np.eye(2, dtype=np.int32)[labels]
+  with pytest.raises(UserInputError, match=r"integer class labels of shape \(N,\)"):
+    stability.hessian_diagonal(loss_fn, a, [{"image": images, "label": one_hot}],
+                               jax.random.key(1), 2)
+
+
+def test_hessian_diagonal_and_plane_directions_refuse_an_int_key():
+  apply_fn, a, b, images, labels = tiny_pair()
+  loss_fn = stability.classification_loss(apply_fn)
+  batches = [{"image": images, "label": labels}]
+  with pytest.raises(UserInputError, match=r"hessian_diagonal needs a PRNG key such as "
+                                           r"jax.random.key\(0\), got 0"):
+    stability.hessian_diagonal(loss_fn, a, batches, 0, 2)
+  with pytest.raises(UserInputError, match="hessian_diagonal_groups needs a PRNG key"):
+    stability.hessian_diagonal_groups(loss_fn, a, batches, 0, 2, 2)
+  with pytest.raises(UserInputError, match="plane_directions needs a PRNG key"):
+    stability.plane_directions(a, b, None, 0)
+
+
+def test_snip_takes_the_stability_batch_dict_and_names_the_forms_otherwise():
+  apply_fn, params, _, images, labels = tiny_pair()
+  m = masks.init_masks(params)
+  prune = lambda batch: pruning.prune(params, m, 0.5, method="snip", apply_fn=apply_fn,
+                                      batch=batch)
+  from_tuple = prune((images, labels))
+  from_dict = prune({"image": images, "label": labels})
+  assert jax.tree.all(jax.tree.map(lambda x, y: bool(jnp.array_equal(x, y)), from_tuple,
+                                   from_dict))
+  assert masks.count(from_dict) == (4, 8)
+  forms = r"a pruning batch is \(images, labels\) or \{'image': images, 'label': labels\}, got "
+  with pytest.raises(UserInputError, match=forms + r"a dict with keys \['x', 'y'\]"):
+    prune({"x": images, "y": labels})
+  with pytest.raises(UserInputError, match=forms + "a tuple of length 3"):
+    prune((images, labels, labels))
+  with pytest.raises(UserInputError, match=forms + "ndarray"):
+    pruning.scores(params, "snip", apply_fn=apply_fn, batch=images)
+
+
+def test_float_masks_are_refused_wherever_masks_are_consumed():
+  params = mlp_params()
+  half = jax.tree.map(lambda m: jnp.where(m, 0.5, 0.0), masks.init_masks(params))
+  refused = r"mask Dense_0/bias has dtype float32, not bool; mask leaves are bool"
+  with pytest.raises(UserInputError, match=refused):
+    masks.apply_masks(params, half)
+  with pytest.raises(UserInputError, match=refused):
+    masks.masked_optimizer(optax.sgd(0.1), half)
+  with pytest.raises(UserInputError, match=refused):
+    masks.count(half)
+  with pytest.raises(UserInputError, match=refused):
+    masks.jaccard(half, half)
+  with pytest.raises(UserInputError, match=refused):
+    pruning.scores(params, masks=half)
+  with pytest.raises(UserInputError, match=refused):
+    jax.jit(masks.apply_masks)(params, half)  # Static: refused while tracing too.
+  kept = masks.apply_masks(params, jax.tree.map(lambda m: m > 0.25, half))
+  np.testing.assert_array_equal(kept["Dense_0"]["kernel"], params["Dense_0"]["kernel"])

@@ -1,5 +1,6 @@
-"""Stability analyses of sparse networks: linear mode connectivity, 2-D loss landscapes,
-Hessian diagonals and mask statistics, with their figures.
+"""Stability analyses of sparse networks: linear mode connectivity (whole network and layer by
+layer), 2-D loss landscapes, Hessian diagonals, sharpness (top eigenvalues, trace, spectral
+density) and mask statistics, with their figures.
 
   from lottery_jax import stability
   metrics = stability.path_metrics(model, params_a, params_b, stability.default_alphas(), x, y)
@@ -21,8 +22,10 @@ import importlib
 
 from lottery_jax.stability import hessian
 from lottery_jax.stability import landscape
+from lottery_jax.stability import layerwise_lmc
 from lottery_jax.stability import lmc
 from lottery_jax.stability import mask_stats
+from lottery_jax.stability import sharpness
 from lottery_jax.stability import sweep
 from lottery_jax.stability.hessian import classification_loss
 from lottery_jax.stability.hessian import hessian_diagonal
@@ -35,6 +38,10 @@ from lottery_jax.stability.landscape import default_coords
 from lottery_jax.stability.landscape import grid_losses
 from lottery_jax.stability.landscape import plane_directions
 from lottery_jax.stability.landscape import plot_landscape
+from lottery_jax.stability.layerwise_lmc import layer_barriers
+from lottery_jax.stability.layerwise_lmc import layer_modules
+from lottery_jax.stability.layerwise_lmc import layerwise_path_metrics
+from lottery_jax.stability.layerwise_lmc import replace_layer
 from lottery_jax.stability.lmc import barriers
 from lottery_jax.stability.lmc import default_alphas
 from lottery_jax.stability.lmc import endpoint_distance
@@ -45,11 +52,20 @@ from lottery_jax.stability.mask_stats import layerwise_sparsity
 from lottery_jax.stability.mask_stats import overlap_stats
 from lottery_jax.stability.mask_stats import plot_magnitude_histograms
 from lottery_jax.stability.mask_stats import pruned_initial_magnitudes
+from lottery_jax.stability.sharpness import density_on_grid
+from lottery_jax.stability.sharpness import hessian_trace
+from lottery_jax.stability.sharpness import operator_spectral_density
+from lottery_jax.stability.sharpness import operator_top_eigenvalues
+from lottery_jax.stability.sharpness import scale_normalised_sharpness
+from lottery_jax.stability.sharpness import spectral_density
+from lottery_jax.stability.sharpness import top_eigenvalues
 from lottery_jax.stability.sweep import recompute_batch_stats
 
 _LAZY = {"figures": "lottery_jax.stability.figures",
          "plot_barrier_vs_accuracy": "lottery_jax.stability.figures",
-         "plot_lmc_curves": "lottery_jax.stability.figures"}
+         "plot_layerwise_barriers": "lottery_jax.stability.figures",
+         "plot_lmc_curves": "lottery_jax.stability.figures",
+         "plot_spectral_density": "lottery_jax.stability.figures"}
 
 
 def __getattr__(name: str):
@@ -64,30 +80,45 @@ __all__ = [
     "classification_loss",
     "default_alphas",
     "default_coords",
+    "density_on_grid",
     "endpoint_distance",
     "figures",
     "grid_losses",
     "hessian",
     "hessian_diagonal",
     "hessian_diagonal_groups",
+    "hessian_trace",
     "hvp",
     "interpolate",
     "landscape",
+    "layer_barriers",
+    "layer_modules",
+    "layerwise_lmc",
+    "layerwise_path_metrics",
     "layerwise_sparsity",
     "lmc",
     "markdown_table",
     "mask_stats",
+    "operator_spectral_density",
+    "operator_top_eigenvalues",
     "overlap_stats",
     "path_barriers",
     "path_metrics",
     "plane_directions",
     "plot_barrier_vs_accuracy",
     "plot_landscape",
+    "plot_layerwise_barriers",
     "plot_lmc_curves",
     "plot_magnitude_histograms",
+    "plot_spectral_density",
     "pruned_initial_magnitudes",
     "recompute_batch_stats",
+    "replace_layer",
+    "scale_normalised_sharpness",
+    "sharpness",
+    "spectral_density",
     "summary",
     "summary_with_errors",
     "sweep",
+    "top_eigenvalues",
 ]

@@ -1,6 +1,7 @@
-"""Stability figures: LMC curves per producer (paper Fig. 3) and barrier against accuracy
-relative to IMP (paper Fig. 6). Drawn on standalone matplotlib Figures (Agg), so importing this
-module changes no global matplotlib state."""
+"""Stability figures: LMC curves per producer (paper Fig. 3), barrier against accuracy
+relative to IMP (paper Fig. 6), Hessian spectral densities and barriers per layer. Drawn on
+standalone matplotlib Figures (Agg), so importing this module changes no global matplotlib
+state."""
 
 import matplotlib
 import numpy as np
@@ -95,6 +96,61 @@ def plot_barrier_vs_accuracy(points: list[dict], path: str) -> str:
   ax.set_xlabel("barrier ratio (synthetic / IMP; < 1: more stable)")
   ax.set_ylabel("accuracy ratio (synthetic / IMP)")
   ax.grid(alpha=0.3)
+  fig.tight_layout()
+  atomic.save_figure(fig, path)
+  return path
+
+
+def plot_spectral_density(densities: dict[str, tuple], path: str) -> str:
+  """Hessian eigenvalue spectral densities on a log scale (as PyHessian draws them).
+
+  Args:
+    densities: {name (e.g. a producer or sparsity): (grid_G, density_G)}, from
+      `sharpness.density_on_grid`.
+    path: where the PNG is written (returned).
+  """
+  if not densities:
+    raise UserInputError("no spectral density to plot")
+  fig = Figure(figsize=(5.5, 3.8))
+  ax = fig.add_subplot()
+  for name, (grid, density) in densities.items():
+    # A floor keeps the log scale finite where the Gaussians vanish.
+    ax.semilogy(grid, np.asarray(density) + 1e-7, lw=1.2, label=name)
+  ax.set_xlabel("eigenvalue")
+  ax.set_ylabel("density (log scale)")
+  ax.legend(fontsize=7)
+  ax.grid(alpha=0.3)
+  fig.tight_layout()
+  atomic.save_figure(fig, path)
+  return path
+
+
+def plot_layerwise_barriers(barriers: dict[str, dict[str, float]], path: str,
+                            ylabel: str = "loss barrier") -> str:
+  """Barrier per layer (one layer interpolated, the rest at A), grouped bars per network pair.
+
+  Args:
+    barriers: {name (e.g. a producer): {layer: barrier}}, e.g. from
+      `layerwise_lmc.layer_barriers` as {name: {layer: b['loss']['max_barrier']}}; layers in
+      the order of the first entry's keys.
+    path: where the PNG is written (returned).
+    ylabel: what the bars are.
+  """
+  if not barriers or not any(barriers.values()):
+    raise UserInputError("no layer barriers to plot")
+  layers = list(dict.fromkeys(layer for per in barriers.values() for layer in per))
+  width = 0.8 / len(barriers)
+  fig = Figure(figsize=(max(4.0, 0.6 * len(layers) * max(1, len(barriers) / 2) + 1.5), 3.6))
+  ax = fig.add_subplot()
+  x = np.arange(len(layers))
+  for i, (name, per_layer) in enumerate(barriers.items()):
+    values = [per_layer.get(layer, np.nan) for layer in layers]
+    ax.bar(x + (i - (len(barriers) - 1) / 2) * width, values, width, label=name)
+  ax.set_xticks(x, layers, rotation=45, ha="right", fontsize=7)
+  ax.axhline(0.0, color="gray", lw=0.8)
+  ax.set_ylabel(ylabel)
+  ax.legend(fontsize=7)
+  ax.grid(alpha=0.3, axis="y")
   fig.tight_layout()
   atomic.save_figure(fig, path)
   return path

@@ -17,8 +17,10 @@ import numpy as np
 
 from lottery_jax import loss as loss_lib
 from lottery_jax import masks as masks_lib
+from lottery_jax import pruning
 from lottery_jax import tree
 from lottery_jax.errors import UserInputError
+from lottery_jax.stability import sweep
 
 LossFn = Callable[[Any, Any], jax.Array]
 
@@ -54,13 +56,14 @@ def _evaluation_loss(model) -> LossFn:
 
 
 def _image_label(batch):
-  """(images, labels) of a classification_loss batch; one line naming the format otherwise
-  (checked while tracing, so it costs nothing per step)."""
+  """(images, labels) of a classification_loss batch, images (B, ...) and int labels (B,); one
+  line naming the format otherwise (checked while tracing, so it costs nothing per step)."""
   if not (hasattr(batch, "keys") and {"image", "label"} <= set(batch.keys())):
     got = (f"a dict with keys {sorted(batch.keys())}" if hasattr(batch, "keys")
            else type(batch).__name__)
     raise UserInputError(f"classification_loss reads a batch {{'image': images, 'label': "
                          f"labels}}, got {got}")
+  sweep.check_examples(batch["image"], batch["label"])
   return batch["image"], batch["label"]
 
 
@@ -151,6 +154,7 @@ def hessian_diagonal(loss_fn: LossFn, params, batches: Iterable[Any], key, num_p
   Returns:
     A tree like params: the mean over batches of mean_z z * (H z).
   """
+  pruning.check_key(key, "hessian_diagonal")
   if num_probes < 1:
     raise UserInputError(f"num_probes must be at least 1, got {num_probes}")
   for name, value in (("probe_batch", probe_batch), ("unroll", unroll)):
@@ -191,6 +195,7 @@ def hessian_diagonal_groups(loss_fn: LossFn, params, batches: Iterable[Any], key
   groups are independent given the batches: their spread measures the estimator's noise
   (`summary_with_errors`). Arguments as `hessian_diagonal`.
   """
+  pruning.check_key(key, "hessian_diagonal_groups")
   if num_probes < 1:
     raise UserInputError(f"num_probes must be at least 1, got {num_probes}")
   for name, value in (("probe_batch", probe_batch), ("unroll", unroll),
@@ -231,6 +236,8 @@ def kept_values(diag_tree, masks=None, lead_axes: int = 0) -> np.ndarray:
   `lottery.dense_layers` are not), pruned weights left out; without, conv and dense kernels.
   Biases and normalisation parameters are never counted. Leaves may carry `lead_axes`
   leading axes (e.g. 1 for ProbeGroups.diag_G): then (..., K)."""
+  if masks is not None:
+    masks_lib.check_bool(masks)
   values = []
   mask_leaves = (jax.tree.leaves(masks) if masks is not None
                  else [None] * len(jax.tree.leaves(diag_tree)))

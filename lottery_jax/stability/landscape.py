@@ -14,7 +14,9 @@ import numpy as np
 from lottery_jax import atomic
 from lottery_jax import masks as masks_lib
 from lottery_jax import tree
+from lottery_jax import pruning
 from lottery_jax.errors import UserInputError
+from lottery_jax.stability import lmc
 from lottery_jax.stability import sweep
 
 DEFAULT_GRID_SIZE = 100
@@ -63,7 +65,11 @@ def plane_directions(params_a, params_b, masks, key, filter_normalize: bool = Fa
   (two Gram-Schmidt passes, so <u, v> = 0 and v stays inside its support) and scaled to
   |v| = |u|, so both axes are in units of the distance between the solutions.
   """
+  lmc.check_same_architecture(params_a, params_b)
+  pruning.check_key(key, "plane_directions")
   u = tree.sub(params_b, params_a)
+  if masks is not None:
+    masks_lib.validate(masks, params_a)
   keep = masks_lib.init_masks(params_a) if masks is None else masks
   if filter_normalize:
     prunable = masks_lib.prunable_tree(params_a)
@@ -106,7 +112,8 @@ def grid_losses(model, origin, u, v, coords_a_G, coords_b_G, images, labels, *,
     model: the flax module.
     origin, u, v: trees like params (see `plane_directions`).
     coords_a_G, coords_b_G: float (Ga,) and (Gb,) coordinates along u and v.
-    images, labels: the fixed evaluation set, float32 (N, H, W, C) and int (N,) host arrays.
+    images, labels: the fixed evaluation set, float32 (N, H, W, C) and int (N,) host arrays,
+      labels in [0, C) for C logits (checked: `sweep.check_evaluation_set`).
     batch_stats: BatchNorm running statistics of `origin` ({} or None without BatchNorm).
     bn_images: for BatchNorm models, training images on which the statistics are recomputed
       at every grid point (see `sweep`); None uses `batch_stats` at every point.
@@ -116,6 +123,7 @@ def grid_losses(model, origin, u, v, coords_a_G, coords_b_G, images, labels, *,
     losses_GxG: float64 (Ga, Gb); losses_GxG[i, j] is the loss at (coords_a_G[i],
     coords_b_G[j]).
   """
+  sweep.check_evaluation_set(model, origin, batch_stats, images, labels)
   coords_a = np.asarray(coords_a_G, np.float32)
   coords_b = np.asarray(coords_b_G, np.float32)
   grid_a, grid_b = np.meshgrid(coords_a, coords_b, indexing="ij")

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lottery_jax import masks as masks_lib
 from lottery_jax import tree
 from lottery_jax.errors import UserInputError
 from lottery_jax.stability import sweep
@@ -31,10 +32,29 @@ def interpolate(params_a, params_b, alpha):
   return tree.lerp(params_a, params_b, alpha)
 
 
+def check_same_architecture(params_a, params_b) -> None:
+  """UserInputError unless params_b has params_a's tree structure and leaf shapes (two
+  solutions of one network), naming the first difference."""
+  leaves_a = {masks_lib.path_name(p): np.shape(x)
+              for p, x in jax.tree_util.tree_leaves_with_path(params_a)}
+  leaves_b = {masks_lib.path_name(p): np.shape(x)
+              for p, x in jax.tree_util.tree_leaves_with_path(params_b)}
+  if jax.tree.structure(params_a) != jax.tree.structure(params_b):
+    only = lambda x, y: ", ".join(sorted(set(x) - set(y))[:4]) or "none"
+    raise UserInputError("params_a and params_b must be two solutions of one network (one "
+                         f"tree structure); only params_a has: {only(leaves_a, leaves_b)}; "
+                         f"only params_b has: {only(leaves_b, leaves_a)}")
+  for name, shape in leaves_a.items():
+    if leaves_b[name] != shape:
+      raise UserInputError(f"params_b {name} has shape {leaves_b[name]}, params_a has {shape}; "
+                           "the two solutions must be one network")
+
+
 def endpoint_distance(params_a, params_b) -> dict[str, float]:
   """How far apart the two solutions are, over all parameters: {'l2': ||b - a||,
   'relative': ||b - a|| / ||a||}. Pruned entries are zero in both and add nothing. An l2 of
   0 means the pair is one network twice, whose barrier is 0 by construction."""
+  check_same_architecture(params_a, params_b)
   l2 = float(tree.norm(tree.sub(params_b, params_a)))
   return {"l2": l2, "relative": l2 / max(float(tree.norm(params_a)), 1e-30)}
 
@@ -55,9 +75,11 @@ def path_metrics(model, params_a, params_b, alphas_A, images, labels, *, batch_s
 
   Args:
     model: the flax module.
-    params_a, params_b: the two solutions (same structure).
+    params_a, params_b: the two solutions (same tree structure and leaf shapes).
     alphas_A: float (A,) interpolation coefficients; 0 and 1 give the endpoints exactly.
-    images, labels: float32 (N, H, W, C) and int (N,) host arrays.
+    images, labels: float32 (N, H, W, C) and int (N,) host arrays, labels in [0, C) for C
+      logits; anything else (one-hot labels, not one label per image) is refused
+      (`sweep.check_evaluation_set`).
     batch_stats_a, batch_stats_b: BatchNorm running statistics of each endpoint ({} or None
       without BatchNorm; then they are ignored).
     chunk_size: examples per jitted call (peak memory ~ chunk_size x alpha_batch examples).
@@ -73,6 +95,8 @@ def path_metrics(model, params_a, params_b, alphas_A, images, labels, *, batch_s
   Returns:
     {'alphas_A': float32 (A,), 'loss_A': mean cross-entropy (A,), 'accuracy_A': (A,)}.
   """
+  check_same_architecture(params_a, params_b)
+  sweep.check_evaluation_set(model, params_a, batch_stats_a, images, labels)
   alphas_A = jnp.asarray(alphas_A, jnp.float32)
   base = (params_a, params_b)
   stats_A = None

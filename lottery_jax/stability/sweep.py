@@ -51,6 +51,43 @@ def has_batch_stats(batch_stats) -> bool:
   return batch_stats is not None and bool(jax.tree.leaves(batch_stats))
 
 
+def num_logits(model, params, batch_stats, images) -> int:
+  """C, the number of logits `model` gives per image of `images` (shapes only: nothing runs)."""
+  example = jax.ShapeDtypeStruct((1, *np.shape(images)[1:]), jnp.result_type(images))
+  stats = batch_stats if has_batch_stats(batch_stats) else None
+  logits = jax.eval_shape(lambda p, s, x: loss_lib.forward(model, p, s, x, train=False)[0],
+                          params, stats, example)
+  return int(logits.shape[-1])
+
+
+def check_examples(images, labels) -> None:
+  """UserInputError unless images (N, ...) and labels int (N,) pair one label with each image
+  (static: works on traced arrays). Otherwise extra images would be silently left out."""
+  shape, dtype = np.shape(labels), jnp.result_type(labels)
+  if len(shape) != 1 or not jnp.issubdtype(dtype, jnp.integer):
+    hint = " (one-hot? pass labels.argmax(-1))" if len(shape) == 2 else ""
+    raise UserInputError(f"labels must be integer class labels of shape (N,), got {dtype} "
+                         f"{shape}{hint}")
+  image_shape = np.shape(images)
+  if len(image_shape) < 2 or image_shape[0] != shape[0]:
+    raise UserInputError(f"images {image_shape} and labels {shape} must have the same "
+                         "leading dimension N: one label per image, images (N, H, W, C)")
+
+
+def check_evaluation_set(model, params, batch_stats, images, labels) -> None:
+  """`check_examples`, and every (concrete) label a class index of `model` at `params`, in
+  [0, C) for C logits: an out-of-range label would give a NaN loss and a wrong accuracy."""
+  check_examples(images, labels)
+  values = np.asarray(labels)
+  if not values.size:
+    return
+  num_classes = num_logits(model, params, batch_stats, images)
+  low, high = int(values.min()), int(values.max())
+  if low < 0 or high >= num_classes:
+    raise UserInputError(f"labels must be class indices in [0, {num_classes}) for a model "
+                         f"with {num_classes} logits, got labels from {low} to {high}")
+
+
 def select_params(params, point):
   """Point function of a single parameter tree: `params` whatever the point."""
   del point
