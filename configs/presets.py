@@ -139,12 +139,44 @@ def cpu_preset(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return c
 
 
+def authors_variant(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Real-data training as the authors' public code trains every real network (the dense one,
+  each IMP round, both networks of an LMC pair: github luke-mcdermott-mi/SyntheticDataForIMP,
+  argument.py and train_pruned.py, on IDC's code): SGD lr 0.01, momentum 0.9, weight decay
+  5e-4 (added to the gradient), batch 64, 300 epochs with the lr x0.2 at 2/3 and 5/6 of
+  training; IDC's DiffAug on every real batch, each example its own draws (flip and colour
+  always, then one of crop/scale/rotate per batch; no cutout, because CutMix is on); CutMix
+  with Beta(1, 1) on half the batches; mean/std inputs. Everything else is the config's:
+  width (128 in the paper base, 32 with `:cpu`), subset and validation split. Their
+  MultiStepLR decays at whole epochs 2E//3 and 5E//6: the fractions here are exact at 300
+  epochs; at 10 epochs theirs would be epochs 6 and 8 (--config.train.decay_at='(0.6,0.8)').
+  `variant` applies it before the size variants, so `:cpu,authors` is their recipe for the
+  cpu preset's 10 epochs at width 32 and `:smoke,authors` for 20 steps."""
+  c.train.update(optimizer="sgd", learning_rate=0.01, momentum=0.9, weight_decay=5e-4,
+                 batch_size=64, epochs=300.0, num_steps=0, schedule="step",
+                 decay_at=(2 / 3, 5 / 6), decay_factor=0.2, warmup_epochs=0.0)
+  c.data.update(preprocess="standardize", augment="idc_dsa", crop_padding=0, flip=False,
+                cutmix_prob=0.5, cutmix_beta=1.0)
+  return c
+
+
+REWIND_SHARE = 0.03  # The paper's Fig. 7 'k = 3' of 100 epochs.
+
+
 def rewind_variant(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """IMP with weight rewinding to 3% of real training (the paper's Fig. 7 'k = 3' of 100
   epochs; 0.3 epochs in the cpu preset), and nothing else: producers ('imp',), no stability
-  analyses. Its masks are not lottery tickets (not trained from theta_0)."""
+  analyses. Its masks are not lottery tickets (not trained from theta_0). A run sized in
+  steps (train.num_steps, as the smoke variant) rewinds to 3% of them, at least 1 step
+  (lottery.rewind_steps). `variant` applies it after the other variants, whatever their order,
+  so it reads the run's final length."""
   c.lottery.producers = ("imp",)
-  c.lottery.rewind_epochs = 0.03 * c.train.epochs
+  if c.train.num_steps > 0:
+    c.lottery.rewind_epochs = 0.0
+    c.lottery.rewind_steps = max(1, round(REWIND_SHARE * c.train.num_steps))
+  else:
+    c.lottery.rewind_epochs = REWIND_SHARE * c.train.epochs
+    c.lottery.rewind_steps = 0
   c.stability.analyses = ()
   return c
 
@@ -167,14 +199,19 @@ def distill_smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 
 # Variants of `configs/X.py:<variant>[,<variant>...]`, applied left to right.
-LOTTERY_VARIANTS = {"smoke": cpu_smoke, "cpu": cpu_preset, "rewind": rewind_variant}
+LOTTERY_VARIANTS = {"smoke": cpu_smoke, "cpu": cpu_preset, "rewind": rewind_variant,
+                    "authors": authors_variant}
 DISTILL_VARIANTS = {"smoke": distill_smoke}
+# Whatever order a command names them in: a recipe first, then the sizes (smoke, cpu: they set
+# the length), then rewinding (it reads the final length).
+VARIANT_ORDER = {"authors": 0, "rewind": 2}
 
 
 def variant(c: ml_collections.ConfigDict, arg: str | None,
             variants: dict) -> ml_collections.ConfigDict:
   """`configs/X.py:<arg>`: '' (the config as written) or comma-separated names of `variants`
-  (e.g. 'cpu,rewind'), applied in order; ValueError naming the valid variants otherwise."""
+  (e.g. 'cpu,rewind'), applied in VARIANT_ORDER ('authors' first, 'rewind' last, the others
+  in the order given); ValueError naming the valid variants otherwise."""
   if arg in (None, ""):
     return c
   names = [a.strip() for a in str(arg).split(",")]
@@ -182,6 +219,6 @@ def variant(c: ml_collections.ConfigDict, arg: str | None,
   if unknown:
     raise ValueError(f"unknown config variant {unknown[0]!r}; valid: "
                      f"{', '.join(repr(v) for v in variants)} (or none), comma-separated")
-  for name in names:
+  for name in sorted(names, key=lambda n: VARIANT_ORDER.get(n, 1)):
     variants[name](c)
   return c

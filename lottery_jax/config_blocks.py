@@ -24,8 +24,14 @@ def data() -> ml_collections.ConfigDict:
   d.cache_dir = ""           # Decoded-image and ZCA cache ('' = ~/.cache/lottery_jax).
   d.preprocess = "standardize"  # 'standardize' (train mean/std), 'zca' or 'none'.
   d.zca_eps = 0.1
+  # Real-data training augmentation (DATA_DEFAULTS): 'crop_flip' (the two fields below),
+  # 'idc_dsa' (IDC's DiffAug on every example, as the authors: flip, colour, then one of
+  # crop/scale/rotate per batch; cutout too when CutMix is off) or 'none'.
+  d.augment = "crop_flip"
   d.crop_padding = 0         # Random crop after zero padding by this many pixels (0 = off).
   d.flip = False             # Random horizontal flips.
+  d.cutmix_prob = 0.0        # Share of batches CutMixed (0 = off; the authors: 0.5) ...
+  d.cutmix_beta = 1.0        # ... with the pasted area drawn from Beta(beta, beta).
   # A stratified random validation split held out of the source's train split (seeds.split;
   # 0 = none): validation accuracy is reported beside test accuracy, and choices are made on it.
   d.validation_examples = 0
@@ -76,6 +82,9 @@ def train_config(**overrides) -> ml_collections.ConfigDict:
 # `loop` and `block_steps` change only rounding (in when not at their defaults).
 RUN_DEFAULTS = {"compute_dtype": "float32", "loop": "auto", "block_steps": 200}
 RECIPE_PATHS = (("train",), ("distilled", "train"), ("distill", "eval_train"))
+# config.data fields added after runs were made, likewise left out at these values;
+# cutmix_beta is also left out while CutMix is off (cutmix_prob 0), where nothing reads it.
+DATA_DEFAULTS = {"augment": "crop_flip", "cutmix_prob": 0.0, "cutmix_beta": 1.0}
 # Fields that moved, old path -> new path: a config naming the old one is refused with a line
 # naming the new one (validate, main).
 MOVED = {"stability.train_pairs_together": "train.pairs_together"}
@@ -93,7 +102,8 @@ def real_train(**overrides) -> ml_collections.ConfigDict:
 
 def without_run_defaults(config: dict) -> dict:
   """`config` (a dict, changed in place and returned) without the RUN_DEFAULTS fields that
-  hold their defaults in any recipe of RECIPE_PATHS. train.pairs_together is put back where
+  hold their defaults in any recipe of RECIPE_PATHS, nor the DATA_DEFAULTS fields that hold
+  theirs in config.data. train.pairs_together is put back where
   it was when run directories were named (stability.train_pairs_together), so an identity,
   and a default run directory's name, stay as they were."""
   train = config.get("train")
@@ -107,6 +117,13 @@ def without_run_defaults(config: dict) -> dict:
       for name, default in RUN_DEFAULTS.items():
         if name in recipe and recipe[name] == default:
           del recipe[name]
+  data = config.get("data")
+  if isinstance(data, dict):
+    if data.get("cutmix_prob", 0.0) == 0:
+      data.pop("cutmix_beta", None)
+    for name, default in DATA_DEFAULTS.items():
+      if name in data and data[name] == default:
+        del data[name]
   return config
 
 
@@ -184,6 +201,7 @@ def lottery() -> ml_collections.ConfigDict:
   lot.dense_layers = ()     # Modules never pruned, e.g. ('Dense_0',): ConvNet's output.
   lot.replicates = 2        # Whole pipeline repeated with fold_in(seed, replicate).
   lot.rewind_epochs = 0.0   # IMP rewinds to theta_k, k = this many epochs (0: theta_0).
+  lot.rewind_steps = 0      # ... or k = this many steps (runs sized by train.num_steps).
   lot.hybrid_syn_rounds = 2  # Hybrid: distilled rounds before IMP takes over.
   lot.random_reference = "imp"  # Random masks match IMP's layerwise sparsity, or 'global'.
   lot.pai_iterations = 0    # snip/grasp/synflow rescoring steps (0: 1, 1, 100 as published).

@@ -72,12 +72,13 @@ class Recipe(NamedTuple):
 
 def make_recipe(model, train_config, num_examples: int, crop_padding: int, flip: bool,
                 num_steps: int, dsa_params: dsa.DsaParams | None = None,
-                together: bool = False) -> Recipe:
+                together: bool = False, augment=None) -> Recipe:
   """A Recipe for `num_steps` steps of train_config's optimizer and schedule.
 
   With `dsa_params`, every example is augmented by its own DSA draw (as the distilled-pruning
   authors train on distilled data) instead of crop_padding / flip; `together` adds the step
-  vmapped over copies (crop/flip recipes only)."""
+  vmapped over copies (crop/flip recipes only). `augment` (a data.augment.RealAugmentation,
+  config.data's) is the real-data step's augmentation kind and CutMix."""
   tx, schedule = optim.from_recipe(train_config, num_examples, num_steps)
   dtype = train_config.get("compute_dtype", "float32")
   if dsa_params is not None:
@@ -85,8 +86,10 @@ def make_recipe(model, train_config, num_examples: int, crop_padding: int, flip:
       raise ValueError("training copies together is for crop/flip recipes, not DSA ones")
     step_fn = dsa_train.make_train_step(model, tx, dsa_params, schedule, dtype)
   else:
-    step_fn = train_lib.make_train_step(model, tx, schedule, crop_padding, flip, dtype)
-  multi = (train_many.make_multi_train_step(model, tx, schedule, crop_padding, flip, dtype)
+    step_fn = train_lib.make_train_step(model, tx, schedule, crop_padding, flip, dtype,
+                                        augment=augment)
+  multi = (train_many.make_multi_train_step(model, tx, schedule, crop_padding, flip, dtype,
+                                            augment=augment)
            if together else None)
   return Recipe(step_fn, tx, num_steps, train_config.batch_size,
                 train_config.checkpoint_every, train_config.log_every, multi,
@@ -220,11 +223,12 @@ def prunable_predicate(params, dense_layers):
   return masks_lib.dense_layers_predicate(params, dense_layers, "lottery.dense_layers")
 
 
-def check_dense_layers(model, dense_layers) -> None:
-  """UserInputError unless every name in lottery.dense_layers is a module of `model` with a
-  prunable kernel (checked on shapes only: jax.eval_shape, no compute)."""
+def check_dense_layers(model, dense_layers, image_shape: tuple[int, int, int]) -> None:
+  """UserInputError unless every name in lottery.dense_layers is a module of `model`, built on
+  the run's `image_shape` (H, W, C) images, with a prunable kernel (checked on shapes only:
+  jax.eval_shape, no compute)."""
   params = jax.eval_shape(
-      lambda: train_lib.init_variables(model, jax.random.key(0), (32, 32, 3))[0])
+      lambda: train_lib.init_variables(model, jax.random.key(0), tuple(image_shape))[0])
   prunable_predicate(params, dense_layers)
 
 

@@ -3,13 +3,15 @@
 The lottery runner writes these paths (runners/replicate.py, runners/analyses.py); experiments/
 and the tests read them back. Paths only: nothing here reads or writes a file.
 
-  <workdir>/config.json, inputs.json, metrics.jsonl, results.json, report.md, figures/
+  <workdir>/config.json, inputs.json, metrics.jsonl, results.json, report.md, figures/,
+            tb/ (TensorBoard event files rebuilt from metrics.jsonl, one run per training)
   <workdir>/replicate_<s>/
     dense/real/, dense/distilled/   round 0 (all-True mask) trained on real / distilled data
     rewind/                         theta_k (k > 0 only): the first k steps of dense training
     <producer>/round_<r>/           mask.npz, mask.json, real/, real_b/, distilled/,
                                     lmc.json, landscape.npz, hessian.json
-  Each training stage directory holds result.json and checkpoints/.
+  Each training stage directory holds result.json and checkpoints/. results.json lists the
+  STAGE_FILES the run held when it finished; a rerun of it rebuilds any since deleted.
 
 Hybrid rounds up to lottery.hybrid_syn_rounds are the distilled producer's rounds and share
 its directories.
@@ -17,7 +19,7 @@ its directories.
 
 import os
 
-CONFIG = "config.json"
+CONFIG, INPUTS = "config.json", "inputs.json"
 RESULTS = "results.json"
 METRICS = "metrics.jsonl"
 RESULT = "result.json"  # A finished stage's result.
@@ -26,6 +28,8 @@ MASK, MASK_RECORD = "mask.npz", "mask.json"
 LMC, LANDSCAPE, HESSIAN = "lmc.json", "landscape.npz", "hessian.json"
 # Training stages of a round: real data (copy A of the LMC pair), its copy B, distilled data.
 REAL, REAL_B, DISTILLED = "real", "real_b", "distilled"
+# The files a finished run lists in results.json ("stage_files"): a rerun rebuilds any missing.
+STAGE_FILES = (CONFIG, INPUTS, RESULT, MASK, MASK_RECORD, LMC, LANDSCAPE, HESSIAN)
 
 
 def replicate_dir(workdir: str, index: int) -> str:

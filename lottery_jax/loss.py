@@ -3,6 +3,7 @@ loop: one place for what training, evaluation, sweeps, the Hessian and distillat
 
   logits_BxC, batch_stats = loss.forward(model, params, batch_stats, images, train=False)
   loss.cross_entropy(logits_BxC, labels_B)        # mean softmax cross-entropy
+  loss.mixed_cross_entropy(logits_BxC, labels_a_B, labels_b_B, lam)  # CutMix's
   loss.evaluate(loss.make_eval_step(model), params, batch_stats, images, labels)
 """
 
@@ -79,6 +80,13 @@ def cross_entropy_per_example(logits_BxC, labels_B):
 def cross_entropy(logits_BxC, labels_B):
   """Mean softmax cross-entropy."""
   return cross_entropy_per_example(logits_BxC, labels_B).mean()
+
+
+def mixed_cross_entropy(logits_BxC, labels_a_B, labels_b_B, lam):
+  """CutMix's loss: lam x cross_entropy(labels_a) + (1 - lam) x cross_entropy(labels_b), lam
+  (a float32 scalar) the share of every image that is its own (data.augment.cutmix)."""
+  return lam * cross_entropy(logits_BxC, labels_a_B) + (1 - lam) * cross_entropy(logits_BxC,
+                                                                                 labels_b_B)
 
 
 def correct(logits_BxC, labels_B):

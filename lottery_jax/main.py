@@ -151,16 +151,19 @@ def _define_flags(argv):
 
 
 def _repeated_override(argv) -> str | None:
-  """The first --config.<field> given twice: config_flags joins a tuple field's values and
-  keeps a scalar's last, so a repeated override is refused rather than guessed at."""
+  """The first --config or --config.<field> given twice: absl keeps the last config file,
+  config_flags joins a tuple field's values and keeps a scalar's last, so a repeated flag is
+  refused rather than guessed at."""
   seen = set()
   for arg in argv[1:]:
-    if arg.startswith("--config."):
-      field = arg[len("--config."):].split("=", 1)[0]
-      if field in seen:
-        return (f"--config.{field} is given more than once (a tuple field would join the "
+    if arg == "--config" or arg.startswith(("--config=", "--config.")):
+      name = arg[2:].split("=", 1)[0]
+      if name in seen:
+        if name == "config":
+          return "--config is given more than once (the last file would win); give one file"
+        return (f"--{name} is given more than once (a tuple field would join the "
                 "values, a scalar keep the last); give it once")
-      seen.add(field)
+      seen.add(name)
   return None
 
 

@@ -12,6 +12,7 @@ and what the run makes; nothing here trains or writes.
 import math
 
 from lottery_jax import imp
+from lottery_jax import models
 from lottery_jax.data import batching
 from lottery_jax.errors import UserInputError, unknown_choice
 
@@ -49,10 +50,30 @@ def check_names(config) -> None:
         raise UserInputError(
             f"stability.detail_rounds names round {r}, but the run makes rounds 0..{lot.rounds} "
             f"(lottery.rounds={lot.rounds}); drop it, raise lottery.rounds, {off}")
-  if lot.rewind_epochs > 0 and "imp" not in lot.producers:
-    raise UserInputError(f"lottery.rewind_epochs={lot.rewind_epochs} rewinds IMP, which "
+  if rewinds(lot) and "imp" not in lot.producers:
+    raise UserInputError(f"{rewind_field(lot)} rewinds IMP, which "
                          f"lottery.producers={tuple(lot.producers)} does not include; set it "
                          "to 0 or add 'imp'")
+
+
+def rewinds(lot) -> bool:
+  """Whether config.lottery `lot` rewinds IMP to theta_k, k > 0."""
+  return lot.rewind_epochs > 0 or lot.get("rewind_steps", 0) > 0
+
+
+def rewind_field(lot) -> str:
+  """'lottery.<field>=<value>' of the field that sets the rewind point."""
+  if lot.get("rewind_steps", 0) > 0:
+    return f"lottery.rewind_steps={lot.rewind_steps}"
+  return f"lottery.rewind_epochs={lot.rewind_epochs}"
+
+
+def rewind_steps(lot, num_train: int, batch_size: int) -> float:
+  """k, the step IMP rewinds to (0: theta_0): lottery.rewind_steps, or lottery.rewind_epochs
+  epochs of `num_train` examples at `batch_size` (not yet rounded)."""
+  if lot.get("rewind_steps", 0) > 0:
+    return float(lot.rewind_steps)
+  return lot.rewind_epochs * batching.steps_per_epoch(num_train, batch_size)
 
 
 def recipe_steps(recipe, path: str, num_examples: int) -> int:
@@ -84,22 +105,26 @@ def recipe_steps(recipe, path: str, num_examples: int) -> int:
 
 
 def check_against_data(config, num_train: int, image_shape: tuple[int, int, int],
-                       num_distilled: int | None) -> None:
-  """Lengths, rewinding, model depth, crop padding and example counts of a lottery config
-  against `num_train` real training images of `image_shape` (H, W, C) and a distilled set
-  of `num_distilled` images (None: no producer trains on one)."""
+                       num_classes: int, num_distilled: int | None) -> None:
+  """Lengths, rewinding, model depth, dense layers, crop padding and example counts of a
+  lottery config against `num_train` real training images of `image_shape` (H, W, C) in
+  `num_classes` classes and a distilled set of `num_distilled` images (None: no producer
+  trains on one)."""
   check_model(config, image_shape)
+  imp.check_dense_layers(models.get_model(config.model.name, num_classes,
+                                          **config.model.options),
+                         config.lottery.dense_layers, image_shape)
   real = recipe_steps(config.train, "train", num_train)
   if num_distilled is not None:
     recipe_steps(config.distilled.train, "distilled.train", num_distilled)
   lot = config.lottery
-  if lot.rewind_epochs > 0:
+  if rewinds(lot):
     per_epoch = batching.steps_per_epoch(num_train, config.train.batch_size)
-    k = lot.rewind_epochs * per_epoch
+    k = rewind_steps(lot, num_train, config.train.batch_size)
     if not 1 <= round(min(k, 2.0 * MAX_STEPS)) < real:
       raise UserInputError(
-          f"lottery.rewind_epochs={lot.rewind_epochs} is {k:.3g} steps ({per_epoch} per "
-          f"epoch); rewinding needs at least 1 step and fewer than real training's {real}")
+          f"{rewind_field(lot)} is {k:.3g} steps ({per_epoch} per epoch); rewinding needs at "
+          f"least 1 step and fewer than real training's {real}")
   side = min(image_shape[:2])
   paddings = [("data.crop_padding", config.data.crop_padding)]
   if num_distilled is not None and config.distilled.augment == "crop_flip":
@@ -113,6 +138,9 @@ def check_against_data(config, num_train: int, image_shape: tuple[int, int, int]
             ("grid_examples", st.grid_examples, "landscape"),
             ("hessian_batches x hessian_batch_size", st.hessian_batches * st.hessian_batch_size,
              "hessian")]
+  if set(lot.producers) & set(imp.PAI_PRODUCERS) and lot.pai_examples > num_train:
+    raise UserInputError(f"lottery.pai_examples={lot.pai_examples} exceeds the {num_train} "
+                         f"training images; at most {num_train}")
   for name, n, analysis in counts:
     if analysis in st.analyses and n > num_train:
       raise UserInputError(f"stability.{name}={n} exceeds the {num_train} training images "

@@ -146,12 +146,17 @@ def stability_markdown(results) -> list[str]:
               f"({len(next(iter(st['lmc'].values()))[0]['alphas'])} "
               "alphas). Max barrier: max over alpha of L(alpha) minus the straight line between "
               "the endpoint losses; midpoint barrier: L(0.5) - mean(L(0), L(1)) (the paper's).", "",
+              "Validation barriers are on the held-out validation split (data.validation_examples; "
+              "'n/a': the run holds none out), the split choices are made on.", "",
               "| producer | round | sparsity | train loss barrier | train midpoint barrier | "
-              "test error barrier (%) |", "|---|---:|---:|---:|---:|---:|"]
+              "validation error barrier (%) | test error barrier (%) |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
     for name, recs in st["lmc"].items():
       for r in recs if name == "dense" else recs[1:]:
+        val = r.get("val_error_barrier")
         lines.append(f"| {name} | {r['round']} | {100 * r['sparsity']:.1f}% | "
                      f"{r['train_loss_barrier']:.4f} | {r['train_loss_midpoint_barrier']:.4f} | "
+                     f"{'n/a' if val is None else f'{100 * val:.2f}'} | "
                      f"{100 * r['test_error_barrier']:.2f} |")
     lines += ["", "![LMC curves](figures/lmc_curves.png)", ""]
     if summaries.barrier_vs_accuracy_points(results):

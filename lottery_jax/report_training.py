@@ -96,7 +96,8 @@ def markdown(results, workdir: str) -> list[str]:
                           os.path.join(workdir, "figures"))
   lines = ["## Training curves", "",
            "Train loss of every real-data training of replicate 0 (from metrics.jsonl; the "
-           "same scalars are in the TensorBoard event files: `tensorboard --logdir=<run dir>`).",
+           "same scalars are in the TensorBoard event files, one run per training: "
+           "`tensorboard --logdir=<run dir>/tb`).",
            ""]
   lines += [f"![training curves]({'figures/' + name})" for name in figures] or ["(none logged)"]
   lines += ["", "## Per-layer sparsity (% of each layer's prunable weights removed)", ""]

@@ -1,5 +1,6 @@
 """The run directory: config.json (refusing a different config), inputs.json (refusing changed
-input files), a lock (refusing a second process), metrics.jsonl, results.json.
+input files; it keeps a copy of config.json), a lock on the directory itself (refusing a second
+process; the file `lock` only names the holder), metrics.jsonl, results.json.
 
 Files are written atomically (temporary file + rename), so a killed run never leaves half a
 result behind, and nothing already written is overwritten by a run that is refused. In a
@@ -21,6 +22,9 @@ from lottery_jax import atomic
 from lottery_jax import parallel
 from lottery_jax import tensorboard as tensorboard_lib
 from lottery_jax.errors import UserInputError
+from lottery_jax.layout import CONFIG, INPUTS, RESULTS
+
+CONFIG_COPY = "config"  # inputs.json's copy of config.json, which rebuilds a deleted one.
 
 
 def write_json(path: str, obj: Any) -> None:
@@ -53,29 +57,60 @@ def file_sha256(path: str) -> str:
   return h.hexdigest()
 
 
-_LOCKS: dict[str, int] = {}  # Absolute work dir -> file descriptor holding its lock.
+_LOCKS: dict[str, int] = {}  # Absolute work dir -> descriptor of the directory it locks.
+HOLDER_NOTE = "lock"  # <workdir>/lock: who holds the lock, for people; deleting it frees nothing.
 
 
 def lock(workdir: str) -> None:
-  """Hold `<workdir>/lock` (fcntl.flock) until this process exits; a UserInputError naming
-  the holder (pid, host) when another live process holds it. The kernel drops the lock of a
-  process that dies, so a stale lock file is simply taken over."""
+  """Hold an exclusive fcntl.flock on the directory `workdir` itself until this process exits
+  (so deleting a file in it cannot free it), with `<workdir>/lock` a note naming the holder; a
+  UserInputError naming the holder (pid, host) when another live process holds it. The kernel
+  drops the lock of a process that dies, so a dead holder's lock is simply taken over."""
   key = os.path.abspath(workdir)
   if key in _LOCKS:
     return
   os.makedirs(workdir, exist_ok=True)
-  path = os.path.join(workdir, "lock")
-  fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+  fd = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY)
   try:
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
   except BlockingIOError:
-    holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+    holder = _holder(workdir, os.fstat(fd))
     os.close(fd)
     raise UserInputError(f"work dir {workdir} is in use by {holder}; wait for that run to end "
                          "or use another --workdir") from None
-  os.ftruncate(fd, 0)
-  os.pwrite(fd, f"pid {os.getpid()} on host {socket.gethostname()}\n".encode(), 0)
   _LOCKS[key] = fd
+  atomic.write_text(os.path.join(workdir, HOLDER_NOTE),
+                    f"pid {os.getpid()} on host {socket.gethostname()}\n")
+
+
+def _holder(workdir: str, stat: os.stat_result) -> str:
+  """Who holds the lock on `workdir` (whose os.stat is `stat`): its note, else the pid the
+  kernel lists in /proc/locks (Linux, a holder on this host), else 'another process'."""
+  try:
+    with open(os.path.join(workdir, HOLDER_NOTE)) as f:
+      note = f.read(200).strip()
+  except OSError:
+    note = ""
+  if note:
+    return note
+  pid = _flock_pid(stat)
+  return f"pid {pid} on host {socket.gethostname()}" if pid else "another process"
+
+
+def _flock_pid(stat: os.stat_result) -> int | None:
+  """The pid holding a flock on the file whose os.stat is `stat`, from /proc/locks (lines
+  such as `1: FLOCK ADVISORY WRITE <pid> <major hex>:<minor hex>:<inode> 0 EOF`); None when
+  it is not listed or the table cannot be read."""
+  device = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+  try:
+    with open("/proc/locks") as f:
+      rows = [line.split() for line in f]
+  except OSError:
+    return None
+  for row in rows:
+    if len(row) > 5 and row[1] == "FLOCK" and row[5] == device and row[4].isdigit():
+      return int(row[4])
+  return None
 
 
 def _jsonable(x):
@@ -130,35 +165,54 @@ def _claim(workdir: str, config: ml_collections.ConfigDict, inputs: dict | None,
 
   A new or empty directory gets config.json (the whole config); one holding a config of the
   same identity (`identity(config dict)`: the fields the experiment reads) is resumed, and
-  config.json stays as first written; one holding a config of another identity is refused
-  with a UserInputError naming the differing keys.
-  `inputs` ({name: content hash}) are recorded in inputs.json on the first claim; a resume
-  whose inputs differ is refused. The lock (see `lock`) is taken only once the directory is
-  known to be this config's, so a refused run changes nothing.
+  config.json stays as first written (rebuilt from inputs.json's copy when deleted); one
+  holding a config of another identity is refused with a UserInputError naming the differing
+  keys. `inputs` ({name: content hash}) are recorded in inputs.json, with a copy of
+  config.json, on the first claim; a resume whose inputs differ is refused. The lock (see
+  `lock`) is taken only once the directory is known to be this config's, so a refused run
+  changes nothing.
   """
-  path = os.path.join(workdir, "config.json")
   wanted = config_to_dict(config)
-  if os.path.exists(path):
-    existing = identity(read_json(path))
-    if existing != identity(wanted):
-      diff = sorted(diff_keys(existing, identity(wanted)))
-      shown = ", ".join(diff[:5]) + (" ..." if len(diff) > 5 else "")
-      raise UserInputError(f"work dir {workdir} holds a run of a different config "
-                           f"(differs in {shown}); use another --workdir or the same config")
+  recorded = recorded_config(workdir)
+  if recorded is not None and identity(recorded) != identity(wanted):
+    diff = sorted(diff_keys(identity(recorded), identity(wanted)))
+    shown = ", ".join(diff[:5]) + (" ..." if len(diff) > 5 else "")
+    raise UserInputError(f"work dir {workdir} holds a run of a different config "
+                         f"(differs in {shown}); use another --workdir or the same config")
   lock(workdir)
+  recorded = wanted if recorded is None else recorded
+  if not os.path.exists(os.path.join(workdir, CONFIG)):
+    write_json(os.path.join(workdir, CONFIG), recorded)
   if inputs is not None:
-    _pin_inputs(workdir, inputs)
-  if not os.path.exists(path):
-    write_json(path, wanted)
+    _pin_inputs(workdir, dict(inputs, **{CONFIG_COPY: recorded}))
+
+
+def recorded_config(workdir: str) -> dict | None:
+  """The config dict the run in `workdir` started with: config.json, or, when it was deleted,
+  the copy in inputs.json; None for a directory no run has claimed. A UserInputError when the
+  directory holds a run (inputs.json or results.json) but neither."""
+  path = os.path.join(workdir, CONFIG)
+  if os.path.exists(path):
+    return read_json(path)
+  inputs_path = os.path.join(workdir, INPUTS)
+  pinned = read_json(inputs_path) if os.path.exists(inputs_path) else {}
+  copy = pinned.get(CONFIG_COPY) if isinstance(pinned, dict) else None
+  if copy is None and (pinned or os.path.exists(os.path.join(workdir, RESULTS))):
+    raise UserInputError(f"work dir {workdir} holds a run but no config.json (nor its copy in "
+                         "inputs.json), so its files cannot be matched to a config; move "
+                         f"{workdir} away to start afresh, or use another --workdir")
+  return copy
 
 
 def _pin_inputs(workdir: str, inputs: dict) -> None:
-  path = os.path.join(workdir, "inputs.json")
+  """Record `inputs` in inputs.json, or refuse inputs that differ from those recorded (the
+  config copy is checked against config.json instead, and added when missing)."""
+  path = os.path.join(workdir, INPUTS)
   if not os.path.exists(path):
     write_json(path, inputs)
     return
   pinned = read_json(path)
-  for name in sorted(set(pinned) | set(inputs)):
+  for name in sorted((set(pinned) | set(inputs)) - {CONFIG_COPY}):
     then, now = pinned.get(name), inputs.get(name)
     if then == now:
       continue
@@ -172,6 +226,8 @@ def _pin_inputs(workdir: str, inputs: dict) -> None:
         f"({'not recorded' if then is None else repr(then)} then, "
         f"{'none' if now is None else repr(now)} now); its results would mix the two: use "
         "another --workdir")
+  if CONFIG_COPY not in pinned:  # A run from before inputs.json kept the copy.
+    write_json(path, dict(pinned, **{CONFIG_COPY: inputs[CONFIG_COPY]}))
 
 
 def _is_hash(value) -> bool:
@@ -181,17 +237,17 @@ def _is_hash(value) -> bool:
 def finished_results(workdir: str, config: ml_collections.ConfigDict,
                      identity: Callable[[dict], dict] = whole, keys: tuple[str, ...] = ()):
   """results.json of a finished run of `config` in `workdir` (refusing a config of another
-  identity there, as `claim`, and a results.json without config.json or without the top-level
-  `keys` its experiment writes), or None when the run has not finished."""
-  path = os.path.join(workdir, "results.json")
+  identity there, as `claim`, and a results.json without a config to match or without the
+  top-level `keys` its experiment writes), or None when the run has not finished. A deleted
+  config.json is rebuilt from inputs.json's copy."""
+  path = os.path.join(workdir, RESULTS)
   if not parallel.exists(path):
     return None
-  config_path = os.path.join(workdir, "config.json")
-  if not os.path.exists(config_path):
-    raise UserInputError(f"work dir {workdir} holds a results.json but no config.json, so it "
-                         "is not a run of this config; use another --workdir")
-  if identity(read_json(config_path)) != identity(config_to_dict(config)):
+  recorded = recorded_config(workdir)  # Not None: results.json is there.
+  if identity(recorded) != identity(config_to_dict(config)):
     claim(workdir, config, identity=identity)  # Raises, naming the differing keys.
+  if not os.path.exists(os.path.join(workdir, CONFIG)):
+    write_json(os.path.join(workdir, CONFIG), recorded)
   results = read_json(path)
   lacking = [k for k in keys if not isinstance(results, dict) or k not in results]
   if lacking:
@@ -210,14 +266,24 @@ def diff_keys(a, b, prefix=""):
 
 class MetricsLog:
   """Appends one JSON object per line to `<workdir>/metrics.jsonl`, and its scalars to
-  TensorBoard event files in the same directory (`lottery_jax.tensorboard`; `tensorboard
-  --logdir=<workdir>` shows the training curves)."""
+  TensorBoard event files that follow it in `<workdir>/tb/`, one TensorBoard run per training
+  (`lottery_jax.tensorboard`; `tensorboard --logdir=<workdir>/tb` shows the curves). Opening
+  the log rebuilds them from metrics.jsonl (a resumed run), `close` at the end of a run too."""
 
   def __init__(self, path: str, tensorboard: bool = True):
     self.path = path
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    self.events = (tensorboard_lib.Writer(os.path.dirname(os.path.abspath(path)))
-                   if tensorboard else None)
+    workdir = os.path.dirname(os.path.abspath(path))
+    os.makedirs(workdir, exist_ok=True)
+    self.events = None
+    if tensorboard and parallel.is_writer():
+      self.events = tensorboard_lib.Writer(os.path.join(workdir, tensorboard_lib.DIRECTORY),
+                                           path, os.path.join(workdir, "config.json"))
+      self.events.rebuild()
+
+  def close(self) -> None:
+    """Rebuild the event files from metrics.jsonl (the end of a run)."""
+    if self.events is not None:
+      self.events.close()
 
   def write(self, **record) -> None:
     """Append `record` (with the time) as one line; process 0 only."""
@@ -231,13 +297,14 @@ class MetricsLog:
 
 
 def cached(path: str, compute: Callable[[], Any], read: Callable[[str], Any] = read_json,
-           write: Callable[[str, Any], None] = write_json) -> Any:
+           write: Callable[[str, Any], None] = write_json, requires: tuple[str, ...] = ()) -> Any:
   """The stage output stored at `path` (`read(path)`), or `compute()`, stored with
   `write(path, value)` (process 0 only) and returned: a stage whose output exists is skipped,
-  so a killed run resumes. Every process takes the same branch (process 0's view of `path`,
-  parallel.exists), so all make the same jitted calls. Write the file at `path` last when a
-  stage writes several."""
-  if parallel.exists(path):
+  so a killed run resumes. The stage also counts as undone when a file in `requires` is
+  missing (its other outputs, or the records of stages it consumed), so a rerun rebuilds a
+  deleted one. Every process takes the same branch (process 0's view, parallel.exists), so all
+  make the same jitted calls. Write the file at `path` last when a stage writes several."""
+  if all(parallel.exists(p) for p in (path, *requires)):
     return read(path)
   value = compute()
   write(path, value)

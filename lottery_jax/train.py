@@ -79,13 +79,18 @@ def compute_params(params, compute_dtype: str):
 
 def train_step(state: TrainState, batch, key, *, model: nn.Module,
                tx: optax.GradientTransformation, schedule: optax.Schedule | None = None,
-               crop_padding: int = 0, flip: bool = False, compute_dtype: str = "float32"):
+               crop_padding: int = 0, flip: bool = False, compute_dtype: str = "float32",
+               augment: augment_lib.RealAugmentation = augment_lib.RealAugmentation()):
   """One masked update with `masks.masked_optimizer(tx)` (`tx` is the bare optimizer).
 
   Args:
     state: the TrainState.
     batch: {'image': float32 (B, H, W, C), 'label': int32 (B,)}.
     key: the run's training key; step s uses fold_in(key, s) for augmentation.
+    crop_padding, flip: the 'crop_flip' augmentation's random crop and flip.
+    augment: the augmentation's kind and CutMix (data.augment, data.cutmix_*); with CutMix
+      the loss is loss.mixed_cross_entropy and the accuracy is against the examples' own
+      labels.
     compute_dtype: 'float32', or 'bfloat16' for the forward and backward passes (activations,
       convolutions and matmuls; normalisation statistics stay float32 in flax) on float32
       master weights: the loss, gradients, optimizer state and updates stay float32, so
@@ -95,7 +100,13 @@ def train_step(state: TrainState, batch, key, *, model: nn.Module,
     (new state, metrics: loss, accuracy, grad_norm, update_norm, param_norm, learning_rate).
   """
   step_key = jax.random.fold_in(key, state.step)
-  images = augment_lib.crop_and_flip(step_key, batch["image"], crop_padding, flip)
+  images, labels_a, labels_b, lam = augment_lib.augment_batch(
+      step_key, batch["image"], batch["label"], augment, crop_padding, flip)
+
+  def objective(logits):
+    if augment.cutmix_prob == 0:
+      return loss_lib.cross_entropy(logits, batch["label"])
+    return loss_lib.mixed_cross_entropy(logits, labels_a, labels_b, lam)
 
   def loss_fn(params):
     if compute_dtype == "float32":
@@ -107,7 +118,7 @@ def train_step(state: TrainState, batch, key, *, model: nn.Module,
           images.astype(compute_dtype), train=True)
       logits = logits.astype(jnp.float32)
       new_stats = jax.tree.map(lambda n, o: n.astype(o.dtype), new_stats, state.batch_stats)
-    return loss_lib.cross_entropy(logits, batch["label"]), (logits, new_stats)
+    return objective(logits), (logits, new_stats)
 
   (loss, (logits, new_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   masks = state.masks  # Held by the optimizer state (its update reads them from there).
@@ -135,11 +146,14 @@ COMPUTE_DTYPES = ("float32", "bfloat16")
 
 
 def make_train_step(model, tx, schedule=None, crop_padding=0, flip=False,
-                    compute_dtype="float32"):
-  """`train_step` with its static pieces bound, jitted once, state donated."""
+                    compute_dtype="float32", augment=None):
+  """`train_step` with its static pieces bound, jitted once, state donated (`augment`: a
+  data.augment.RealAugmentation, None: crop_padding / flip only)."""
   if compute_dtype not in COMPUTE_DTYPES:
     raise unknown_choice("train.compute_dtype", compute_dtype, COMPUTE_DTYPES)
   extra = {} if compute_dtype == "float32" else {"compute_dtype": compute_dtype}
+  if augment is not None:
+    extra["augment"] = augment
   return jax.jit(functools.partial(train_step, model=model, tx=tx, schedule=schedule,
                                    crop_padding=crop_padding, flip=flip, **extra),
                  donate_argnums=0)

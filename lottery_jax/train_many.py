@@ -43,11 +43,13 @@ def together(choice) -> bool:
 
 
 def make_multi_train_step(model, tx, schedule=None, crop_padding=0, flip=False,
-                          compute_dtype="float32"):
+                          compute_dtype="float32", augment=None):
   """`train.train_step` vmapped over a leading copy axis of (state, batch, key), jitted once,
   state donated. Metrics come back with the copy axis leading."""
+  extra = {} if augment is None else {"augment": augment}
   step = functools.partial(train_lib.train_step, model=model, tx=tx, schedule=schedule,
-                           crop_padding=crop_padding, flip=flip, compute_dtype=compute_dtype)
+                           crop_padding=crop_padding, flip=flip, compute_dtype=compute_dtype,
+                           **extra)
   return jax.jit(jax.vmap(step), donate_argnums=0)
 
 

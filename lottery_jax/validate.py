@@ -21,6 +21,7 @@ from lottery_jax import optim
 from lottery_jax import plan
 from lottery_jax import train
 from lottery_jax import train_many
+from lottery_jax.data import augment as augment_lib
 from lottery_jax.distill import make as distill_make
 from lottery_jax.errors import UserInputError, unknown_choice
 
@@ -103,6 +104,21 @@ def check_recipe(config, path: str) -> None:
     check_int(config, f"{path}.block_steps", 1)
 
 
+def check_unique(config, path: str) -> None:
+  """UserInputError when the tuple field config.<path> names an entry more than once."""
+  values = tuple(_get(config, path))
+  repeated = sorted({v for v in values if values.count(v) > 1}, key=values.index)
+  if repeated:
+    raise UserInputError(f"{path}={values} names {', '.join(repr(v) for v in repeated)} more "
+                         "than once; give each entry once")
+
+
+# Tuple fields whose entries name things (producers, analyses, rounds, layers): each once.
+UNIQUE_FIELDS = ("lottery.producers", "lottery.dense_layers", "stability.analyses",
+                 "stability.lmc_producers", "stability.detail_producers",
+                 "stability.detail_rounds")
+
+
 def check_model(config) -> None:
   """The model name, its options, and positive widths and depths."""
   options = config.model.options
@@ -128,6 +144,7 @@ def check_data(config) -> None:
     if name in data:
       check_int(config, f"data.{name}", 0)
   check_bool(config, "data.flip")
+  augment_lib.from_config(data)  # Names a bad data.augment, data.cutmix_* or crop/flip mix.
   for name in config.seeds:
     check_int(config, f"seeds.{name}", 0, MAX_SEED)
 
@@ -155,13 +172,18 @@ def check_stability(config) -> None:
 
 
 def check_lottery(config) -> None:
+  for path in UNIQUE_FIELDS:
+    check_unique(config, path)
   check_int(config, "lottery.rounds", 0, 999)  # stability.probe_keys.ROUND_LIMIT
   check_int(config, "lottery.replicates", 1)
   check_int(config, "lottery.hybrid_syn_rounds", 0)
   imp.check_lottery_config(config.lottery)
-  imp.check_dense_layers(models.get_model(config.model.name, 10, **config.model.options),
-                             config.lottery.dense_layers)
   check_real(config, "lottery.rewind_epochs", 0.0)
+  check_int(config, "lottery.rewind_steps", 0)
+  if config.lottery.rewind_epochs > 0 and config.lottery.rewind_steps > 0:
+    raise UserInputError(f"lottery.rewind_epochs={config.lottery.rewind_epochs} and "
+                         f"lottery.rewind_steps={config.lottery.rewind_steps} both set the "
+                         "rewind point; set one of them to 0")
   check_recipe(config, "train")
   if str(config.train.pairs_together).lower() not in train_many.CHOICES:
     raise unknown_choice("train.pairs_together", config.train.pairs_together,

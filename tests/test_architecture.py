@@ -1,5 +1,5 @@
 """Dependencies run one way: main, aggregate (the entry points) -> runners
--> (validate, report*, rundir, layout) -> library.
+-> (validate, report*, rundir, tensorboard, layout) -> library.
 
 Every lottery_jax module's imports (also those inside functions) are read with `ast`; the
 import graph must have no circle and no import from a lower layer to a higher one, and only
@@ -15,7 +15,8 @@ from lottery_jax.errors import UserInputError
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "lottery_jax"
 MIDDLE = {"lottery_jax.validate", "lottery_jax.report", "lottery_jax.report_distill",
-          "lottery_jax.report_training", "lottery_jax.rundir", "lottery_jax.layout"}
+          "lottery_jax.report_training", "lottery_jax.rundir", "lottery_jax.layout",
+          "lottery_jax.tensorboard"}  # The run directory's tb/, one TensorBoard run per stage.
 
 
 def _modules() -> dict[str, pathlib.Path]:
@@ -131,7 +132,7 @@ def test_the_analyses_pass_the_configured_memory_budget_to_the_sweeps(tmp_path, 
   st = SimpleNamespace(num_alphas=3, lmc_examples=4, chunk_size=4, point_batch=0,
                        bn_examples=4, memory_budget_gb=1.5)
   images, labels = np.zeros((4, 2, 2, 1), np.float32), np.array([0, 1, 0, 1], np.int32)
-  rep.setup.data = SimpleNamespace(test_images=images, test_labels=labels)
+  rep.setup.data = SimpleNamespace(test_images=images, test_labels=labels, has_validation=False)
   sample = analyses.AnalysisSample(images, labels, np.arange(4), 2)
   with pytest.raises(InterruptedError):
     analyses.lmc_stage(rep, st, "imp", 1, sample)

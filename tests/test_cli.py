@@ -35,6 +35,9 @@ def tree_digest(directory: pathlib.Path) -> dict:
     # config_flags would silently join the two tuples into ('imp', 'random').
     (["--config.lottery.producers=('imp',)", "--config.lottery.producers=('random',)"],
      "--config.lottery.producers is given more than once"),
+    # absl kept the last file in silence.
+    (["--config=configs/cifar10_convnet.py", "--config", "configs/digits_convnet.py"],
+     "--config is given more than once"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, expected):
   workdir = tmp_path / "run"

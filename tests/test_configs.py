@@ -23,7 +23,8 @@ def _module(path):
   return module
 
 
-VARIANTS = ("smoke", "cpu", "rewind", "cpu,rewind", "smoke,rewind")
+VARIANTS = ("smoke", "cpu", "rewind", "cpu,rewind", "smoke,rewind", "rewind,smoke", "authors",
+            "cpu,authors", "authors,cpu", "smoke,authors")
 
 
 def _variants(get_config):
@@ -58,6 +59,21 @@ def test_every_config_and_variant_loads_and_validates(path):
     if arg == "cpu,rewind":  # Applied in order: 3% of the cpu preset's 10 epochs.
       assert c.lottery.producers == ("imp",) and c.stability.analyses == ()
       assert c.lottery.rewind_epochs == pytest.approx(0.3)
+    if arg in ("smoke,rewind", "rewind,smoke"):  # 3% of 20 steps, at least 1, either order.
+      assert (c.lottery.rewind_epochs, c.lottery.rewind_steps) == (0.0, 1)
+    if arg and "authors" in arg:  # Their recipe, whatever the order; the sizes set the length.
+      t = c.train
+      assert (t.optimizer, t.learning_rate, t.momentum, t.weight_decay, t.batch_size) == (
+          "sgd", 0.01, 0.9, 5e-4, 64)
+      assert (t.schedule, tuple(t.decay_at), t.decay_factor) == ("step", (2 / 3, 5 / 6), 0.2)
+      assert (c.data.augment, c.data.cutmix_prob, c.data.cutmix_beta) == ("idc_dsa", 0.5, 1.0)
+      assert c.data.preprocess == "standardize"
+      length = {"authors": (300.0, 0), "cpu,authors": (10.0, 0), "authors,cpu": (10.0, 0),
+                "smoke,authors": (300.0, 20)}[arg]
+      assert (t.epochs, t.num_steps) == length
+      if c.model.name == "convnet":
+        assert c.model.options.norm == "instance"
+        assert c.model.options.width == (128 if arg == "authors" else 32)
 
 
 def test_the_quickstart_config_validates():
@@ -71,7 +87,7 @@ def test_a_bad_variant_is_one_line_and_exit_2(tmp_path):
   assert done.returncode == 2
   assert done.stderr.strip().splitlines() == [
       "lottery_jax: error: config file configs/cifar10_convnet.py does not load: unknown config "
-      "variant 'fast'; valid: 'smoke', 'cpu', 'rewind' (or none), comma-separated"]
+      "variant 'fast'; valid: 'smoke', 'cpu', 'rewind', 'authors' (or none), comma-separated"]
   assert not (tmp_path / "run").exists()
 
 
@@ -136,3 +152,26 @@ def test_lottery_configs_read_nothing_outside_the_repository(path):
       if "/" in value or value.endswith((".npz", ".tar.gz")):
         resolved = (ROOT / value).resolve()
         assert resolved.is_relative_to(ROOT), (path.stem, arg, field, value)
+
+
+@pytest.mark.parametrize("path", ["digits_convnet", "cifar10_convnet"])
+def test_smoke_and_rewind_compose_at_the_same_share_of_training(path):
+  """`:smoke,rewind` was refused on CIFAR-10 (3 of 100 epochs is beyond 20 smoke steps) and
+  rewound at 34% of training on digits; it now rewinds to 3% of the smoke run's 20 steps."""
+  from lottery_jax import plan
+  c = _module(ROOT / "configs" / f"{path}.py").get_config("smoke,rewind")
+  validate.check(c)
+  shape, num_train = ((8, 8, 1), 1437) if path.startswith("digits") else ((32, 32, 3), 50000)
+  plan.check_against_data(c, num_train, shape, 10, None)
+  k = plan.rewind_steps(c.lottery, num_train, c.train.batch_size)
+  assert k == 1 and k / c.train.num_steps <= 0.05
+
+
+def test_the_rewind_step_field_leaves_committed_run_identities_alone():
+  """lottery.rewind_steps at 0 is not part of a run's identity: the fig7 rewind companion
+  (`configs/cifar10_convnet.py:cpu,rewind`, committed results) keeps its identity hash."""
+  from lottery_jax import runners
+  get_config = _module(ROOT / "configs" / "cifar10_convnet.py").get_config
+  assert "rewind_steps" not in runners.identity(get_config("cpu,rewind"))["lottery"]
+  assert runners.default_workdir(get_config("cpu,rewind")) == "runs/cifar10-convnet-b367d240"
+  assert runners.identity(get_config("smoke,rewind"))["lottery"]["rewind_steps"] == 1

@@ -229,3 +229,29 @@ def test_stability_analyses_are_written(finished_run):
     inter = sum(int(np.sum(a[k] & b[k])) for k in kernels)
     union = sum(int(np.sum(a[k] | b[k])) for k in kernels)
     assert o["jaccard"] == pytest.approx(inter / union), r
+
+
+def test_lmc_measures_the_validation_split_when_the_run_holds_one_out(tmp_path):
+  """#33: LMC pairs are also evaluated on the held-out validation split, the split choices are
+  made on; its error barrier is the max of its own stored curve. A run without a validation
+  split has no validation barrier (None, 'n/a' in the report), never a made-up one."""
+  c = tiny.lottery_config(30, **{"lottery.producers": ("imp",), "lottery.rounds": 1,
+                                 "stability.analyses": ("lmc",), "stability.num_alphas": 5,
+                                 "data.validation_examples": 200})
+  results = runners.run(c, str(tmp_path / "run"))
+  lmc = json.loads((round_dir(tmp_path / "run", "imp", 1) / layout.LMC).read_text())
+  assert lmc["val"]["examples_per_class"] == [20] * 10
+  error = 1 - np.array(lmc["val"]["accuracy"])
+  alphas = np.array(lmc["alphas"])
+  line = (1 - alphas) * error[0] + alphas * error[-1]
+  rec = results["stability"]["lmc"]["imp"][1]
+  assert rec["val_error_barrier"] == pytest.approx(np.max(error - line), abs=1e-6)
+  assert rec["val_error_barriers"] == [rec["val_error_barrier"]]
+  assert "| validation error barrier (%) |" in (tmp_path / "run" / "report.md").read_text()
+
+  from lottery_jax.stability import summaries
+  without = dict(lmc)
+  del without["val"]
+  summary = summaries.mean_lmc([lmc, without])  # One record without: no validation barrier.
+  assert summary["val_error_barrier"] is None and summary["val_error_barriers"] is None
+  assert summary["test_error_barrier"] is not None

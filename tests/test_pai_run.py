@@ -49,14 +49,14 @@ def test_pai_producers_run_prune_theta0_and_take_part_in_lmc(tmp_path):
   assert 0.0 < masks.jaccard(snip, imp_mask) < 1.0  # Another mask than IMP's.
   report = (workdir / "report.md").read_text()
   assert "| snip | 2 |" in report
-  # Training curves and per-layer sparsity in the report, TensorBoard events beside
-  # metrics.jsonl.
+  # Training curves and per-layer sparsity in the report, TensorBoard events in tb/, one run
+  # per training.
   assert "![training curves](figures/training_synflow.png)" in report
   assert "### grasp" in report and "| round | overall | Conv_0 |" in report
   assert (workdir / "figures" / "training_imp.png").read_bytes()[:4] == b"\x89PNG"
   from test_tensorboard import read_events
-  tags = {tag for tag, _, _ in read_events(workdir)}
-  assert {"r0_snip_round_2_real/loss", "results/r0_synflow/test_accuracy"} <= tags
+  tags = {(run, tag) for run, tag, _ in read_events(workdir)}
+  assert {("r0/snip/round_2/real", "loss"), ("r0/synflow/results", "test_accuracy")} <= tags
 
 
 def test_configs_without_pai_producers_keep_their_identity():

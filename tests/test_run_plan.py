@@ -68,6 +68,27 @@ PLAN_CASES = [
     ({"stability.hessian_batches": 20}, "hessian_batches x hessian_batch_size=2560 exceeds "
                                         "the 1437 training images"),
     ({"stability.lmc_examples": 5000}, "stability.lmc_examples=5000 exceeds"),
+    # Clamped in silence before: mask.json recorded 1,437 scored examples for 100,000.
+    ({"lottery.producers": ("imp", "snip"), "lottery.pai_examples": 100000,
+      "stability.analyses": ("lmc",)},
+     "lottery.pai_examples=100000 exceeds the 1437 training images; at most 1437"),
+    # Depth 7 on 8x8 digits met a ZeroDivisionError building the model at 32x32x3 first.
+    ({"model.options.depth": 7}, "model.options.depth=7 halves 8x8 images 7 times, to "
+                                 "nothing; at most 3"),
+    ({"lottery.rewind_steps": 220}, "lottery.rewind_steps=220 is 220 steps"),
+    ({"lottery.rewind_steps": 5, "lottery.rewind_epochs": 1.0},
+     "lottery.rewind_epochs=1.0 and lottery.rewind_steps=5 both set the rewind point"),
+    ({"lottery.rewind_steps": 3, "lottery.producers": ("distilled",),
+      "stability.analyses": ("lmc",)},
+     "lottery.rewind_steps=3 rewinds IMP, which lottery.producers"),
+    # Names given twice.
+    ({"lottery.producers": ("imp", "imp")},
+     r"lottery.producers=\('imp', 'imp'\) names 'imp' more than once"),
+    ({"stability.detail_rounds": (2, 2)}, "names 2 more than once"),
+    ({"stability.lmc_producers": ("dense", "imp", "dense")}, "names 'dense' more than once"),
+    # Options of another model.
+    ({"model.name": "mlp"}, "model 'mlp' does not take options depth, norm, pooling, "
+                            "weight_init, width; it takes hidden"),
     # Seeds.
     ({"seeds.init": 2**64}, r"seeds.init must be an integer in \[0, 9223372036854775807\]"),
     ({"seeds.data_order": 2**63}, "seeds.data_order must be an integer in"),
@@ -105,7 +126,7 @@ def test_a_work_dir_holding_a_foreign_results_json_is_refused_and_kept(tmp_path,
     main_lib.execute(_config(), str(workdir))
   assert exit_info.value.code == 2
   line = capsys.readouterr().err.strip()
-  assert "holds a results.json but no config.json" in line
+  assert "holds a run but no config.json" in line
   assert sorted(p.name for p in workdir.iterdir()) == ["results.json"]
   # With this config's config.json beside it, a results.json of something else is named.
   rundir.write_json(str(workdir / "config.json"), rundir.config_to_dict(_config()))

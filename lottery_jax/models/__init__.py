@@ -1,5 +1,7 @@
 """Models by name: `get_model(name, num_classes, **options)`."""
 
+import inspect
+
 import flax.linen as nn
 
 from lottery_jax.errors import UserInputError, unknown_choice
@@ -48,10 +50,24 @@ def get_model(name: str, num_classes: int, **options) -> nn.Module:
   """
   if name not in MODELS:
     raise unknown_choice("model", name, MODELS)
+  takes = model_options(name)
+  unknown = sorted(set(options) - set(takes))
+  if unknown:
+    raise UserInputError(
+        f"model {name!r} does not take option{'s' if len(unknown) > 1 else ''} "
+        f"{', '.join(unknown)}; it takes {', '.join(takes) or 'none'}: a config file sets "
+        "model.options to those (c.model.options = ml_collections.ConfigDict(...), as "
+        "configs/cifar10_resnet18.py does)")
   try:
     return MODELS[name](num_classes, **options)
   except TypeError as e:
     raise UserInputError(f"bad options for model {name!r}: {e}") from None
+
+
+def model_options(name: str) -> tuple[str, ...]:
+  """The options model `name` takes (the keyword arguments of its builder in MODELS)."""
+  params = inspect.signature(MODELS[name]).parameters
+  return tuple(p for p in params if p != "num_classes")
 
 
 __all__ = ["ConvNet", "MLP", "MODELS", "ResNet", "get_model"]

@@ -97,9 +97,10 @@ def _bn_images(sample: AnalysisSample, st, batch_stats):
 
 def lmc_stage(rep, st, producer: str, r: int, sample: AnalysisSample) -> dict:
   """Train the second network of round r's LMC pair, evaluate the straight path between the
-  two on the first stability.lmc_examples of the stratified train sample and on the whole
-  test split (stability config `st`), with the distance between them (RuntimeError if they
-  are identical: a barrier of 0 would then mean nothing)."""
+  two on the first stability.lmc_examples of the stratified train sample, on the whole
+  validation split (when the run holds one out: data.validation_examples; the split that
+  choices are made on) and on the whole test split (stability config `st`), with the distance
+  between them (RuntimeError if they are identical: a barrier of 0 would then mean nothing)."""
 
   def compute():
     m, a = rep.trained(producer, r)
@@ -115,8 +116,11 @@ def lmc_stage(rep, st, producer: str, r: int, sample: AnalysisSample) -> dict:
     out = {"round": r, "sparsity": masks_lib.sparsity(m), "alphas": alphas.tolist(),
            "distance": distance}
     bn = _bn_images(sample, st, a.batch_stats)
-    for split, (x, y) in {"train": sample.take(st.lmc_examples),
-                          "test": (data.test_images, data.test_labels)}.items():
+    splits = {"train": sample.take(st.lmc_examples)}
+    if data.has_validation:
+      splits["val"] = (data.val_images, data.val_labels)
+    splits["test"] = (data.test_images, data.test_labels)
+    for split, (x, y) in splits.items():
       metrics = stability.path_metrics(
           rep.setup.model, a.params, b.params, alphas, x, y, batch_stats_a=a.batch_stats,
           batch_stats_b=b.batch_stats, chunk_size=st.chunk_size,
@@ -128,7 +132,10 @@ def lmc_stage(rep, st, producer: str, r: int, sample: AnalysisSample) -> dict:
                     "examples_per_class": sample.per_class(y)}
     return out
 
-  return rundir.cached(os.path.join(rep.round_dir(producer, r), layout.LMC), compute)
+  second = os.path.join(layout.stage_dir(rep.round_dir(producer, r), layout.REAL_B),
+                        layout.RESULT)  # Remade with lmc.json when deleted.
+  return rundir.cached(os.path.join(rep.round_dir(producer, r), layout.LMC), compute,
+                       requires=(second,))
 
 
 def landscape_stage(rep, st, probes_seed: int, producer: str, r: int,

@@ -203,6 +203,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   }
   rundir.write_json(os.path.join(workdir, "results.json"), results)
   metrics_log.write(event="done", wall_time_s=results["wall_time_s"])
+  metrics_log.close()  # Event files rebuilt from metrics.jsonl.
   distill_report.write(results, workdir)
   print(distill_report.terminal_summary(results, workdir))
   return results

@@ -8,11 +8,13 @@ config.distill): then the run distils first, into distilled.npz and distill/chec
 the run directory (resumable, figures/distilled.png), and prunes with the result.
 
 Every stage writes its output into the run directory when it finishes and is skipped when that
-output exists, so a killed run resumes and a rerun of a finished one only rebuilds the report.
+output exists, so a killed run resumes and a rerun of a finished one only rebuilds the report
+(and any stage file results.json lists that was deleted since: see layout.STAGE_FILES).
 """
 
 import copy
 import os
+import sys
 import time
 
 import jax
@@ -21,6 +23,7 @@ import numpy as np
 
 from lottery_jax import config_blocks
 from lottery_jax import imp
+from lottery_jax import layout
 from lottery_jax import loss as loss_lib
 from lottery_jax import masks as masks_lib
 from lottery_jax import models
@@ -30,6 +33,7 @@ from lottery_jax import plan
 from lottery_jax import report
 from lottery_jax import rundir
 from lottery_jax import train_many
+from lottery_jax.data import augment as augment_lib
 from lottery_jax.data import distilled_npz as distilled_lib
 from lottery_jax.data.dataset import Dataset, load_dataset
 from lottery_jax.data.subset import random_class_subset
@@ -52,6 +56,8 @@ def identity(config: dict) -> dict:
   run makes the set). Two configs with the same identity share a run directory."""
   c = config_blocks.without_run_defaults(copy.deepcopy(config))
   made = c["lottery"]["producers"]
+  if not c["lottery"].get("rewind_steps"):  # Runs from before it existed keep their identity.
+    c["lottery"].pop("rewind_steps", None)
   if not any(p in imp.PAI_PRODUCERS for p in made):  # Runs from before they existed keep
     c["lottery"].pop("pai_iterations", None)        # their identity.
     c["lottery"].pop("pai_examples", None)
@@ -124,7 +130,7 @@ def prepare(config: ml_collections.ConfigDict, workdir: str) -> list[replicate_l
   lot = config.lottery
   needed = imp.needs_distilled(lot)
   distilled = load_distilled_set(config, data) if needed else None
-  plan.check_against_data(config, len(data.train_labels), data.image_shape,
+  plan.check_against_data(config, len(data.train_labels), data.image_shape, data.num_classes,
                           _distilled_size(config, data, distilled) if needed else None)
   rundir.claim(workdir, config, inputs=input_hashes(config, data), identity=identity)
   metrics_log = rundir.MetricsLog(os.path.join(workdir, "metrics.jsonl"))
@@ -138,7 +144,8 @@ def prepare(config: ml_collections.ConfigDict, workdir: str) -> list[replicate_l
   num_train = len(data.train_labels)
   real = imp.make_recipe(model, config.train, num_train, config.data.crop_padding,
                          config.data.flip, optim.num_steps_for(config.train, num_train),
-                         together=train_many.together(config.train.pairs_together))
+                         together=train_many.together(config.train.pairs_together),
+                         augment=augment_lib.from_config(config.data))
   syn = None
   if distilled is not None:
     num_syn = len(distilled.labels)
@@ -161,9 +168,13 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Dense training and every configured mask producer, then the stability analyses; returns
   results.json's content (a config that validate.check accepted)."""
   results = rundir.finished_results(workdir, config, identity, keys=RESULT_KEYS)
-  if results is not None:  # Finished: only rebuild the report.
+  missing = missing_stage_files(workdir, results)
+  if results is not None and parallel.agreed(not missing):  # Finished: only the report.
     _report(results, workdir)
     return results
+  if results is not None and parallel.is_writer():  # A file was deleted: stages remake it.
+    print(f"lottery_jax: work dir {workdir} lacks {', '.join(missing[:5])}"
+          f"{' ...' if len(missing) > 5 else ''}; rebuilding", file=sys.stderr, flush=True)
 
   began = time.time()
   replicates = prepare(config, workdir)
@@ -191,11 +202,31 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       "producers": summarize(per_replicate),
       "stability": stability_results,
       "wall_time_s": time.time() - began,
+      "stage_files": stage_files(workdir),
   }
   rundir.write_json(os.path.join(workdir, "results.json"), results)
   setup.metrics_log.write(event="done", wall_time_s=results["wall_time_s"])
+  setup.metrics_log.close()  # Event files rebuilt from metrics.jsonl.
   _report(results, workdir)
   return results
+
+
+def stage_files(workdir: str) -> list[str]:
+  """The stage outputs in `workdir` (files named in layout.STAGE_FILES, checkpoint folders
+  skipped), as sorted paths relative to it."""
+  found = []
+  for parent, folders, files in os.walk(workdir):
+    folders[:] = [f for f in folders if f != layout.CHECKPOINTS]
+    found += [os.path.relpath(os.path.join(parent, f), workdir)
+              for f in files if f in layout.STAGE_FILES]
+  return sorted(found)
+
+
+def missing_stage_files(workdir: str, results: dict | None) -> list[str]:
+  """The files a finished run's results.json lists (`stage_files`; none before it did) that
+  are no longer in `workdir`."""
+  listed = (results or {}).get("stage_files", [])
+  return [f for f in listed if not os.path.exists(os.path.join(workdir, f))]
 
 
 def run_analyses(config: ml_collections.ConfigDict, workdir: str) -> dict:

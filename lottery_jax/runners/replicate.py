@@ -4,7 +4,8 @@ computed once (rundir.cached) and read back afterwards.
 
 On disk: lottery_jax.layout (replicate_<s>/dense/, <producer>/round_<r>/ with mask.npz,
 mask.json, real/, real_b/, distilled/; rewind/ for theta_k). Each stage writes `result.json`
-(a mask: mask.npz, then mask.json) when done and is skipped when it exists; training stages
+(a mask: mask.npz, then mask.json) when done and is skipped when it exists (a mask also needs
+mask.npz and the result of the training it was pruned from, or it is remade); training stages
 also resume from their newest checkpoint, so a killed run picks up where it stopped. With
 several processes, every process runs every stage
 (process 0 writes the files) and a stage is skipped when process 0 sees its file
@@ -24,11 +25,11 @@ from lottery_jax import imp
 from lottery_jax import layout
 from lottery_jax import loss as loss_lib
 from lottery_jax import masks as masks_lib
+from lottery_jax import plan
 from lottery_jax import pruning
 from lottery_jax import rundir
 from lottery_jax import train as train_lib
 from lottery_jax import train_many
-from lottery_jax.data import batching
 from lottery_jax.data.dataset import Dataset
 from lottery_jax.data.distilled_npz import DistilledSet
 
@@ -139,9 +140,8 @@ class Replicate:
 
   def _rewind_steps(self) -> int:
     s = self.setup
-    per_epoch = batching.steps_per_epoch(len(s.data.train_labels), s.real.batch_size)
     # plan.check_against_data refused a rewind point outside [1, num_steps) before any work.
-    return int(round(s.lottery.rewind_epochs * per_epoch))
+    return int(round(plan.rewind_steps(s.lottery, len(s.data.train_labels), s.real.batch_size)))
 
   def rewind_point(self, producer: str) -> imp.RewindPoint:
     """Where round r >= 1 of `producer` trains from: theta_k for IMP with k > 0, else
@@ -234,7 +234,22 @@ class Replicate:
       rundir.write_json(used_path, value[1])
 
     read = lambda _: (ckpt_lib.load_npz_tree(mask_path, self.ones), rundir.read_json(used_path))
-    return rundir.cached(used_path, lambda: self._produce(producer, r), read=read, write=save)
+    return rundir.cached(used_path, lambda: self._produce(producer, r), read=read, write=save,
+                         requires=(mask_path, *self._pruned_from(producer, r)))
+
+  def _pruned_from(self, producer: str, r: int) -> list[str]:
+    """The result.json of the training round r's mask was pruned from ([] for producers that
+    do not train): a rerun remakes the mask, and so that record, when it was deleted."""
+    if producer in imp.PAI_PRODUCERS or producer == "random":
+      return []
+    stage = layout.DISTILLED if self._on_distilled(producer, r) else layout.REAL
+    return [os.path.join(layout.stage_dir(self.round_dir(producer, r - 1), stage),
+                         layout.RESULT)]
+
+  def _on_distilled(self, producer: str, r: int) -> bool:
+    """Whether `producer` makes round r's mask by training round r-1 on the distilled set."""
+    return producer == "distilled" or (producer == "hybrid"
+                                       and r <= self.setup.lottery.hybrid_syn_rounds)
 
   def _produce(self, producer: str, r: int):
     """Round r's mask from round r-1's: one IMP round (train on real or distilled data,
@@ -254,8 +269,7 @@ class Replicate:
                             method="random", key=key)
       produced = {"examples": 0, "production_time_s": time.time() - began}
     else:
-      on_distilled = producer == "distilled" or (producer == "hybrid"
-                                                 and r <= lot.hybrid_syn_rounds)
+      on_distilled = self._on_distilled(producer, r)
       results = []
 
       def train_fn(_, m):  # The stage finds `start` itself (and its checkpoints).
@@ -279,7 +293,7 @@ class Replicate:
     with fold_in(seeds.pruning key, 0) (random pruning's rounds use 1, 2, ...)."""
     s, lot = self.setup, self.setup.lottery
     labels = s.data.train_labels
-    n = min(int(lot.pai_examples), len(labels))
+    n = int(lot.pai_examples)  # plan.check_against_data refused more than the train split.
     order = jax.random.permutation(jax.random.fold_in(self.keys.pruning, 0), len(labels))
     idx = np.sort(np.asarray(order[:n]))
     batch = (jnp.asarray(s.data.train_images[idx]), jnp.asarray(labels[idx]))

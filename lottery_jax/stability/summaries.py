@@ -6,7 +6,9 @@ import numpy as np
 
 def mean_lmc(records: list[dict]) -> dict:
   """One round's LMC records over replicates: mean curves, and each barrier's mean, std
-  (over replicates; 0 for one) and per-replicate values (`<name>s`)."""
+  (over replicates; 0 for one) and per-replicate values (`<name>s`). The validation barriers
+  (`val_*`) are there when every record measured the validation split, None otherwise (runs
+  without one, or LMC records written before it was measured)."""
   first = records[0]
   mean = lambda f: float(np.mean([f(r) for r in records]))
   barriers = {
@@ -27,6 +29,15 @@ def mean_lmc(records: list[dict]) -> dict:
       "replicates": len(records),
       "train_examples_per_class": first["train"].get("examples_per_class"),
   }
+  if all("val" in r for r in records):
+    barriers.update({
+        "val_error_barrier": lambda r: r["val"]["barriers"]["error"]["max_barrier"],
+        "val_error_midpoint_barrier": lambda r: r["val"]["barriers"]["error"]["midpoint_barrier"],
+        "val_loss_barrier": lambda r: r["val"]["barriers"]["loss"]["max_barrier"],
+    })
+  else:
+    for name in ("val_error_barrier", "val_error_midpoint_barrier", "val_loss_barrier"):
+      out[name] = out[name + "_std"] = out[name + "s"] = None
   for name, f in barriers.items():
     values = [float(f(r)) for r in records]
     out[name] = float(np.mean(values))
