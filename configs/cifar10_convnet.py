@@ -8,7 +8,7 @@ reads CIFAR-10 from TFDS; without TFDS downloads, use the class-folder archive i
     python -m lottery_jax.main --config=configs/cifar10_convnet.py \
         --config.data.source=../shared/data/cifar10-jpeg.tar.gz --workdir=runs/c10
 
-Recipes: `presets.cifar_base` (configs/presets.py: the authors' real-data recipe, 100 epochs
+Recipes: `presets.cifar_base` (configs/presets.py: our Adam base recipe, 100 epochs
 = 19,500 steps, no augmentation, mean/std normalisation). The run first distils CIFAR-10 with
 DM (10 images per class, 2,500 iterations of 64 real images per class, as
 configs/distill_cifar10_dm.py, whose results page gives its accuracy; distilled.npz and
@@ -32,7 +32,9 @@ report.md.
 
 Variants (configs/presets.py): `:smoke` (a CPU smoke run of every stage: width 32, 10 DM
 iterations, one round of each producer, 20 steps; minutes on 2 cores, README "Timings"), `:cpu`
-(the experiments' cpu preset), `:rewind` (IMP with weight rewinding only), comma-separated:
+(the experiments' cpu preset), `:rewind` (IMP with weight rewinding only), `:authors` (real
+training as the authors' public code: SGD 0.01, batch 64, 300 epochs, DiffAug + CutMix;
+`:cpu,authors` gives it 10 epochs at width 32), comma-separated:
     python -m lottery_jax.main --config=configs/cifar10_convnet.py:smoke \
         --config.data.source=../shared/data/cifar10-jpeg.tar.gz --workdir=runs/c10_smoke
 """

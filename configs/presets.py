@@ -22,7 +22,9 @@ COMMITTED_DM_SET = "experiments/results/distilled/cifar10_dm_ipc10.npz"
 def cifar_base(source: str) -> ml_collections.ConfigDict:
   """The paper's CIFAR settings (unlocked), shared by the configs/cifar*.py files.
 
-  Real training (the authors' recipe): Adam, lr 8e-4, L2 weight decay 8e-4, batch 256, 100
+  Real training (our base recipe, taken from an earlier notebook version of the authors' code;
+  their current public code trains every real network with SGD and DiffAug + CutMix, the
+  `:authors` variant below): Adam, lr 8e-4, L2 weight decay 8e-4, batch 256, 100
   epochs with the lr multiplied by 0.15 at epochs 50, 65 and 80, mean/std normalisation and no
   augmentation (the authors' real-data loader only normalises; augmentation is SGD noise,
   which is what linear mode connectivity measures: `data.crop_padding=4`, `data.flip=True`
@@ -101,7 +103,7 @@ def cpu_preset(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Shrinks a CIFAR-10 config to the experiments/ 'cpu' preset, sized for about 90 minutes on
   2 CPU cores (experiments/results/README.md has what it measured). The science needs enough
   training for the dense network's LMC barrier to appear (bench/README.md), so real training
-  keeps the authors' recipe at 10 epochs on a 20,000-image stratified random subset of the
+  keeps the base's Adam recipe at 10 epochs on a 20,000-image stratified random subset of the
   train split (780 steps of 256), with 5,000 other train images held out as a validation
   split, and the model shrinks instead: ConvNet-3 of width 32. Rounds prune 36% each (= two of
   the paper's 20% rounds): 7 rounds reach 95.6%; hybrid = 4 distilled rounds (83.2%, the

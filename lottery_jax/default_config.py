@@ -27,7 +27,7 @@ def lottery_base() -> ml_collections.ConfigDict:
   c.seeds = config_blocks.seeds()
   c.data = config_blocks.data()
   c.model = config_blocks.model()
-  # Training on real data (the authors' public recipe; the quickstart uses a higher lr).
+  # Training on real data (Adam with the CIFAR base's schedule; the quickstart uses a higher lr).
   c.train = config_blocks.real_train(optimizer="adam", learning_rate=0.01, weight_decay=8e-4,
                                      schedule="step", epochs=20.0, batch_size=128)
   c.lottery = config_blocks.lottery()

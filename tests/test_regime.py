@@ -114,7 +114,7 @@ def test_table_verdicts_and_page(root, tmp_path):
   assert "| SGD 0.1 | 1 | 50.10% | 48.10% | 46.10% | 81.00% | 83.00% | 85.00% | 0.500 |" in table
   verdicts = {line.split(" | ")[0].lstrip("| "): line.rstrip(" |").split(" | ")[-1]
               for line in table.splitlines() if line.count("**") == 2 and "of 2" in line}
-  assert verdicts == {"Adam 8e-4 (authors')": "**stable**",
+  assert verdicts == {"Adam 8e-4 (our base)": "**stable**",
                       "SGD 0.05": "**unstable in 1 of 2 seeds: not unstable**",
                       "SGD 0.1": "**unstable**",
                       "SGD 0.1 + warm-up": "**stable**",
