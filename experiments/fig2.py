@@ -45,7 +45,9 @@ def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
   report.data_points_figure(sub, os.path.join(out_dir, "fig2_data_points.png"))
   dense = prods["dense"][0]
   rows, close = [], []  # close: (round, sparsity, data ratio) where distilled matches IMP.
-  for imp, syn in zip(prods["imp"][1:], prods["distilled"][1:]):
+  synthetic = {r["round"]: r for r in prods["distilled"]}  # lottery.real_training_rounds may
+  for imp, syn in ((r, synthetic[r["round"]]) for r in prods["imp"][1:]  # leave rounds out.
+                   if r["round"] in synthetic):
     gap = 100 * (syn["accuracy_mean"] - imp["accuracy_mean"])
     ratio = imp["data_points_used"] / max(syn["data_points_used"], 1)
     if gap >= -MATCH_POINTS:

@@ -1,5 +1,7 @@
-"""Issue #22's regime screen: training recipes under which IMP at initialization (k = 0) is
-linearly-mode unstable, on ConvNet-3 (width 32) / CIFAR-10 at CPU scale.
+"""The regime screen of issues #22 and #33: training recipes under which IMP at initialization
+(k = 0) is linearly-mode unstable, on ConvNet-3 (width 32) / CIFAR-10 at CPU scale. Round one
+(issue #22) screened 5-epoch recipes at batch 256; round two (issue #33) longer, noisier ones
+and the authors' current recipe, judged on the validation split.
 
     python -m experiments.regime --preset=cpu                        # run or resume, then draw
     python -m experiments.regime --preset=cpu --from_runs            # redraw; every run needed
@@ -11,7 +13,8 @@ the train split, 5,000 held out for validation) cut to what the screen measures:
 6 trainings a run instead of the 10 that 4 rounds of 36% would take), LMC pairs for the dense
 network and both IMP rounds, no landscapes, Hessians or mask statistics. The seeds differ in
 every named seed (as experiments/tpu/sweep.sh). The page draws the midpoint train-loss and
-test-error barriers against the recipe, with the verdict of issue #22 per recipe. `--partial` (with
+test-error barriers against the recipe, tables the validation-error barriers beside them, and
+gives the verdict per recipe and the contrast's recipe (`choice`). `--partial` (with
 `--from_runs`) draws from the runs that have finished and labels the page PARTIAL.
 """
 
@@ -51,17 +54,29 @@ SPARSITY_TOLERANCE = 0.02
 EPOCHS = 5.0  # The screen's training length (the cpu preset trains 10 epochs).
 
 
+CPU = "configs/cifar10_convnet.py:cpu"
+
+
 class Recipe(NamedTuple):
   """A training recipe of the screen.
 
   Attributes:
     name: the run directory's part (c10_regime_<name>_s<seed>).
     label: how tables and figures name it.
-    overrides: `--config.train.*` (and data) flags on top of the cpu preset.
+    overrides: `--config.train.*` (and data) flags on top of `config`.
+    config: the config file and variants the run starts from (the cpu preset; the authors'
+      recipe on top of it for round two's `:cpu,authors`).
+    screen_round: 1 (issue #22, 2026-12-03: 390 steps of 256, barriers on train and test) or
+      2 (issue #33: longer, noisier recipes, also measured on the validation split).
+    estimate: idle 2-core CPU time of one run, for the page.
   """
   name: str
   label: str
   overrides: tuple[str, ...]
+  config: str = CPU
+  screen_round: int = 1
+  estimate: str = ("about 12 minutes on 2 idle CPU cores (6 trainings of about 390 steps, 3 "
+                   "LMC paths)")
 
 
 _LENGTH = (f"--config.train.epochs={EPOCHS}",)
@@ -79,10 +94,29 @@ RECIPES = (
     Recipe("memorise", "Adam 8e-4, 1,000 images",
            ("--config.data.train_examples=1000", "--config.train.batch_size=128",
             "--config.train.epochs=100.0", "--config.stability.lmc_examples=0")),
+    # Round two (issue #33). The authors' current code (configs/presets.py authors_variant) at
+    # 10 and 20 of its 300 epochs, its MultiStepLR's whole-epoch decays (2E//3, 5E//6) as
+    # fractions; Frankle et al.'s batch 128 and a batch of 64, SGD 0.1, lr x0.1 at 1/2 and 3/4.
+    *(Recipe(f"authors_e{e}", f"authors' SGD 0.01, batch 64, DiffAug + CutMix, {e} epochs",
+             (f"--config.train.epochs={e}.0", f"--config.train.decay_at={decay}"),
+             config=f"{CPU},authors", screen_round=2,
+             estimate=f"about {m} minutes on 2 idle CPU cores (6 trainings of {e * 312:,} "
+                      "steps of 64, 3 LMC paths; an estimate from bench/README.md)")
+      for e, decay, m in ((10, "(0.6,0.8)", 55), (20, "(0.65,0.8)", 110))),
+    *(Recipe(f"sgd_lr0.1_b{b}_e{e}", f"SGD 0.1, batch {b}, {e} epochs",
+             (*_SGD, "--config.train.learning_rate=0.1", f"--config.train.batch_size={b}",
+              "--config.train.decay_at=(0.5,0.75)", "--config.train.decay_factor=0.1",
+              f"--config.train.epochs={e}.0"), screen_round=2,
+             estimate=f"about {m} minutes on 2 idle CPU cores (6 trainings of "
+                      f"{e * (20000 // b):,} steps of {b}, 3 LMC paths; an estimate from "
+                      "bench/README.md)")
+      for b, e, m in ((128, 10, 35), (128, 20, 70), (64, 10, 45))),
 )
-# Run order: the recipes the literature expects to be unstable first, so that a screen cut
-# short has both seeds of those.
-RUN_ORDER = ("sgd_lr0.1", "sgd_lr0.05", "sgd_lr0.1_warmup", "memorise", "adam")
+# Run order: round two first (round one finished on 2026-12-03), the recipe a single run found
+# unstable first, the cheapest next; within a round the recipes the literature expects to be
+# unstable first, so that a screen cut short has both seeds of those.
+RUN_ORDER = ("sgd_lr0.1_b128_e10", "authors_e10", "sgd_lr0.1_b64_e10", "sgd_lr0.1_b128_e20",
+             "authors_e20", "sgd_lr0.1", "sgd_lr0.05", "sgd_lr0.1_warmup", "memorise", "adam")
 SCREEN = ("--config.lottery.producers=('imp',)", "--config.lottery.rounds=2",
           "--config.lottery.fraction=0.59", "--config.stability.analyses=('lmc',)",
           "--config.stability.lmc_producers=('dense','imp')",
@@ -105,10 +139,9 @@ CONTROL_PRODUCERS = ("random 59%", "random 83%")
 def spec(recipe: Recipe, seed: int) -> runs_lib.RunSpec:
   seeds = tuple(f"--config.seeds.{s}={seed}" for s in SEED_NAMES)
   return runs_lib.RunSpec(
-      f"c10_regime_{recipe.name}_s{seed}", "configs/cifar10_convnet.py:cpu",
+      f"c10_regime_{recipe.name}_s{seed}", recipe.config,
       (*SCREEN, *recipe.overrides, *seeds), label=f"{recipe.label}, seed {seed}",
-      estimate="about 12 minutes on 2 idle CPU cores (6 trainings of about 390 steps, 3 LMC "
-               "paths)")
+      estimate=recipe.estimate)
 
 
 def control_spec(seed: int) -> runs_lib.RunSpec:
@@ -154,6 +187,8 @@ class Point(NamedTuple):
     midpoint: midpoint train-loss barrier (nats); error: test-error barrier (fraction).
     val_accuracy: validation accuracy of network A (None without a validation split).
     train_accuracy, train_loss: on the LMC train sample, mean of the pair's two ends.
+    val_error: validation-error barrier (fraction); None for pairs measured before LMC read
+      the validation split (the screen's round one).
   """
   sparsity: float
   midpoint: float
@@ -161,12 +196,21 @@ class Point(NamedTuple):
   val_accuracy: float | None
   train_accuracy: float | None
   train_loss: float
+  val_error: float | None = None
+
+
+def judged_error(p: Point) -> float:
+  """The error barrier the rule reads: validation's, or test's for a round-one pair (marked
+  on the page: it has no validation barrier)."""
+  return p.error if p.val_error is None else p.val_error
 
 
 def unstable(p: Point | None) -> bool:
-  """Issue #22's instability of one pair: a midpoint train-loss barrier above the noise floor
-  (fig3.TRAIN_LOSS_FLOOR) and a test-error barrier of at least fig3.CONNECTED_ERROR."""
-  return p is not None and p.midpoint > fig3.TRAIN_LOSS_FLOOR and p.error >= fig3.CONNECTED_ERROR
+  """The instability of one pair: a midpoint train-loss barrier above the noise floor
+  (fig3.TRAIN_LOSS_FLOOR) and a validation-error barrier of at least fig3.CONNECTED_ERROR
+  (issue #33; issue #22's round one, without validation barriers, read the test split)."""
+  return (p is not None and p.midpoint > fig3.TRAIN_LOSS_FLOOR
+          and judged_error(p) >= fig3.CONNECTED_ERROR)
 
 
 def _lmc_file(run: runs_lib.Run, producer: str, r: int) -> dict:
@@ -193,7 +237,8 @@ def points(run: runs_lib.Run, producer: str = "imp") -> list[Point]:
     out.append(Point(rec["sparsity"], rec["train_loss_midpoint_barrier"],
                      rec["test_error_barrier"], acc.get("val_accuracy_mean"),
                      float(np.mean([train["accuracy"][0], train["accuracy"][-1]])),
-                     float(np.mean([train["loss"][0], train["loss"][-1]]))))
+                     float(np.mean([train["loss"][0], train["loss"][-1]])),
+                     rec.get("val_error_barrier")))
   return out
 
 
@@ -239,6 +284,10 @@ def recipe_verdict(per_seed: list[list[Point | None]]) -> RecipeVerdict:
   else:
     text = "stable"
   return RecipeVerdict(n, counts, dense, text)
+
+
+ROUND_MARK = {1: "1 (no validation barrier)", 2: "2"}
+RULE_READS = {1: "test (round one)", 2: "validation"}
 
 
 def _f(x, digits=3, scale=1.0):
@@ -346,11 +395,13 @@ def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
   _sparsity_figure(by_recipe, os.path.join(out_dir, figures[1]))
 
   barrier_rows, acc_rows, verdict_rows, verdicts = [], [], [], {}
+  rounds = {r.name: r.screen_round for r in RECIPES}
   for name, seeds in by_recipe.items():
     per_seed = [screened(pts) for pts in seeds.values()]
     for seed, s in zip(seeds, per_seed):
-      barrier_rows.append([labels[name], str(seed)]
+      barrier_rows.append([labels[name], str(seed), ROUND_MARK[rounds[name]]]
                           + [_f(p and p.midpoint) for p in s]
+                          + [_f(p and p.val_error, 2, 100) for p in s]
                           + [_f(p and p.error, 2, 100) for p in s])
       acc_rows.append([labels[name], str(seed)]
                        + [page.pct(p and p.val_accuracy, 2) for p in s]
@@ -358,24 +409,28 @@ def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
                        + [_f(s[0].train_loss)])
     if len(per_seed) > 1:
       cells = []
-      for field, scale, digits in (("midpoint", 1.0, 3), ("error", 100.0, 2)):
+      for field, scale, digits in (("midpoint", 1.0, 3), ("val_error", 100.0, 2),
+                                   ("error", 100.0, 2)):
         for k in range(len(PRODUCERS)):
-          values = [getattr(s[k], field) for s in per_seed if s[k] is not None]
+          values = [getattr(s[k], field) for s in per_seed
+                    if s[k] is not None and getattr(s[k], field) is not None]
           cells.append(verdict.spread(values).text(scale, digits) if values else "n/a")
-      barrier_rows.append([f"**{labels[name]}**", "mean ± std"] + cells)
+      barrier_rows.append([f"**{labels[name]}**", "mean ± std", ROUND_MARK[rounds[name]]]
+                          + cells)
     v = verdicts[name] = recipe_verdict(per_seed)
     verdict_rows.append([labels[name], _setting(loaded[f"{name}_s{min(seeds)}"]),
-                         f"{v.dense_seeds} of {v.seeds}"]
+                         RULE_READS[rounds[name]], f"{v.dense_seeds} of {v.seeds}"]
                         + [f"{c} of {v.seeds}" for c in v.unstable_seeds] + [f"**{v.text}**"])
   table = page.table(
-      ["recipe", "seed", "midpoint train-loss barrier: dense", "IMP 59%", "IMP 83%",
+      ["recipe", "seed", "screen round", "midpoint train-loss barrier: dense", "IMP 59%",
+       "IMP 83%", "validation-error barrier (points): dense", "IMP 59%", "IMP 83%",
        "test-error barrier (points): dense", "IMP 59%", "IMP 83%"], barrier_rows)
   table += "\n" + page.table(
       ["recipe", "seed", "val accuracy: dense", "IMP 59%", "IMP 83%", "train accuracy: dense",
        "IMP 59%", "IMP 83%", "train loss: dense"], acc_rows)
   table += "\n" + page.table(
-      ["recipe", "settings (as run)", "dense unstable", "IMP 59% unstable", "IMP 83% unstable",
-       "verdict"], verdict_rows, "llrrrl")
+      ["recipe", "settings (as run)", "error barrier read", "dense unstable", "IMP 59% unstable",
+       "IMP 83% unstable", "verdict"], verdict_rows, "lllrrrl")
   if controls:
     table += "\n" + _control_table(controls, by_recipe.get(CONTROL_RECIPE, {}), labels)
   table += ("\nBarriers of each run's LMC pairs (one replicate per seed; seeds differ in every "
@@ -383,11 +438,14 @@ def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
             "stratified train sample (seeds.analysis); test-error barrier: the largest rise of "
             "test error over the straight line between the ends, on the whole test split. "
             "Train accuracy and loss: the same train sample, mean of the pair's two networks. "
-            "Validation accuracy: network A on the held-out validation split. "
+            "Validation accuracy and validation-error barrier: on the held-out validation split "
+            "(5,000 stratified train images). "
             f"A pair is unstable when its midpoint barrier exceeds {fig3.TRAIN_LOSS_FLOOR} nats "
-            f"and its test-error barrier is at least {100 * fig3.CONNECTED_ERROR:.0f} points; "
-            "a recipe is unstable when IMP is unstable at one screened sparsity (>= 59%) in "
-            "every seed (issue #22).\n")
+            f"and its validation-error barrier is at least {100 * fig3.CONNECTED_ERROR:.0f} "
+            "points (issue #33); round one's pairs (issue #22, 2026-12-03) were measured before "
+            "LMC read the validation split, so their rows show 'n/a' there and their verdicts "
+            "read the test-error barrier, as they did then. A recipe is unstable when IMP is "
+            "unstable at one screened sparsity (>= 59%) in every seed.\n")
   return page.Drawn(figures, table,
                     _findings(loaded, by_recipe, verdicts, labels, controls))
 
@@ -460,17 +518,18 @@ def _findings(loaded, by_recipe, verdicts, labels, controls) -> list[str]:
                f"{', '.join(missing)}. The verdicts of recipes without both seeds are "
                "incomplete. Rerun the command under Reproduce (without --from_runs) to resume "
                "them.")
-  steps = sorted({run.results.get("real_train_steps") for role, run in loaded.items()
-                  if not role.startswith("memorise")} - {None})
-  out.append(f"Scale: ConvNet-3 width 32 on CIFAR-10 (JPEG copy), IMP at k = 0 to 83.2% in 2 "
-             f"rounds of 59%; {EPOCHS:g} epochs per training "
-             f"({', '.join(map(str, steps)) or 'n/a'} steps of 256) instead of the cpu "
-             "preset's 10 and the paper's 100, so that the 10 screen runs fit one session "
-             "(1:59 h on 2 idle CPU cores, 2026-12-03); the memorisation recipe trains 100 "
-             "epochs on 1,000 images. Each recipe's settings are in the last table.")
-  out.append(f"Rule (issue #22): unstable = midpoint train-loss barrier above "
-             f"{fig3.TRAIN_LOSS_FLOOR} nats and test-error barrier of at least "
-             f"{100 * fig3.CONNECTED_ERROR:.0f} points, at 59% or 83% sparsity, in both seeds.")
+  out.append("Scale: ConvNet-3 width 32 on CIFAR-10 (JPEG copy, a stratified 20,000 of the "
+             "train split, 5,000 held out for validation), IMP at k = 0 to 83.2% in 2 rounds of "
+             f"59%. Round one (issue #22, 2026-12-03, 1:59 h on 2 idle CPU cores): {EPOCHS:g} "
+             "epochs of 256 per training, the memorisation recipe 100 epochs on 1,000 images. "
+             "Round two (issue #33): 10 and 20 epochs at batches 64 and 128, and the authors' "
+             "current recipe (SGD 0.01, batch 64, IDC's DiffAug and CutMix on half the batches) "
+             "at 10 and 20 of its 300 epochs and width 32 instead of their 128. Each recipe's "
+             "settings, as run, are in the last table.")
+  out.append(f"Rule: unstable = midpoint train-loss barrier above {fig3.TRAIN_LOSS_FLOOR} nats "
+             f"and validation-error barrier of at least {100 * fig3.CONNECTED_ERROR:.0f} points, "
+             "at 59% or 83% sparsity, in both seeds (round one's recipes, measured before the "
+             "validation barrier existed: the test-error barrier, as issue #22 ruled).")
   for name, v in verdicts.items():
     mean = lambda k, f: np.mean([getattr(screened(p)[k], f) for p in by_recipe[name].values()
                                  if screened(p)[k] is not None] or [np.nan])
@@ -480,18 +539,7 @@ def _findings(loaded, by_recipe, verdicts, labels, controls) -> list[str]:
                f"{100 * mean(0, 'error'):.2f} / {100 * mean(1, 'error'):.2f} / "
                f"{100 * mean(2, 'error'):.2f} points; dense validation accuracy "
                f"{100 * mean(0, 'val_accuracy'):.2f}%.")
-  chosen = [n for n, v in verdicts.items() if v.text == "unstable"]
-  if chosen:
-    best = max(chosen, key=lambda n: np.mean([p[0].val_accuracy or 0.0
-                                              for p in by_recipe[n].values()]))
-    out.append(f"IMP k = 0 is unstable under {', '.join(labels[n] for n in chosen)}. Of "
-               f"these, {labels[best]} has the highest dense validation accuracy: the "
-               "candidate recipe for the analyses pages.")
-  elif any(role not in loaded for role in roles()):
-    out.append("No recipe is unstable among the finished runs; the screen is not complete.")
-  else:
-    out.append("No recipe makes IMP k = 0 unstable at this scale: the paper's contrast "
-               "cannot be tested here.")
+  out.append(choice(loaded, by_recipe, verdicts, labels))
   sentence = random_control_sentence(controls, by_recipe.get(CONTROL_RECIPE, {}))
   if sentence:
     out.append(f"Random-pruning control under {labels[CONTROL_RECIPE]}: {sentence}")
@@ -502,8 +550,51 @@ def _findings(loaded, by_recipe, verdicts, labels, controls) -> list[str]:
   out.append("Choices: recipes are compared on validation accuracy and train quantities "
              "only; test accuracy enters no choice and no table (the run list under Reproduce "
              "names each run's dense test accuracy as its summary). The test-error barrier "
-             "enters only as part of issue #22's definition of instability.")
+             "enters only round one's verdicts (issue #22's definition of instability); round "
+             "two's verdicts and the contrast's recipe read the validation split.")
   return out
+
+
+def cost(run: runs_lib.Run) -> int:
+  """Examples one real training of the run processes (steps x batch): what 'cheapest' means
+  first (then the recipe's mean wall time: batch 64 with DiffAug costs more per example)."""
+  return int(run.results.get("real_train_steps") or 0) * int(run.config["train"]["batch_size"])
+
+
+def choice(loaded, by_recipe, verdicts, labels) -> str:
+  """Issue #33's choice of the contrast's recipe, on validation barriers only: the cheapest
+  recipe under which IMP k = 0 is unstable (in every seed, at 59% or 83%); without one, the
+  recipe with IMP's largest mean validation-error barrier, said as such. Round one's recipes,
+  which have no validation barrier, are not eligible."""
+  rounds = {r.name: r.screen_round for r in RECIPES}
+  eligible = [n for n in by_recipe if rounds[n] == 2]
+  unfinished = any(role not in loaded for role in roles())
+  if not eligible:
+    return ("No round-two recipe has finished: the contrast's recipe is not chosen yet (round "
+            "one's recipes have no validation barrier and are not eligible).")
+  runs_of = lambda n: [loaded[f"{n}_s{s}"] for s in by_recipe[n]]
+  unstable_ones = [n for n in eligible if verdicts[n].text == "unstable"]
+  if unstable_ones:
+    best = min(unstable_ones, key=lambda n: (min(cost(r) for r in runs_of(n)), np.mean(
+        [r.results.get("wall_time_s", np.inf) for r in runs_of(n)])))
+    return (f"IMP k = 0 is unstable (validation rule, every seed) under "
+            f"{', '.join(labels[n] for n in unstable_ones)}. The cheapest, {labels[best]} "
+            f"({min(cost(r) for r in runs_of(best)):,} examples per training), is the "
+            "contrast's recipe." + (" The screen is not complete: a cheaper recipe may "
+                                    "still qualify." if unfinished else ""))
+
+  def largest(n):
+    values = [[s[k].val_error for s in (screened(p) for p in by_recipe[n].values())
+               if s[k] is not None and s[k].val_error is not None] for k in (1, 2)]
+    return max((float(np.mean(v)) for v in values if v), default=float("-inf"))
+
+  best = max(eligible, key=largest)
+  head = ("No round-two recipe among the finished runs makes IMP k = 0 unstable in every seed"
+          if unfinished else "No recipe makes IMP k = 0 unstable in every seed")
+  return (f"{head}. By the rule written before the runs, the contrast then runs in the recipe "
+          f"with IMP's largest mean validation-error barrier: {labels[best]} "
+          f"({100 * largest(best):.2f} points), where IMP is not unstable, so the contrast "
+          "there can show at most that distilled masks are not less stable than IMP's.")
 
 
 def main(argv: list[str] | None = None) -> str:

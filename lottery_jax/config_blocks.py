@@ -202,6 +202,11 @@ def lottery() -> ml_collections.ConfigDict:
   lot.replicates = 2        # Whole pipeline repeated with fold_in(seed, replicate).
   lot.rewind_epochs = 0.0   # IMP rewinds to theta_k, k = this many epochs (0: theta_0).
   lot.rewind_steps = 0      # ... or k = this many steps (runs sized by train.num_steps).
+  # Rounds >= 1 at which the producers whose masks need no real training (distilled, random,
+  # snip, grasp, synflow) train their mask on real data; their accuracy rows and analyses are
+  # at those rounds only (() = every round). IMP and hybrid train every round: their next
+  # masks need it. Round 0, the dense network, is always trained.
+  lot.real_training_rounds = ()
   lot.hybrid_syn_rounds = 2  # Hybrid: distilled rounds before IMP takes over.
   lot.random_reference = "imp"  # Random masks match IMP's layerwise sparsity, or 'global'.
   lot.pai_iterations = 0    # snip/grasp/synflow rescoring steps (0: 1, 1, 100 as published).

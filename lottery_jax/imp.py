@@ -232,6 +232,20 @@ def check_dense_layers(model, dense_layers, image_shape: tuple[int, int, int]) -
   prunable_predicate(params, dense_layers)
 
 
+# Producers whose round r + 1 mask is pruned from round r's network trained on real data.
+TRAINED_EVERY_ROUND = ("imp", "hybrid")
+
+
+def trained_rounds(lot, producer: str) -> list[int]:
+  """The rounds 0..lottery.rounds at which `producer` trains its mask on real data (`lot`:
+  config.lottery, a ConfigDict or a dict): every round for IMP and hybrid, and for all
+  producers when lottery.real_training_rounds is empty; else round 0 and the listed rounds."""
+  listed = lot.get("real_training_rounds") or ()
+  if producer in TRAINED_EVERY_ROUND or not listed:
+    return list(range(lot["rounds"] + 1))
+  return [0] + sorted(r for r in listed if 1 <= r <= lot["rounds"])
+
+
 def needs_distilled(lot) -> bool:
   """Whether any producer of config.lottery `lot` (a ConfigDict or a dict) trains on the
   distilled set."""

@@ -33,6 +33,11 @@ def check_names(config) -> None:
   for p in st.detail_producers:
     if p not in imp.PRODUCERS:
       raise unknown_choice("stability.detail_producers entry", p, imp.PRODUCERS)
+  for r in lot.real_training_rounds:
+    if not isinstance(r, int) or isinstance(r, bool) or not 1 <= r <= lot.rounds:
+      raise UserInputError(
+          f"lottery.real_training_rounds={tuple(lot.real_training_rounds)} names {r!r}; it "
+          f"holds rounds 1..{lot.rounds} (lottery.rounds), or () for every round")
   details = [a for a in analyses if a in DETAIL_ANALYSES]
   if details and st.replicates > 0:
     off = "or drop " + " and ".join(repr(a) for a in details) + " from stability.analyses"
@@ -50,6 +55,12 @@ def check_names(config) -> None:
         raise UserInputError(
             f"stability.detail_rounds names round {r}, but the run makes rounds 0..{lot.rounds} "
             f"(lottery.rounds={lot.rounds}); drop it, raise lottery.rounds, {off}")
+      for p in st.detail_producers:
+        if r not in imp.trained_rounds(lot, p):
+          raise UserInputError(
+              f"stability.detail_rounds names round {r}, at which {p!r} is not trained on real "
+              f"data (lottery.real_training_rounds={tuple(lot.real_training_rounds)}); add it "
+              f"there or drop it from detail_rounds, {off}")
   if rewinds(lot) and "imp" not in lot.producers:
     raise UserInputError(f"{rewind_field(lot)} rewinds IMP, which "
                          f"lottery.producers={tuple(lot.producers)} does not include; set it "

@@ -114,7 +114,8 @@ def check_unique(config, path: str) -> None:
 
 
 # Tuple fields whose entries name things (producers, analyses, rounds, layers): each once.
-UNIQUE_FIELDS = ("lottery.producers", "lottery.dense_layers", "stability.analyses",
+UNIQUE_FIELDS = ("lottery.producers", "lottery.dense_layers", "lottery.real_training_rounds",
+                 "stability.analyses",
                  "stability.lmc_producers", "stability.detail_producers",
                  "stability.detail_rounds")
 

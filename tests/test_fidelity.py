@@ -80,7 +80,8 @@ def test_cifar_configs_follow_the_paper():
 
 
 def _lmc(midpoints, max_barriers):
-  return [{"train_loss_midpoint_barrier": m, "train_loss_barrier": b, "sparsity": 0.2 * i}
+  return [{"round": i, "train_loss_midpoint_barrier": m, "train_loss_barrier": b,
+           "sparsity": 0.2 * i}
           for i, (m, b) in enumerate(zip(midpoints, max_barriers))]
 
 
@@ -91,10 +92,11 @@ def test_fig6_points_use_midpoint_barriers_and_the_dataset_compression_ratio():
       "stability": {"lmc": {"imp": _lmc([0.0, 0.4, 0.0], [9.0, 0.8, 0.3]),
                             "distilled": _lmc([0.0, 0.1, 0.05], [9.0, 0.5, 0.2])}},
       "producers": {
-          "imp": [{"accuracy_mean": a, "data_points_used": d}
-                  for a, d in ((0.8, 0), (0.8, 10**6), (0.7, 2 * 10**6))],
-          "distilled": [{"accuracy_mean": a, "data_points_used": d}
-                        for a, d in ((0.8, 0), (0.76, 10**4), (0.7, 2 * 10**4))]},
+          "imp": [{"round": r, "accuracy_mean": a, "data_points_used": d}
+                  for r, (a, d) in enumerate(((0.8, 0), (0.8, 10**6), (0.7, 2 * 10**6)))],
+          "distilled": [{"round": r, "accuracy_mean": a, "data_points_used": d}
+                        for r, (a, d) in enumerate(((0.8, 0), (0.76, 10**4),
+                                                    (0.7, 2 * 10**4)))]},
   }
   points = summaries.barrier_vs_accuracy_points(results)
   # Round 2's IMP midpoint barrier is 0: no ratio, left out (its max barrier would give one).
@@ -102,6 +104,21 @@ def test_fig6_points_use_midpoint_barriers_and_the_dataset_compression_ratio():
   assert points[0]["barrier_ratio"] == pytest.approx(0.1 / 0.4)
   assert points[0]["accuracy_ratio"] == pytest.approx(0.76 / 0.8)
   assert points[0]["compression"] == 500.0
+
+
+def test_fig6_points_pair_imp_and_distilled_by_round_not_position():
+  """With lottery.real_training_rounds, distilled has fewer rounds than IMP: its round 2 is
+  compared with IMP's round 2, never with IMP's round 1 by position."""
+  imp_lmc = _lmc([0.0, 0.4, 0.2], [9.0, 0.8, 0.3])
+  syn_lmc = [r for r in _lmc([0.0, 0.1, 0.05], [9.0, 0.5, 0.2]) if r["round"] != 1]
+  acc = lambda values: [{"round": r, "accuracy_mean": a} for r, a in enumerate(values)]
+  results = {"num_train_examples": 50_000, "distilled": {"num_images": 100},
+             "stability": {"lmc": {"imp": imp_lmc, "distilled": syn_lmc}},
+             "producers": {"imp": acc([0.8, 0.8, 0.7]),
+                           "distilled": [x for x in acc([0.8, 0.76, 0.63]) if x["round"] != 1]}}
+  (point,) = summaries.barrier_vs_accuracy_points(results)
+  assert point["barrier_ratio"] == pytest.approx(0.05 / 0.2)
+  assert point["accuracy_ratio"] == pytest.approx(0.63 / 0.7)
 
 
 def test_imp_rewinds_to_the_dense_networks_theta_k(tmp_path):

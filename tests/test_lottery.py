@@ -255,3 +255,26 @@ def test_lmc_measures_the_validation_split_when_the_run_holds_one_out(tmp_path):
   summary = summaries.mean_lmc([lmc, without])  # One record without: no validation barrier.
   assert summary["val_error_barrier"] is None and summary["val_error_barriers"] is None
   assert summary["test_error_barrier"] is not None
+
+
+def test_only_the_listed_rounds_train_the_other_producers_on_real_data(finished_run, tmp_path):
+  """#33: lottery.real_training_rounds=(2,) trains distilled and random masks on real data at
+  round 2 only (IMP and hybrid every round): their rows and LMC pairs are rounds 0 and 2, with
+  the numbers of a run that trains every round; their masks are still made every round."""
+  full_dir, full = finished_run
+  workdir = tmp_path / "run"
+  results = runners.run(small_config_with(("lmc",), real_training_rounds=(2,)), str(workdir))
+  for producer, rounds in (("imp", [0, 1, 2, 3]), ("hybrid", [0, 1, 2, 3]),
+                           ("distilled", [0, 2]), ("random", [0, 2])):
+    assert [r["round"] for r in results["producers"][producer]] == rounds, producer
+    assert [r["round"] for r in results["stability"]["lmc"][producer]] == rounds, producer
+    ours = {r["round"]: r for r in results["producers"][producer]}
+    theirs = {r["round"]: r for r in full["producers"][producer]}
+    for r in rounds:  # Bit-identical to the run that trains every round.
+      for key in ("sparsity", "accuracy_mean", "data_points_used"):
+        assert ours[r][key] == theirs[r][key], (producer, r, key)
+  for r in (1, 3):  # Masks made, nothing trained on real data (round 1 of distilled is
+    assert (round_dir(workdir, "distilled", r) / layout.MASK).exists()  # hybrid's round 1,
+    assert not (round_dir(workdir, "random", r) / layout.REAL).exists()  # trained for it).
+  assert not (round_dir(workdir, "distilled", 3) / layout.REAL).exists()
+  assert (round_dir(workdir, "distilled", 2) / layout.REAL_B).exists()

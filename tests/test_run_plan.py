@@ -81,6 +81,12 @@ PLAN_CASES = [
     ({"lottery.rewind_steps": 3, "lottery.producers": ("distilled",),
       "stability.analyses": ("lmc",)},
      "lottery.rewind_steps=3 rewinds IMP, which lottery.producers"),
+    # Analyses at rounds a producer does not train on real data.
+    ({"lottery.real_training_rounds": (3,)},
+     "stability.detail_rounds names round 1, at which 'distilled' is not trained on real data"),
+    ({"lottery.real_training_rounds": (4,)},
+     r"lottery.real_training_rounds=\(4,\) names 4; it holds rounds 1..3"),
+    ({"lottery.real_training_rounds": (3, 3)}, "names 3 more than once"),
     # Names given twice.
     ({"lottery.producers": ("imp", "imp")},
      r"lottery.producers=\('imp', 'imp'\) names 'imp' more than once"),

@@ -16,6 +16,7 @@ import jax
 import numpy as np
 
 from lottery_jax import atomic
+from lottery_jax import imp
 from lottery_jax import layout
 from lottery_jax import masks as masks_lib
 from lottery_jax import parallel
@@ -253,7 +254,7 @@ def analyse(replicates, config, workdir: str) -> dict:
     lmc = {}
     for p in replicates[:st.replicates]:
       for producer in producers:
-        rounds = [0] if producer == "dense" else range(lot.rounds + 1)
+        rounds = [0] if producer == "dense" else imp.trained_rounds(lot, producer)
         lmc.setdefault(producer, []).append([lmc_stage(p, st, producer, r, sample)
                                              for r in rounds])
     out["lmc"] = {producer: [summaries.mean_lmc([x[i] for x in reps]) for i in range(len(reps[0]))]

@@ -56,8 +56,9 @@ def identity(config: dict) -> dict:
   run makes the set). Two configs with the same identity share a run directory."""
   c = config_blocks.without_run_defaults(copy.deepcopy(config))
   made = c["lottery"]["producers"]
-  if not c["lottery"].get("rewind_steps"):  # Runs from before it existed keep their identity.
-    c["lottery"].pop("rewind_steps", None)
+  for name in ("rewind_steps", "real_training_rounds"):  # At their defaults (0, ()), runs
+    if not c["lottery"].get(name):                       # from before they existed keep
+      c["lottery"].pop(name, None)                       # their identity.
   if not any(p in imp.PAI_PRODUCERS for p in made):  # Runs from before they existed keep
     c["lottery"].pop("pai_iterations", None)        # their identity.
     c["lottery"].pop("pai_examples", None)
@@ -247,12 +248,12 @@ def summarize(per_replicate: list[dict[str, list[dict]]]) -> dict:
   out = {}
   for producer in per_replicate[0]:
     rounds = []
-    for r, first in enumerate(per_replicate[0][producer]):
-      recs = [rep[producer][r] for rep in per_replicate]
+    for i, first in enumerate(per_replicate[0][producer]):
+      recs = [rep[producer][i] for rep in per_replicate]  # The same rounds in every replicate.
       acc = np.array([x["test_accuracy"] for x in recs])
       loss = np.array([x["test_loss"] for x in recs])
       rounds.append({
-          "round": r, "sparsity": float(np.mean([x["sparsity"] for x in recs])),
+          "round": first["round"], "sparsity": float(np.mean([x["sparsity"] for x in recs])),
           "accuracy_mean": float(acc.mean()), "accuracy_std": float(acc.std()),
           "loss_mean": float(loss.mean()), "loss_std": float(loss.std()),
           "accuracies": acc.tolist(),

@@ -305,14 +305,18 @@ class Replicate:
     return new, 0 if producer == "synflow" else n * iterations
 
   def run_producer(self, producer: str, rounds: int | None = None) -> list[dict]:
-    """Rounds 0..R of `producer` (R = lottery.rounds unless given): one record per round with
-    its real-data result, cumulative data points used and mask-production time."""
+    """Rounds 0..R of `producer` (R = lottery.rounds unless given): one record per round it
+    trains on real data (imp.trained_rounds) with its real-data result, cumulative data
+    points used and mask-production time (every round's mask counts, trained or not)."""
     records, used, spent = [], 0, 0.0
     rounds = self.setup.lottery.rounds if rounds is None else rounds
+    trained = imp.trained_rounds(self.setup.lottery, producer)
     for r in range(rounds + 1):
-      m, produced = self.mask(producer, r)
+      m, produced = self.mask(producer, r)  # Every round's: the next may be pruned from it.
       used += produced["examples"]
       spent += produced["production_time_s"]
+      if r not in trained:  # lottery.real_training_rounds leaves it out.
+        continue
       _, result = self.real_stage(producer, r, m)
       records.append(dict(result, data_points_used=used, mask_time_s=spent,
                           layerwise_sparsity=masks_lib.layerwise_sparsity(m)))

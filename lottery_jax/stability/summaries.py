@@ -58,8 +58,11 @@ def barrier_vs_accuracy_points(results) -> list[dict]:
     return []
   compression = results["num_train_examples"] / distilled["num_images"]
   points = []
-  for li, ld, pi, pd in zip(lmc["imp"][1:], lmc["distilled"][1:], prods["imp"][1:],
-                            prods["distilled"][1:]):
+  by_round = lambda recs: {r["round"]: r for r in recs}  # Rounds may differ: match them.
+  lmc_imp, lmc_syn = by_round(lmc["imp"]), by_round(lmc["distilled"])
+  acc_imp, acc_syn = by_round(prods["imp"]), by_round(prods["distilled"])
+  shared = sorted(set(lmc_imp) & set(lmc_syn) & set(acc_imp) & set(acc_syn) - {0})
+  for li, ld, pi, pd in ((lmc_imp[r], lmc_syn[r], acc_imp[r], acc_syn[r]) for r in shared):
     imp_barrier = li["train_loss_midpoint_barrier"]
     if imp_barrier > 0 and pi["accuracy_mean"] > 0:
       points.append({"sparsity": li["sparsity"],
