@@ -198,11 +198,11 @@ class Point(NamedTuple):
   train_loss: float
   val_error: float | None = None
 
-
-def judged_error(p: Point) -> float:
-  """The error barrier the rule reads: validation's, or test's for a round-one pair (marked
-  on the page: it has no validation barrier)."""
-  return p.error if p.val_error is None else p.val_error
+  @property
+  def rule_error(self) -> float:
+    """The error barrier the rule reads: validation's, or test's for a round-one pair (marked
+    on the page: it has no validation barrier)."""
+    return self.error if self.val_error is None else self.val_error
 
 
 def unstable(p: Point | None) -> bool:
@@ -210,7 +210,7 @@ def unstable(p: Point | None) -> bool:
   (fig3.TRAIN_LOSS_FLOOR) and a validation-error barrier of at least fig3.CONNECTED_ERROR
   (issue #33; issue #22's round one, without validation barriers, read the test split)."""
   return (p is not None and p.midpoint > fig3.TRAIN_LOSS_FLOOR
-          and judged_error(p) >= fig3.CONNECTED_ERROR)
+          and p.rule_error >= fig3.CONNECTED_ERROR)
 
 
 def _lmc_file(run: runs_lib.Run, producer: str, r: int) -> dict:
@@ -335,7 +335,8 @@ def _figure(by_recipe, controls, path: str) -> None:
   width = 0.8 / len(slots)
   for ax, (field, scale, ylabel, line) in zip(axes, (
       ("midpoint", 1.0, "midpoint train-loss barrier (nats)", fig3.TRAIN_LOSS_FLOOR),
-      ("error", 100.0, "test-error barrier (points)", 100 * fig3.CONNECTED_ERROR))):
+      ("rule_error", 100.0, "validation-error barrier (points;\nround one: test)",
+       100 * fig3.CONNECTED_ERROR))):
     for k, producer, chosen in slots:
       color, drawn = colors[k], False
       for i, name in enumerate(names):
@@ -366,7 +367,8 @@ def _sparsity_figure(by_recipe, path: str) -> None:
   axes = fig.subplots(1, 2)
   for ax, field, scale, ylabel, line in (
       (axes[0], "midpoint", 1.0, "midpoint train-loss barrier (nats)", fig3.TRAIN_LOSS_FLOOR),
-      (axes[1], "error", 100.0, "test-error barrier (points)", 100 * fig3.CONNECTED_ERROR)):
+      (axes[1], "rule_error", 100.0, "validation-error barrier (points; round one: test)",
+       100 * fig3.CONNECTED_ERROR)):
     for i, (name, seeds) in enumerate(by_recipe.items()):
       for seed, pts in seeds.items():
         ax.plot([100 * p.sparsity for p in pts], [scale * getattr(p, field) for p in pts],

@@ -30,6 +30,7 @@ from lottery_jax import atomic  # noqa: E402
 from lottery_jax import report  # noqa: E402
 from lottery_jax import rundir  # noqa: E402
 from lottery_jax import runners  # noqa: E402
+from lottery_jax import validate  # noqa: E402
 from lottery_jax.errors import UserInputError  # noqa: E402
 
 GUARDED = ("data.", "model.")
@@ -65,14 +66,6 @@ def _inside(path: str, folder: str) -> bool:
   return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def _nearest_existing(path: str) -> str:
-  """`path` or its closest ancestor that exists."""
-  path = os.path.abspath(path)
-  while not os.path.lexists(path):
-    path = os.path.dirname(path)
-  return path
-
-
 def check_out(out: str, run_dirs: list[str]) -> None:
   """UserInputError unless `out` is a folder aggregate can write its two files into, outside
   every run directory of `run_dirs`; checked before anything is written."""
@@ -80,20 +73,12 @@ def check_out(out: str, run_dirs: list[str]) -> None:
     if _inside(out, d):
       raise UserInputError(f"--out={out} is inside run directory {d}, whose own files it would "
                            "overwrite; choose a folder outside every run directory")
-  if os.path.exists(out) and not os.path.isdir(out):
-    raise UserInputError(f"--out={out} is an existing file, not a folder; choose a folder")
+  validate.check_writable_folder(out, f"--out={out}", "--out")
   for name in (TABLE_FILE, FIGURE_FILE):
     path = os.path.join(out, name)
     if os.path.isdir(path):
       raise UserInputError(f"{path} is a directory, where aggregate writes a file; move it away "
                            "or choose another --out")
-  parent = _nearest_existing(out)
-  if not os.path.isdir(parent):
-    raise UserInputError(f"--out={out} lies under {parent}, a file, not a folder; choose a "
-                         "folder")
-  if not os.access(parent, os.W_OK | os.X_OK):
-    raise UserInputError(f"--out={out} cannot be written ({parent} is not writable); choose "
-                         "another folder")
 
 
 def load(run_dir: str) -> tuple[dict, dict]:

@@ -286,16 +286,20 @@ def check(config: ml_collections.ConfigDict) -> None:
 
 def check_workdir(workdir: str) -> None:
   """UserInputError when `workdir` is a file, lies under a file, or cannot be written."""
-  path = os.path.abspath(workdir)
-  if os.path.exists(path) and not os.path.isdir(path):
-    raise UserInputError(f"work dir {workdir} is a file, not a directory; choose another "
-                         "--workdir")
-  probe = path
+  check_writable_folder(workdir, f"work dir {workdir}", "--workdir")
+
+
+def check_writable_folder(path: str, what: str, flag: str) -> None:
+  """UserInputError when the folder `path` (`what` in the message; `flag` the option that sets
+  it) is a file, lies under a file, or cannot be created or written."""
+  full = os.path.abspath(path)
+  if os.path.exists(full) and not os.path.isdir(full):
+    raise UserInputError(f"{what} is a file, not a directory; choose another {flag}")
+  probe = full
   while not os.path.exists(probe):
     probe = os.path.dirname(probe)
   if not os.path.isdir(probe):
-    raise UserInputError(f"work dir {workdir} cannot be created: {probe} is a file; choose "
-                         "another --workdir")
+    raise UserInputError(f"{what} cannot be created: {probe} is a file; choose another {flag}")
   if not os.access(probe, os.W_OK | os.X_OK):
-    raise UserInputError(f"work dir {workdir} is not writable ({probe} denies write "
-                         "permission); choose another --workdir or fix its permissions")
+    raise UserInputError(f"{what} is not writable ({probe} denies write permission); choose "
+                         f"another {flag} or fix its permissions")

@@ -136,9 +136,9 @@ def test_an_unusable_out_is_one_line_before_anything_is_written(tmp_path, capsys
   a = fake_run(tmp_path / "a", 0, [[0.90], [0.80]])
   (tmp_path / "file").write_text("keep")
   out, problem = {
-      "existing file": (tmp_path / "file", "is an existing file"),
-      "under a file": (tmp_path / "file" / "out", "a file, not a folder"),
-      "unwritable": ("/proc/self/aggregate_out", "cannot be written"),
+      "existing file": (tmp_path / "file", "is a file, not a directory; choose another --out"),
+      "under a file": (tmp_path / "file" / "out", "cannot be created: "),
+      "unwritable": ("/proc/self/aggregate_out", "is not writable"),
       "aggregate.md is a directory": (tmp_path / "out", "is a directory"),
   }[case]
   if case == "unwritable" and not os.path.isdir("/proc/self"):
