@@ -16,6 +16,8 @@ from lottery_jax import optim
 from lottery_jax import train as train_lib
 from lottery_jax.errors import TrainingDiverged, UserInputError
 
+import tiny
+
 
 def tiny_problem(n=64, seed=0):
   rng = np.random.default_rng(seed)
@@ -43,12 +45,7 @@ def test_pruned_weights_stay_exactly_zero(optimizer):
   for i in range(6):
     state, metrics = step(state, {"image": images[:32], "label": labels[:32]}, jax.random.key(i))
   assert int(state.step) == 6
-  for p, p0, m in zip(jax.tree.leaves(state.params), jax.tree.leaves(initial),
-                      jax.tree.leaves(state.masks)):
-    p, m = np.asarray(p), np.asarray(m)
-    assert np.all(p[~m] == 0.0), "a pruned weight moved"
-    if m.any() and p.ndim >= 2:
-      assert not np.array_equal(p[m], p0[m]), "kept weights did not train"
+  tiny.assert_pruned_stay_zero_and_kept_train(state.params, initial, state.masks)
   # Optimizer moments of pruned weights stay zero too.
   for leaf in jax.tree.leaves(state.opt_state):
     assert bool(jnp.all(jnp.isfinite(leaf)))

@@ -71,3 +71,13 @@ def sign_problem(n: int, seed: int = 0):
   rng = np.random.default_rng(seed)
   images = rng.normal(size=(n, 8, 8, 1)).astype(np.float32)
   return images, (images.mean(axis=(1, 2, 3)) > 0).astype(np.int32)
+
+
+def assert_pruned_stay_zero_and_kept_train(params, initial, masks) -> None:
+  """Every pruned weight of `params` is exactly zero and the kept weights of each kernel moved
+  from `initial` (the params before training)."""
+  for p, p0, m in zip(jax.tree.leaves(params), jax.tree.leaves(initial), jax.tree.leaves(masks)):
+    p, m = np.asarray(p), np.asarray(m)
+    assert np.all(p[~m] == 0.0), "a pruned weight moved"
+    if m.any() and p.ndim >= 2:
+      assert not np.array_equal(p[m], p0[m]), "kept weights did not train"
