@@ -31,7 +31,7 @@ whose LMC barrier is clearly above zero at 100 epochs. It writes results.json, f
 report.md.
 
 Variants (configs/presets.py): `:smoke` (a CPU smoke run of every stage: width 32, 10 DM
-iterations, one round of each producer, 20 steps; minutes on 2 cores, README "Timings"), `:cpu`
+iterations, one round of each producer, 20 steps; minutes on 2 cores, docs/benchmarks.md), `:cpu`
 (the experiments' cpu preset), `:rewind` (IMP with weight rewinding only), `:authors` (real
 training as the authors' public code: SGD 0.01, batch 64, 300 epochs, DiffAug + CutMix;
 `:cpu,authors` gives it 10 epochs at width 32), comma-separated:

@@ -15,7 +15,7 @@ from lottery_jax import config_blocks
 from lottery_jax import default_config
 
 # The project's committed CIFAR-10 DM set (10 images per class, mean/std normalisation),
-# relative to the repository root as every command in README is.
+# relative to the repository root as every command in README.md and docs/ is.
 COMMITTED_DM_SET = "experiments/results/distilled/cifar10_dm_ipc10.npz"
 
 

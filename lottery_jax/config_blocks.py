@@ -11,8 +11,15 @@ def seeds() -> ml_collections.ConfigDict:
   """Named seeds: every random operation derives its key from one of these. `split` draws
   the validation hold-out and the data.train_examples subset; `analysis` the stratified
   train examples the stability analyses measure on (the same for every producer and round)."""
-  return ml_collections.ConfigDict(dict(init=0, data_order=0, augment=0, pruning=0, distill=0,
-                                        probes=0, split=0, analysis=0))
+  return ml_collections.ConfigDict(dict(
+      init=0,          # theta_0: the dense network's initial weights.
+      data_order=0,    # The order of real-data batches (LMC's second network: a fold-in).
+      augment=0,       # Real- and distilled-data augmentation draws (crop, flip, DSA, CutMix).
+      pruning=0,       # Random pruning's masks and any other random choice of a pruner.
+      distill=0,       # Making a distilled set (initial images, real batches, networks).
+      probes=0,        # Hutchinson probes and the landscape plane's random directions.
+      split=0,         # The validation hold-out and the data.train_examples subset.
+      analysis=0))     # The stratified train sample every stability analysis reads.
 
 
 def data() -> ml_collections.ConfigDict:
@@ -23,15 +30,15 @@ def data() -> ml_collections.ConfigDict:
   d.manual_dir = ""          # TFDS manual dir.
   d.cache_dir = ""           # Decoded-image and ZCA cache ('' = ~/.cache/lottery_jax).
   d.preprocess = "standardize"  # 'standardize' (train mean/std), 'zca' or 'none'.
-  d.zca_eps = 0.1
+  d.zca_eps = 0.1            # ZCA regulariser, added to the covariance's eigenvalues.
   # Real-data training augmentation (DATA_DEFAULTS): 'crop_flip' (the two fields below),
   # 'idc_dsa' (IDC's DiffAug on every example, as the authors: flip, colour, then one of
   # crop/scale/rotate per batch; cutout too when CutMix is off) or 'none'.
   d.augment = "crop_flip"
   d.crop_padding = 0         # Random crop after zero padding by this many pixels (0 = off).
   d.flip = False             # Random horizontal flips.
-  d.cutmix_prob = 0.0        # Share of batches CutMixed (0 = off; the authors: 0.5) ...
-  d.cutmix_beta = 1.0        # ... with the pasted area drawn from Beta(beta, beta).
+  d.cutmix_prob = 0.0        # Share of batches CutMixed (0 = off; the authors: 0.5).
+  d.cutmix_beta = 1.0        # CutMix's pasted area is drawn from Beta(beta, beta).
   # A stratified random validation split held out of the source's train split (seeds.split;
   # 0 = none): validation accuracy is reported beside test accuracy, and choices are made on it.
   d.validation_examples = 0
@@ -45,9 +52,14 @@ def data() -> ml_collections.ConfigDict:
 def model() -> ml_collections.ConfigDict:
   """The network: a name of lottery_jax.models.MODELS and its options."""
   m = ml_collections.ConfigDict()
-  m.name = "convnet"
-  m.options = ml_collections.ConfigDict(dict(width=128, depth=3, norm="instance",
-                                             pooling="avg", weight_init="torch"))
+  m.name = "convnet"         # 'convnet', 'resnet18', 'resnet10_ap' or 'mlp'.
+  # Keyword arguments of the model (ConvNet's below; the MLP takes `hidden` instead).
+  m.options = ml_collections.ConfigDict(dict(
+      width=128,              # ConvNet: channels of every conv layer.
+      depth=3,                # ConvNet: conv blocks, each halving the image.
+      norm="instance",        # ConvNet: 'instance', 'batch' or 'none'.
+      pooling="avg",          # ConvNet: 'avg' or 'max'.
+      weight_init="torch"))   # Initialiser family of the kernels (PyTorch's defaults).
   return m
 
 
@@ -55,19 +67,19 @@ def train_config(**overrides) -> ml_collections.ConfigDict:
   """One training recipe: optimizer, schedule, length, batch, logging/checkpoint cadence."""
   t = ml_collections.ConfigDict()
   t.optimizer = "adam"      # 'sgd', 'adam' (L2 decay added to the gradient) or 'adamw'.
-  t.learning_rate = 8e-4
+  t.learning_rate = 8e-4    # Peak learning rate.
   t.momentum = 0.9          # SGD only.
-  t.weight_decay = 8e-4
+  t.weight_decay = 8e-4     # L2 coefficient (decoupled for 'adamw').
   t.schedule = "step"       # 'constant', 'step' or 'cosine'.
-  t.decay_at = (0.5, 0.65, 0.8)  # 'step': fractions of the run where the lr is multiplied...
-  t.decay_factor = 0.15          # ... by this.
-  t.warmup_epochs = 0.0
-  t.epochs = 100.0
+  t.decay_at = (0.5, 0.65, 0.8)  # 'step': fractions of training where the lr is decayed.
+  t.decay_factor = 0.15          # 'step': the lr is multiplied by this at each decay_at.
+  t.warmup_epochs = 0.0     # Linear warm-up from 0 to the peak lr over this many epochs.
+  t.epochs = 100.0          # Length in passes over the training set.
   t.num_steps = 0           # If > 0, overrides epochs (a short schedule for smoke runs).
-  t.batch_size = 256
-  t.eval_batch_size = 1000
-  t.log_every = 50
-  t.checkpoint_every = 500
+  t.batch_size = 256        # Training examples per step.
+  t.eval_batch_size = 1000  # Examples per evaluation call (changes no result).
+  t.log_every = 50          # Steps between metrics.jsonl lines and progress updates.
+  t.checkpoint_every = 500  # Steps between checkpoints (a killed run resumes from the last).
   # Execution (RUN_DEFAULTS): a field at its default is left out of a run's identity.
   t.compute_dtype = "float32"  # Or 'bfloat16': forward/backward in bf16, float32 weights.
   t.loop = "auto"           # 'step', 'block' (lottery_jax.blocks) or 'auto' (per backend).
@@ -96,7 +108,7 @@ def real_train(**overrides) -> ml_collections.ConfigDict:
   vmapped program), 'false' (one after the other) or 'auto' (false: slower on a CPU and on an
   H200 for ConvNet-3; bench/README.md)."""
   t = train_config(**overrides)
-  t.pairs_together = "auto"
+  t.pairs_together = "auto"  # LMC pairs in one vmapped program: 'true', 'false' or 'auto'.
   return t
 
 
@@ -140,8 +152,16 @@ def distilled_recipe(**overrides) -> ml_collections.ConfigDict:
 def dsa_config() -> ml_collections.ConfigDict:
   """Differentiable siamese augmentation (lottery_jax.distill.dsa.DsaParams, DSA defaults)."""
   return ml_collections.ConfigDict(dict(
-      strategy="color_crop_cutout_flip_scale_rotate", crop=0.125, cutout=0.5, scale=1.2,
-      rotate=15.0, brightness=1.0, saturation=2.0, contrast=0.5, flip=0.5, single_op=True))
+      strategy="color_crop_cutout_flip_scale_rotate",  # The ops, '_'-joined.
+      crop=0.125,        # Largest translation, as a fraction of the image side.
+      cutout=0.5,        # Side of the erased square, as a fraction of the image side.
+      scale=1.2,         # Per-axis scale factors drawn from [1 / scale, scale].
+      rotate=15.0,       # Rotation drawn from [-rotate, rotate] degrees.
+      brightness=1.0,    # Offset drawn from [-brightness / 2, brightness / 2].
+      saturation=2.0,    # Deviations from each pixel's channel mean times U[0, saturation].
+      contrast=0.5,      # Deviations from the image mean times U[1 - contrast, 1 + contrast].
+      flip=0.5,          # Probability of a left-right flip.
+      single_op=True))   # One op per call, drawn from the strategy (True), or all in turn.
 
 
 def distillation() -> ml_collections.ConfigDict:
@@ -151,24 +171,28 @@ def distillation() -> ml_collections.ConfigDict:
   d = ml_collections.ConfigDict()
   d.images_per_class = 10     # Stored images per class (the storage budget).
   d.init = "real"             # Initial images: 'real' (random real images) or 'noise'.
-  d.checkpoint_every = 200
-  d.log_every = 50
-  d.dsa = dsa_config()
+  d.checkpoint_every = 200    # Iterations between checkpoints of the images.
+  d.log_every = 50            # Iterations between metrics lines.
+  d.dsa = dsa_config()        # The augmentation both methods apply to real and distilled images.
   # The images are optimised by SGD with momentum; iterations = image updates.
   d.dm = ml_collections.ConfigDict(dict(
-      iterations=300, learning_rate=1.0, momentum=0.5,
+      iterations=300,         # DM: image updates.
+      learning_rate=1.0,      # DM: the images' SGD learning rate.
+      momentum=0.5,           # DM: the images' SGD momentum.
       per_class_real=64,      # Real images per class embedded per iteration.
       layers="head"))         # Embeddings matched: 'head' (DM) or 'blocks' (every block).
   d.idc = ml_collections.ConfigDict(dict(
-      iterations=200, learning_rate=0.005, momentum=0.5,
+      iterations=200,         # IDC: image updates.
+      learning_rate=0.005,    # IDC: the images' SGD learning rate.
+      momentum=0.5,           # IDC: the images' SGD momentum.
       per_class_real=64,      # Real images per class whose gradient is matched.
       factor=2,               # Each stored image decodes into factor^2 training images.
       metric="l1",            # Gradient distance: 'l1', 'mse' or 'cos'.
       match_dense=False,      # Match the classifier's gradient too (IDC: conv layers only).
-      net_steps=10,           # SGD steps of the matching network per iteration ...
-      net_batch=128,          # ... on random real batches of this size,
-      net_learning_rate=0.01,
-      reinit_every=50,        # and a fresh network every this many iterations.
+      net_steps=10,           # SGD steps of the matching network per iteration.
+      net_batch=128,          # Real batch size of those steps.
+      net_learning_rate=0.01,  # Learning rate of those steps.
+      reinit_every=50,        # A fresh matching network every this many iterations.
       clip=True))             # Keep the images within the real data's per-channel range.
   return d
 
@@ -178,14 +202,14 @@ def distill_config() -> ml_collections.ConfigDict:
   d = distillation()
   d.method = "dm"             # 'dm' (distribution matching), 'idc' (gradient matching with
                               # multi-formation) or 'published' (evaluate distilled.source).
-  # Evaluation: fresh networks trained on the set with the distilled-training recipe and DSA,
-  # against class-balanced random real subsets of images_per_class images per class.
-  # 1,000 epochs as DESIGN.md: at 300, digits subsets of 10 per class are far from converged
-  # (random subsets 92.1% after 300 epochs, 96.9% after 1,000; 3 seeds each).
+  # Evaluation: this many fresh networks trained on the set with eval_train and DSA, and as
+  # many on class-balanced random real subsets of images_per_class images per class.
   d.eval_seeds = 3
+  # The distilled-training recipe for 1,000 epochs, as DESIGN.md (at 300, random digits
+  # subsets of 10 per class are still far from converged).
   d.eval_train = distilled_recipe(epochs=1000.0, batch_size=256, log_every=100,
                                   checkpoint_every=500)
-  d.random_baseline = True
+  d.random_baseline = True    # Also train on class-balanced random real subsets, as a baseline.
   return d
 
 
@@ -195,13 +219,13 @@ def lottery() -> ml_collections.ConfigDict:
   lot = ml_collections.ConfigDict()
   # Of imp, distilled, hybrid, random, and pruning at initialization: snip, grasp, synflow.
   lot.producers = ("imp", "distilled", "random")
-  lot.rounds = 3
+  lot.rounds = 3            # Pruning rounds after the dense network (round 0).
   lot.fraction = 0.2        # Share of the remaining prunable weights removed per round.
   lot.scope = "global"      # 'global' or 'layerwise' magnitude pruning.
   lot.dense_layers = ()     # Modules never pruned, e.g. ('Dense_0',): ConvNet's output.
   lot.replicates = 2        # Whole pipeline repeated with fold_in(seed, replicate).
   lot.rewind_epochs = 0.0   # IMP rewinds to theta_k, k = this many epochs (0: theta_0).
-  lot.rewind_steps = 0      # ... or k = this many steps (runs sized by train.num_steps).
+  lot.rewind_steps = 0      # IMP rewinds to theta_k, k = this many steps (num_steps runs).
   # Rounds >= 1 at which the producers whose masks need no real training (distilled, random,
   # snip, grasp, synflow) train their mask on real data; their accuracy rows and analyses are
   # at those rounds only (() = every round). IMP and hybrid train every round: their next
@@ -228,8 +252,8 @@ def distilled() -> ml_collections.ConfigDict:
   # (distilled.crop_padding / distilled.flip; all off on digits).
   d.augment = "crop_flip"
   d.dsa = dsa_config()
-  d.crop_padding = 0
-  d.flip = False
+  d.crop_padding = 0          # 'crop_flip': random crop after zero padding (0 = off).
+  d.flip = False              # 'crop_flip': random horizontal flips.
   # 25 epochs (25 steps on 100 images) keeps the distilled producer's data points >10x below
   # IMP's on digits, where the real train set is only 1,437 images.
   d.train = distilled_recipe(learning_rate=0.05, epochs=25.0, batch_size=512)
@@ -240,7 +264,7 @@ def stability() -> ml_collections.ConfigDict:
   """Stability analyses after the pruning stage (lottery_jax.runners.analyses); analyses=()
   skips them."""
   st = ml_collections.ConfigDict()
-  st.analyses = ("lmc", "landscape", "hessian", "masks")
+  st.analyses = ("lmc", "landscape", "hessian", "masks")  # Of these four; () = none.
   st.replicates = 1          # Analyse the first min(this, lottery.replicates).
   st.num_alphas = 31         # Interpolation points of linear mode connectivity.
   # Whose masks get an LMC pair (a second network on a second data order) and a barrier:
@@ -248,20 +272,20 @@ def stability() -> ml_collections.ConfigDict:
   st.lmc_producers = ("dense", "imp", "distilled", "hybrid", "random", "snip", "grasp",
                       "synflow")
   st.lmc_examples = 0        # Train examples for LMC (0 = the whole train split).
-  st.detail_producers = ("imp", "distilled")  # Landscapes and Hessians for these...
-  st.detail_rounds = (1, 3)                   # ... at these rounds.
+  st.detail_producers = ("imp", "distilled")  # Producers that get landscapes and Hessians.
+  st.detail_rounds = (1, 3)                   # Rounds at which they get them.
   st.grid_size = 21          # Landscape grid: grid_size^2 points.
   st.grid_examples = 128     # Train examples the landscape loss is computed on.
-  st.filter_normalize = False
+  st.filter_normalize = False  # Scale the landscape's directions filter-wise (Li et al. 2018).
   st.hessian_probes = 8      # Rademacher probes per batch.
-  st.hessian_batches = 1
-  st.hessian_batch_size = 128
+  st.hessian_batches = 1     # Stratified train batches the Hessian diagonal averages over.
+  st.hessian_batch_size = 128  # Examples per Hessian batch.
   # Probes / alphas / grid points per vmapped block (on a CPU, vmapping over parameter copies
   # is several times slower than one after another). probe_batch 0: stability.hessian's
   # default (single probes, 4 per jitted call, on a CPU; blocks of 8 on accelerators);
   # point_batch 0: points one after another in a lax.map.
   st.probe_batch = 0
-  st.point_batch = 0
+  st.point_batch = 0         # Alphas / grid points per vmapped block (0: one after another).
   st.chunk_size = 500        # Examples per evaluation call.
   # Peak memory of one sweep call in GiB: point_batch, then chunk_size, shrink to fit it
   # (estimated from the model's activations). 0: 4 GiB on a CPU, half the accelerator's memory.

@@ -23,7 +23,7 @@ def lottery_base() -> ml_collections.ConfigDict:
   quickstart's values, unlocked. `distill` holds the settings of a distillation made in the
   run (distilled.source 'dm' or 'idc')."""
   c = ml_collections.ConfigDict()
-  c.experiment = "lottery"
+  c.experiment = "lottery"  # Which runner runs the config: 'lottery' or 'distill'.
   c.seeds = config_blocks.seeds()
   c.data = config_blocks.data()
   c.model = config_blocks.model()
@@ -42,7 +42,7 @@ def distill_base() -> ml_collections.ConfigDict:
   subsets) with the digits values, unlocked. distilled.source names the set that method
   'published' evaluates."""
   c = ml_collections.ConfigDict()
-  c.experiment = "distill"
+  c.experiment = "distill"  # Which runner runs the config: 'lottery' or 'distill'.
   c.seeds = config_blocks.seeds()
   c.data = config_blocks.data()
   c.model = config_blocks.model()
@@ -52,7 +52,7 @@ def distill_base() -> ml_collections.ConfigDict:
 
 
 def get_config() -> ml_collections.ConfigDict:
-  """Quickstart: `python -m lottery_jax.main` (see README "Timings").
+  """Quickstart: `python -m lottery_jax.main` (see docs/benchmarks.md).
 
   lottery_base() shrunk so that every part of the report appears within minutes on a CPU and the
   producers separate: ConvNet-3 of width 32 (19,338 params; dense test accuracy about 98%),

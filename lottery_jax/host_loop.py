@@ -36,7 +36,7 @@ WATCHED_METRICS = (("loss", "the loss"), ("grad_norm", "the gradient norm"),
 # computations in flight per device (PjRt's max_inflight_computations); with several processes
 # and a log_every above that, a step's launch on one device could block at the limit while
 # the other process's devices waited for it inside an all-reduce, and every process hung
-# (jaxlib 0.10.2, 2 processes x 2 CPU devices, now and then; README "Multi-host"). The device
+# (jaxlib 0.10.2, 2 processes x 2 CPU devices, now and then; docs/multihost.md). The device
 # still never waits on the host while a step takes it longer than the host needs to dispatch.
 MAX_STEPS_AHEAD = 8
 

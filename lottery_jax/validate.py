@@ -164,6 +164,7 @@ def check_stability(config) -> None:
   for name in ("num_alphas", "grid_size", "hessian_probes", "hessian_batches",
                "hessian_batch_size", "chunk_size", "bn_examples"):
     check_int(config, f"stability.{name}", 1 if name not in ("num_alphas", "grid_size") else 2)
+  check_bool(config, "stability.filter_normalize")
   if "memory_budget_gb" in st:
     check_real(config, "stability.memory_budget_gb", 0.0)
   for r in st.detail_rounds:
@@ -217,6 +218,8 @@ def check_distillation(config, method: str) -> None:
     for name in ("factor", "net_steps", "net_batch", "reinit_every"):
       check_int(config, f"distill.idc.{name}", 1)
     check_real(config, "distill.idc.net_learning_rate", 0.0, positive=True)
+    check_bool(config, "distill.idc.clip")
+    check_bool(config, "distill.idc.match_dense")
   distill_make.check_method(config.distill, method)
 
 
@@ -225,6 +228,7 @@ def check_distill(config) -> None:
   if d.method not in distill_make.METHODS:
     raise unknown_choice("distill.method", d.method, distill_make.METHODS)
   check_int(config, "distill.eval_seeds", 0)
+  check_bool(config, "distill.random_baseline")
   if d.method in distill_make.MAKERS:
     check_distillation(config, d.method)
   elif config.distilled.source in ("", "random_subset"):

@@ -2,12 +2,15 @@
 
 import importlib.util
 import pathlib
+import re
 import subprocess
 import sys
 
+import ml_collections
 import pytest
 
 from lottery_jax import default_config, validate
+from lottery_jax.errors import UserInputError
 
 import tiny
 
@@ -175,3 +178,33 @@ def test_the_rewind_step_field_leaves_committed_run_identities_alone():
   assert "rewind_steps" not in runners.identity(get_config("cpu,rewind"))["lottery"]
   assert runners.default_workdir(get_config("cpu,rewind")) == "runs/cifar10-convnet-b367d240"
   assert runners.identity(get_config("smoke,rewind"))["lottery"]["rewind_steps"] == 1
+
+
+@pytest.mark.parametrize("path,value,message", [
+    ("distilled.dsa.crop", 0.7, "DSA crop must be a number in [0.0, 0.5], got 0.7"),
+    ("distilled.dsa.scale", 0.5, "DSA scale must be a number in [1.0, 4.0], got 0.5"),
+    ("distilled.dsa.flip", 1.5, "DSA flip must be a number in [0.0, 1.0], got 1.5"),
+    ("distill.dsa.contrast", -0.1, "DSA contrast must be a number in [0.0, 1.0], got -0.1"),
+    ("stability.filter_normalize", 1, "stability.filter_normalize must be True or False"),
+    ("distill.idc.clip", "yes", "distill.idc.clip must be True or False"),
+])
+def test_dsa_strengths_and_flags_out_of_range_are_refused(path, value, message):
+  """A strength the ops would silently reinterpret (a translation past the image, a scale
+  below 1, a flip probability above 1) or a flag that is not a bool is one line naming it."""
+  c = ml_collections.ConfigDict(default_config.lottery_base().to_dict(), type_safe=False)
+  c.distilled.augment = "dsa"
+  c.distilled.source = "idc" if path.startswith("distill.idc") else "dm"
+  node = c
+  *parents, name = path.split(".")
+  for part in parents:
+    node = node[part]
+  node[name] = value
+  with pytest.raises(UserInputError, match=re.escape(message)):
+    validate.check(c)
+
+
+def test_a_distill_config_refuses_a_random_baseline_that_is_not_a_bool():
+  c = ml_collections.ConfigDict(default_config.distill_base().to_dict(), type_safe=False)
+  c.distill.random_baseline = "no"
+  with pytest.raises(UserInputError, match="distill.random_baseline must be True or False"):
+    validate.check(c)

@@ -35,15 +35,3 @@ def test_readme_summary_has_the_printed_format():
                            "imp": [round_(0.0, 0.98), round_(0.36, 0.985)]}}
   check(report.terminal_summary(results, "runs/digits-convnet-abc").splitlines())
 
-
-def test_every_markdown_table_has_a_header_row():
-  """A separator row (|---|) right after a non-table line renders as text, not a table (the
-  README's item table once lost its header this way)."""
-  pages = [ROOT / "README.md", *sorted((ROOT / "experiments").rglob("*.md"))]
-  for page in pages:
-    lines, fence = page.read_text().splitlines(), False
-    for i, line in enumerate(lines):
-      fence ^= line.lstrip().startswith("```")
-      if not fence and re.match(r"^\s*(> )?\|[-: |]+\|\s*$", line):
-        previous = lines[i - 1].strip().removeprefix(">").strip() if i else ""
-        assert previous.startswith("|"), f"{page.relative_to(ROOT)}:{i + 1}: no header row"

@@ -54,6 +54,13 @@ class DsaParams(NamedTuple):
   single_op: bool = True
 
 
+# The strengths' valid ranges: a translation or cutout beyond the image, a scale below 1 or a
+# flip probability above 1 would be silently reinterpreted by the ops.
+_RANGES = (("crop", 0.0, 0.5), ("cutout", 0.0, 1.0), ("scale", 1.0, 4.0),
+           ("rotate", 0.0, 180.0), ("brightness", 0.0, 2.0), ("saturation", 0.0, 10.0),
+           ("contrast", 0.0, 1.0), ("flip", 0.0, 1.0))
+
+
 def params_from_config(dsa_config) -> DsaParams:
   """DsaParams from a config block with the same field names; `strategy` may be a
   '_'-joined string ('color_crop_cutout_flip_scale_rotate') or a sequence of names."""
@@ -66,6 +73,13 @@ def params_from_config(dsa_config) -> DsaParams:
   if unknown:
     raise UserInputError(f"unknown DSA op {unknown[0]!r} in strategy "
                          f"{'_'.join(fields['strategy'])!r}; valid ops: {', '.join(OPS)}")
+  for name, low, high in _RANGES:
+    value = fields.get(name, getattr(DsaParams, name))
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value
+        or value > high):
+      raise UserInputError(f"DSA {name} must be a number in [{low}, {high}], got {value!r}")
+  if not isinstance(fields.get("single_op", True), bool):
+    raise UserInputError(f"DSA single_op must be True or False, got {fields['single_op']!r}")
   return DsaParams(**fields)
 
 

@@ -114,7 +114,7 @@ class Replicate:
     need the second network (LMC on this replicate) and neither has a result. A pair killed
     between its two saves resumes together from the step both saved (train_many.fit_many),
     so it ends bit-identical to an uninterrupted pair; it is not bit-identical to the two
-    trained one after another (see README, train.pairs_together)."""
+    trained one after another (see docs/lottery-run.md, train.pairs_together)."""
     s = self.setup
     if (s.real.multi_step_fn is None or self.index >= s.lmc_replicates
         or (producer if r else "dense") not in s.lmc_producers):
