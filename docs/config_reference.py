@@ -21,11 +21,13 @@ import tokenize
 
 import ml_collections
 
-from lottery_jax import default_config
-from lottery_jax import validate
-from lottery_jax.errors import UserInputError
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # This checkout's lottery_jax, whatever is installed.
+
+from lottery_jax import default_config  # noqa: E402
+from lottery_jax import validate  # noqa: E402
+from lottery_jax.errors import UserInputError  # noqa: E402
+
 OUT = ROOT / "docs" / "configs.md"
 SOURCES = (ROOT / "lottery_jax" / "config_blocks.py", ROOT / "lottery_jax" / "default_config.py")
 

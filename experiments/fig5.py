@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib import image as mpimg
 from matplotlib.figure import Figure
 
-from lottery_jax import stability
+from lottery_jax import layout, stability
 
 from experiments import cli, page
 from experiments import runs as runs_lib
@@ -39,9 +39,12 @@ def runs(preset: str) -> dict[str, runs_lib.RunSpec]:
   return {"main": runs_lib.C10_CONVNET_ANALYSES[preset]}
 
 
-def landscape(run: runs_lib.Run, producer: str, r: int):
-  """(losses_GxG, coords_a, coords_b) of replicate 0's landscape.npz (RunMissing if absent)."""
-  path = os.path.join(run.round_dir(producer, r), "landscape.npz")
+def landscape(run: runs_lib.Run, producer: str, r: int, on_distilled: bool = False):
+  """(losses_GxG, coords_a, coords_b) of replicate 0's landscape.npz, or of its
+  landscape_distilled.npz (the same plane, loss on the distilled images) (RunMissing if
+  absent)."""
+  path = os.path.join(run.round_dir(producer, r), layout.LANDSCAPE_DISTILLED if on_distilled
+                      else layout.LANDSCAPE)
   if not os.path.exists(path):
     raise runs_lib.RunMissing(f"{path} is missing; results.json lists it (rerun the lottery "
                               "run to recompute it)")
@@ -125,7 +128,35 @@ def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
   if ("dense", 0) in numbers:
     findings.insert(0, f"Dense network: midpoint barrier on the grid "
                        f"{numbers['dense', 0]['barrier']:.3f}.")
-  return page.Drawn(["fig5.png"] + figures, table, findings)
+  drawn = ["fig5.png"] + figures
+  on_distilled = (run.results.get("stability") or {}).get("landscape_distilled") or {}
+  if all(p in on_distilled for p in NAMES):
+    panels, rows = {}, []
+    for j, r in enumerate(sparse):
+      for i, producer in enumerate(("distilled", "imp")):
+        label = NAMES[producer]
+        losses, ca, cb = landscape(run, producer, r, on_distilled=True)
+        name = f"fig5_{label.lower()}_round{r}_on_distilled_set.png"
+        stability.plot_landscape(losses, ca, cb, os.path.join(out_dir, name),
+                                 title=f"{label}, {page.pct(sparsity[r], 0)}: distilled set")
+        panels[i, j], drawn = os.path.join(out_dir, name), drawn + [name]
+        m = measures(losses, ca, cb)
+        rows.append([label, page.pct(sparsity[r]), page.num(m["min"]), page.num(m["a"]),
+                     page.num(m["b"]), page.num(m["mid"]), page.num(m["barrier"])])
+        numbers[label, r, "distilled set"] = m
+    _tile(panels, (2, len(sparse)), os.path.join(out_dir, "fig5_on_distilled_set.png"))
+    drawn.insert(1, "fig5_on_distilled_set.png")
+    table += ("\nThe same planes with the loss on the run's distilled images (as stored, "
+              "without augmentation), where distilled pruning trained its masks:\n\n"
+              + page.table(["subnetwork", "sparsity", "min loss", "loss at A", "loss at B",
+                            "loss at midpoint", "midpoint barrier"], rows))
+    for r in sparse:
+      s_, i_ = numbers["synthetic", r, "distilled set"], numbers["IMP", r, "distilled set"]
+      findings.append(
+          f"On the distilled set at {page.pct(sparsity[r])}: midpoint barrier "
+          + verdict.compare("synthetic", verdict.spread([s_["barrier"]]), "IMP",
+                            verdict.spread([i_["barrier"]])) + ".")
+  return page.Drawn(drawn, table, findings)
 
 
 if __name__ == "__main__":

@@ -152,7 +152,65 @@ def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
                             -1: "less sharp than dense beyond probe noise (unlike the paper)",
                             0: "not distinguishable from dense by probe noise"}[o]
                          + " (one replicate).")
-  return page.Drawn(["hessian.png"], table, findings)
+  sharp = (loaded["main"].results.get("stability") or {}).get("sharpness")
+  drawn = ["hessian.png"]
+  if sharp:
+    sharp_table, sharp_findings = sharpness_section(sharp)
+    table += sharp_table
+    findings += sharp_findings
+  return page.Drawn(drawn, table, findings)
+
+
+def _label(producer: str, rec: dict) -> str:
+  return "dense" if producer == "dense" else (
+      f"{NAMES.get(producer, producer)} {page.pct(rec['sparsity'], 0)}")
+
+
+def _spread(stat: dict) -> verdict.Spread | None:
+  return (None if stat["mean"] is None else
+          verdict.Spread(stat["mean"], stat["std"], len(stat["values"])))
+
+
+def _cell(stat: dict) -> str:
+  return "n/a" if stat["mean"] is None else (
+      f"{stat['mean']:.3g} ± {stat['std']:.2g} (n = {len(stat['values'])})")
+
+
+def sharpness_section(sharp: dict[str, list[dict]]) -> tuple[str, list[str]]:
+  """The sharpness columns (results.json's stability.sharpness): lambda_max, the trace, the
+  scale-normalised lambda_max and the diagonal's std per network, mean ± std over the
+  analysed replicates, and a verdict per sparsity on lambda_max and the trace."""
+  rows, by_label = [], {}
+  for producer, recs in sharp.items():
+    for rec in recs:
+      label = _label(producer, rec)
+      by_label[label] = rec
+      rows.append([label, page.pct(rec["sparsity"]), _cell(rec["lambda_max"]),
+                   f"{rec['lambda_max_residual']:.2g}", _cell(rec["trace"]),
+                   _cell(rec["scale_normalised"]), _cell(rec["diagonal_std"])])
+  first = next(iter(by_label.values()))
+  table = ("\n## Sharpness (top eigenvalue and trace)\n\n"
+           + page.table(["network", "sparsity", "lambda_max", "largest residual", "trace",
+                         "lambda_max x ||theta_kept||^2", "diagonal std"], rows)
+           + f"\nOn the kept weights, from the same batches as the diagonal: lambda_max by "
+             f"Lanczos ({first['lanczos_steps']} steps; the residual ||Hv - lambda v|| bounds "
+             "its error), the trace as the sum of the Hutchinson diagonal, and lambda_max "
+             "times the kept weights' squared norm, which puts dense and sparse networks of "
+             "different weight norm on one scale. Mean ± std over replicates.\n")
+  findings = []
+  for label, rec in by_label.items():
+    if not label.startswith("synthetic"):
+      continue
+    twin = by_label.get("IMP" + label[len("synthetic"):])
+    if twin is None:
+      continue
+    for key, what in (("lambda_max", "top eigenvalue"), ("trace", "trace")):
+      a, b = _spread(rec[key]), _spread(twin[key])
+      if a is not None and b is not None:
+        findings.append(f"{what} at {page.pct(rec['sparsity'], 0)}: "
+                        + verdict.compare("synthetic", a, "IMP", b)
+                        + " (the paper: synthetic flatter).")
+  return table, findings
 
 
 if __name__ == "__main__":

@@ -67,12 +67,18 @@ MTT = "../shared/data/cifar10_ipc10_mtt.npz"  # Relative to the repository root.
 MTT_FLAGS = (f"--config.distilled.source={MTT}", "--config.data.preprocess=zca",
         "--config.data.zca_eps=0.1")
 
+# Every analysis the pages read (issue #36: sharpness, layerwise LMC, landscapes on the
+# distilled set too), for the runs the analyses pages draw from.
+ANALYSES_FLAGS = ("--config.stability.analyses=('lmc','landscape','hessian','masks',"
+                  "'sharpness','layerwise_lmc')", "--config.stability.landscape_on_distilled=True")
+
 C10_CONVNET = {
     "cpu": RunSpec("c10_convnet", "configs/cifar10_convnet.py:cpu", MTT_FLAGS,
                    label="CIFAR-10 / ConvNet-3 (width 32) / 10 ipc",
                    estimate="about 80 minutes on 2 idle CPU cores (91 measured on 2026-11-26 "
                             "with random pruning, 12 of them its rounds)"),
-    "paper": RunSpec("c10_convnet", "configs/cifar10_convnet.py", (*MTT_FLAGS, _DETAIL_PAPER),
+    "paper": RunSpec("c10_convnet", "configs/cifar10_convnet.py",
+                     (*MTT_FLAGS, _DETAIL_PAPER, *ANALYSES_FLAGS),
                      label="CIFAR-10 / ConvNet-3 / 10 ipc",
                      estimate="about 5 hours on one H200 (75 minutes per replicate, 4 "
                               "replicates; configs/cifar10_convnet.py)"),
@@ -83,7 +89,7 @@ C10_CONVNET = {
 C10_CONVNET_ANALYSES = {
     "cpu": RunSpec("c10_convnet_analyses", "configs/cifar10_convnet.py:cpu",
                    (*MTT_FLAGS, "--config.lottery.producers=('imp','distilled')",
-                    "--config.lottery.rounds=5"),
+                    "--config.lottery.rounds=5", *ANALYSES_FLAGS),
                    label="CIFAR-10 / ConvNet-3 (width 32) / 10 ipc",
                    estimate="about 60 minutes on 2 idle CPU cores (22 real trainings of 780 "
                             "steps, the analyses)"),
@@ -95,7 +101,8 @@ C10_CONVNET_ANALYSES = {
 # their LMC pairs (the dense pair is the analyses run's): PAI masks get no landscape or Hessian.
 _PAI_FLAGS = (f"--config.lottery.producers={imp.PAI_PRODUCERS!r}".replace(" ", ""),
               f"--config.stability.lmc_producers={imp.PAI_PRODUCERS!r}".replace(" ", ""),
-              "--config.stability.analyses=('lmc',)")
+              "--config.stability.analyses=('lmc',)",
+              "--config.stability.landscape_on_distilled=False")
 C10_CONVNET_PAI = {
     "cpu": RunSpec("c10_convnet_pai", "configs/cifar10_convnet.py:cpu",
                    with_overrides(C10_CONVNET_ANALYSES["cpu"].overrides, *_PAI_FLAGS),

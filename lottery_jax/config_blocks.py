@@ -97,6 +97,9 @@ RECIPE_PATHS = (("train",), ("distilled", "train"), ("distill", "eval_train"))
 # config.data fields added after runs were made, likewise left out at these values;
 # cutmix_beta is also left out while CutMix is off (cutmix_prob 0), where nothing reads it.
 DATA_DEFAULTS = {"augment": "crop_flip", "cutmix_prob": 0.0, "cutmix_beta": 1.0}
+# config.stability fields added after runs were made, likewise left out at these values.
+STABILITY_DEFAULTS = {"sharpness_k": 3, "lanczos_steps": 0, "density_probes": 1,
+                      "landscape_on_distilled": False}
 # Fields that moved, old path -> new path: a config naming the old one is refused with a line
 # naming the new one (validate, main).
 MOVED = {"stability.train_pairs_together": "train.pairs_together"}
@@ -114,8 +117,8 @@ def real_train(**overrides) -> ml_collections.ConfigDict:
 
 def without_run_defaults(config: dict) -> dict:
   """`config` (a dict, changed in place and returned) without the RUN_DEFAULTS fields that
-  hold their defaults in any recipe of RECIPE_PATHS, nor the DATA_DEFAULTS fields that hold
-  theirs in config.data. train.pairs_together is put back where
+  hold their defaults in any recipe of RECIPE_PATHS, nor the DATA_DEFAULTS (STABILITY_DEFAULTS)
+  fields that hold theirs in config.data (config.stability). train.pairs_together is put back where
   it was when run directories were named (stability.train_pairs_together), so an identity,
   and a default run directory's name, stay as they were."""
   train = config.get("train")
@@ -136,6 +139,11 @@ def without_run_defaults(config: dict) -> dict:
     for name, default in DATA_DEFAULTS.items():
       if name in data and data[name] == default:
         del data[name]
+  stability = config.get("stability")
+  if isinstance(stability, dict):
+    for name, default in STABILITY_DEFAULTS.items():
+      if name in stability and stability[name] == default:
+        del stability[name]
   return config
 
 
@@ -264,7 +272,10 @@ def stability() -> ml_collections.ConfigDict:
   """Stability analyses after the pruning stage (lottery_jax.runners.analyses); analyses=()
   skips them."""
   st = ml_collections.ConfigDict()
-  st.analyses = ("lmc", "landscape", "hessian", "masks")  # Of these four; () = none.
+  # Of 'lmc', 'landscape', 'hessian', 'masks', 'sharpness' (top Hessian eigenvalues, trace
+  # and spectral density at the detail rounds) and 'layerwise_lmc' (each layer's barrier at
+  # the detail rounds); () = none.
+  st.analyses = ("lmc", "landscape", "hessian", "masks")
   st.replicates = 1          # Analyse the first min(this, lottery.replicates).
   st.num_alphas = 31         # Interpolation points of linear mode connectivity.
   # Whose masks get an LMC pair (a second network on a second data order) and a barrier:
@@ -291,4 +302,11 @@ def stability() -> ml_collections.ConfigDict:
   # (estimated from the model's activations). 0: 4 GiB on a CPU, half the accelerator's memory.
   st.memory_budget_gb = 0.0
   st.bn_examples = 2000      # BatchNorm models: statistics recomputed on these.
+  # Sharpness (STABILITY_DEFAULTS), on the Hessian's batches and kept weights:
+  st.sharpness_k = 3         # Top Hessian eigenvalues, by Lanczos.
+  st.lanczos_steps = 0       # Lanczos steps (Hessian-vector products) per run; 0: 80.
+  st.density_probes = 1      # Stochastic Lanczos quadrature probes of the spectral density.
+  # Also evaluate each landscape's grid on the run's distilled images (needs a producer that
+  # trains on a distilled set): landscape_distilled.npz beside landscape.npz.
+  st.landscape_on_distilled = False
   return st

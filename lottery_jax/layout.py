@@ -9,7 +9,9 @@ and the tests read them back. Paths only: nothing here reads or writes a file.
     dense/real/, dense/distilled/   round 0 (all-True mask) trained on real / distilled data
     rewind/                         theta_k (k > 0 only): the first k steps of dense training
     <producer>/round_<r>/           mask.npz, mask.json, real/, real_b/, distilled/,
-                                    lmc.json, landscape.npz, hessian.json
+                                    lmc.json, landscape.npz, hessian.json,
+                                    sharpness.json, layerwise_lmc.json,
+                                    landscape_distilled.npz
   Each training stage directory holds result.json and checkpoints/. results.json lists the
   STAGE_FILES the run held when it finished; a rerun of it rebuilds any since deleted.
 
@@ -26,10 +28,14 @@ RESULT = "result.json"  # A finished stage's result.
 CHECKPOINTS = "checkpoints"
 MASK, MASK_RECORD = "mask.npz", "mask.json"
 LMC, LANDSCAPE, HESSIAN = "lmc.json", "landscape.npz", "hessian.json"
+# The sharpness, layerwise-LMC and distilled-set landscape analyses of a detail round.
+SHARPNESS, LAYERWISE_LMC = "sharpness.json", "layerwise_lmc.json"
+LANDSCAPE_DISTILLED = "landscape_distilled.npz"
 # Training stages of a round: real data (copy A of the LMC pair), its copy B, distilled data.
 REAL, REAL_B, DISTILLED = "real", "real_b", "distilled"
 # The files a finished run lists in results.json ("stage_files"): a rerun rebuilds any missing.
-STAGE_FILES = (CONFIG, INPUTS, RESULT, MASK, MASK_RECORD, LMC, LANDSCAPE, HESSIAN)
+STAGE_FILES = (CONFIG, INPUTS, RESULT, MASK, MASK_RECORD, LMC, LANDSCAPE, HESSIAN, SHARPNESS,
+               LAYERWISE_LMC, LANDSCAPE_DISTILLED)
 
 
 def replicate_dir(workdir: str, index: int) -> str:

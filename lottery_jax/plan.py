@@ -17,7 +17,8 @@ from lottery_jax.data import batching
 from lottery_jax.errors import UserInputError, unknown_choice
 
 MAX_STEPS = 2**31 - 1  # TrainState.step is an int32.
-DETAIL_ANALYSES = ("landscape", "hessian")
+# Analyses of the detail producers (and the dense network) at the detail rounds.
+DETAIL_ANALYSES = ("landscape", "hessian", "sharpness", "layerwise_lmc")
 
 
 def check_names(config) -> None:
@@ -61,6 +62,16 @@ def check_names(config) -> None:
               f"stability.detail_rounds names round {r}, at which {p!r} is not trained on real "
               f"data (lottery.real_training_rounds={tuple(lot.real_training_rounds)}); add it "
               f"there or drop it from detail_rounds, {off}")
+  if st.get("landscape_on_distilled", False):
+    if "landscape" not in analyses:
+      raise UserInputError("stability.landscape_on_distilled=True evaluates the landscapes on "
+                           "the distilled set, but 'landscape' is not in stability.analyses; "
+                           "add it or set landscape_on_distilled=False")
+    if not imp.needs_distilled(lot):
+      raise UserInputError(
+          "stability.landscape_on_distilled=True needs the run's distilled set, but no producer "
+          f"of lottery.producers={tuple(lot.producers)} trains on one; add 'distilled' or "
+          "'hybrid', or set landscape_on_distilled=False")
   if rewinds(lot) and "imp" not in lot.producers:
     raise UserInputError(f"{rewind_field(lot)} rewinds IMP, which "
                          f"lottery.producers={tuple(lot.producers)} does not include; set it "
@@ -147,8 +158,11 @@ def check_against_data(config, num_train: int, image_shape: tuple[int, int, int]
   st = config.stability
   counts = [("lmc_examples", st.lmc_examples, "lmc"),
             ("grid_examples", st.grid_examples, "landscape"),
+            ("lmc_examples", st.lmc_examples, "layerwise_lmc"),
             ("hessian_batches x hessian_batch_size", st.hessian_batches * st.hessian_batch_size,
-             "hessian")]
+             "hessian"),
+            ("hessian_batches x hessian_batch_size", st.hessian_batches * st.hessian_batch_size,
+             "sharpness")]
   if set(lot.producers) & set(imp.PAI_PRODUCERS) and lot.pai_examples > num_train:
     raise UserInputError(f"lottery.pai_examples={lot.pai_examples} exceeds the {num_train} "
                          f"training images; at most {num_train}")

@@ -174,6 +174,14 @@ def stability_markdown(results) -> list[str]:
         lines.append(f"![{name} round {r['round']}]"
                      f"(figures/landscape_{name}_round{r['round']}.png)")
     lines.append("")
+    if st.get("landscape_distilled"):
+      lines += ["The same planes and grids, with the loss on the run's distilled images (as "
+                "stored, without augmentation):", ""]
+      for name, recs in st["landscape_distilled"].items():
+        for r in recs:
+          lines.append(f"![{name} round {r['round']} on the distilled set]"
+                       f"(figures/landscape_{name}_round{r['round']}_distilled.png)")
+      lines.append("")
   if "hessian" in st:
     rows = {f"{name}, {100 * r['sparsity']:.0f}% sparse": r
             for name, recs in st["hessian"].items() for r in recs}
@@ -187,6 +195,9 @@ def stability_markdown(results) -> list[str]:
                 "The estimator's noise: reliability is the correlation between the diagonals "
                 "from two halves of the probes (1 = no probe noise), SE a jackknife standard "
                 "error over probe groups.", "", hessian.reliability_table(rows)]
+  lines += _sharpness_markdown(st.get("sharpness"))
+  lines += _layerwise_markdown(st.get("layerwise_lmc"))
+  lines += _distance_markdown(st.get("lmc"), st.get("replicate_distance"))
   if "masks" in st:
     m = st["masks"]
     if m.get("overlap_with_imp"):
@@ -199,9 +210,94 @@ def stability_markdown(results) -> list[str]:
           lines.append(f"| {name} | {r['round']} | {r['jaccard']:.3f} | "
                        f"{r['chance_jaccard']:.3f} |")
       lines.append("")
+    if m.get("pairwise"):
+      lines += ["Every two producers' masks at the same round: Jaccard of the kept weights and "
+                "Hamming distance (the share of prunable weights kept by one and pruned by the "
+                "other), each beside what two random masks with the same layerwise sparsity "
+                "would give.", "",
+                "| producers | round | sparsity | Jaccard (chance) | Hamming (chance) |",
+                "|---|---:|---:|---:|---:|"]
+      for r in m["pairwise"]:
+        lines.append(f"| {' / '.join(r['producers'])} | {r['round']} | "
+                     f"{100 * r['sparsity']:.1f}% | {r['jaccard']:.3f} "
+                     f"({r['chance_jaccard']:.3f}) | {r['hamming_fraction']:.3f} "
+                     f"({1 - r['chance_agreement']:.3f}) |")
+      lines.append("")
     lines += ["Initial magnitudes |theta_0| of pruned and kept weights at the last round:", "",
               "![pruned magnitudes](figures/pruned_magnitudes.png)", ""]
   return lines
+
+
+def _mean_std(spread: dict, fmt: str = ".3g") -> str:
+  """'mean ± std' of a summaries._spread, 'n/a' when not measured."""
+  if spread["mean"] is None:
+    return "n/a"
+  return f"{spread['mean']:{fmt}} ± {spread['std']:{fmt}}"
+
+
+def _sharpness_markdown(sharpness: dict | None) -> list[str]:
+  if not sharpness:
+    return []
+  first = next(iter(sharpness.values()))[0]
+  lines = ["## Sharpness", "",
+           f"On the kept weights of copy A, from the Hessian's batches: the top eigenvalue "
+           f"lambda_max (Lanczos, {first['lanczos_steps']} steps; the largest residual "
+           "||Hv - lambda v|| over replicates bounds its error), the trace (the sum of the "
+           "Hutchinson diagonal; SE a jackknife error over probe groups), lambda_max x "
+           "||theta_kept||^2 (lambda_max in the kept weights' own scale: dense and sparse "
+           "networks differ in weight norm) and the Hessian diagonal's std. Mean ± std over "
+           f"{first['replicates']} replicate(s).", "",
+           "| network | sparsity | lambda_max | residual | trace (SE of replicate 0) | "
+           "lambda_max x norm^2 | diagonal std |", "|---|---:|---:|---:|---:|---:|---:|"]
+  for name, rows in sharpness.items():
+    for r in rows:
+      se = r["trace_se"][0]
+      lines.append(f"| {name} | {100 * r['sparsity']:.1f}% | {_mean_std(r['lambda_max'])} | "
+                   f"{r['lambda_max_residual']:.2g} | {_mean_std(r['trace'])} "
+                   f"({'n/a' if se is None else f'{se:.3g}'}) | "
+                   f"{_mean_std(r['scale_normalised'])} | {_mean_std(r['diagonal_std'])} |")
+  return lines + ["", "![spectral density](figures/spectral_density.png)", ""]
+
+
+def _layerwise_markdown(layerwise: dict | None) -> list[str]:
+  if not layerwise:
+    return []
+  lines = ["## Layerwise linear mode connectivity", "",
+           "Each layer's kernel (with its bias and normalisation) moved alone from copy A to "
+           "copy B, the rest held at A: the barrier along that path, train loss (max / "
+           "midpoint) and test error (points). The layer with the largest barrier carries the "
+           "pair's.", ""]
+  for name, recs in layerwise.items():
+    lines += [f"**{name}**", "", "| layer | " + " | ".join(
+        f"{100 * r['sparsity']:.0f}%: train loss / midpoint / test error" for r in recs) + " |",
+              "|---|" + "---:|" * len(recs)]
+    for layer in recs[0]["layers"]:
+      cells = [f"{r['layers'][layer]['train_loss_barrier']:.4f} / "
+               f"{r['layers'][layer]['train_loss_midpoint_barrier']:.4f} / "
+               f"{100 * r['layers'][layer]['test_error_barrier']:.2f}" for r in recs]
+      lines.append(f"| {layer} | " + " | ".join(cells) + " |")
+    lines += ["", f"![layerwise LMC, {name}](figures/layerwise_lmc_{name}.png)", ""]
+  return lines
+
+
+def _distance_markdown(lmc: dict | None, between: dict | None) -> list[str]:
+  if not lmc:
+    return []
+  lines = ["## Distances", "",
+           "||B - A|| / ||A|| between the two networks of each LMC pair (one init, two data "
+           "orders), and between the final networks of different replicates (independent "
+           "inits; mean over every two replicates).", "",
+           "| producer | round | sparsity | LMC pair | between replicates |",
+           "|---|---:|---:|---:|---:|"]
+  for name, recs in lmc.items():
+    others = {r["round"]: r for r in (between or {}).get(name, [])}
+    for r in recs if name == "dense" else recs[1:]:
+      pair = r.get("relative_distance")
+      other = others[r["round"]]["relative"] if r["round"] in others else None
+      lines.append(f"| {name} | {r['round']} | {100 * r['sparsity']:.1f}% | "
+                   f"{'n/a' if pair is None else f'{pair:.3f}'} | "
+                   f"{'n/a' if other is None else f'{other:.3f}'} |")
+  return lines + [""]
 
 
 def stability_figures(results, figures: str) -> None:

@@ -27,7 +27,8 @@ from lottery_jax.errors import UserInputError, unknown_choice
 
 EXPERIMENTS = ("lottery", "distill")  # config.experiment; runners/<name>.py runs each.
 PREPROCESSING = ("none", "standardize", "zca")
-ANALYSES = ("lmc", "landscape", "hessian", "masks")  # config.stability.analyses entries.
+# config.stability.analyses entries.
+ANALYSES = ("lmc", "landscape", "hessian", "masks", "sharpness", "layerwise_lmc")
 LMC_PRODUCERS = ("dense",) + imp.PRODUCERS
 MAX_SEED = 2**63 - 1  # jax.random.key takes a signed 64-bit seed.
 
@@ -165,6 +166,11 @@ def check_stability(config) -> None:
                "hessian_batch_size", "chunk_size", "bn_examples"):
     check_int(config, f"stability.{name}", 1 if name not in ("num_alphas", "grid_size") else 2)
   check_bool(config, "stability.filter_normalize")
+  if "sharpness_k" in st:  # Configs saved before these fields existed lack them.
+    check_int(config, "stability.sharpness_k", 1)
+    check_int(config, "stability.lanczos_steps", 0)
+    check_int(config, "stability.density_probes", 1)
+    check_bool(config, "stability.landscape_on_distilled")
   if "memory_budget_gb" in st:
     check_real(config, "stability.memory_budget_gb", 0.0)
   for r in st.detail_rounds:

@@ -133,3 +133,17 @@ def test_bad_distill_input_is_one_line_exit_2(tmp_path, args, expected):
   assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
   assert expected in proc.stderr
   assert not (workdir / "distilled.npz").exists()
+
+
+def test_evaluation_reports_validation_accuracy_when_the_run_holds_a_split_out(tmp_path):
+  """Evaluation settings are chosen on validation accuracy: with data.validation_examples
+  each seed is also measured on the held-out split, and its mean and std are reported."""
+  workdir = tmp_path / "val"
+  run_cli(f"--workdir={workdir}", *TINY, "--config.distill.images_per_class=2",
+          "--config.distill.dm.iterations=2", "--config.data.validation_examples=200")
+  results = json.loads((workdir / "results.json").read_text())
+  for entry in results["evaluation"].values():
+    assert len(entry["val_accuracies"]) == 2
+    assert entry["val_accuracy_mean"] == pytest.approx(np.mean(entry["val_accuracies"]))
+    assert all(0.0 <= a <= 1.0 for a in entry["val_accuracies"])
+  assert "| validation accuracy (%) |" in (workdir / "report.md").read_text()

@@ -57,6 +57,24 @@ def _hessian(producer, r):
               std_signal=stats["std"] / 2, examples_per_class=[4, 4])
 
 
+# lambda_max over 3 replicates per network: synthetic lower than IMP beyond the spread.
+SHARPNESS = {"dense": [10.0, 11.0, 12.0], "imp": [30.0, 31.0, 32.0],
+             "distilled": [20.0, 21.0, 22.0]}
+
+
+def _sharpness(producer, r):
+  """A row of stability.sharpness (summaries.sharpness_by_producer): lambda_max SHARPNESS,
+  trace 100x it, three replicates."""
+  spread = lambda v: {"mean": float(np.mean(v)), "std": float(np.std(v)), "values": v}
+  lam = SHARPNESS[producer]
+  return {"round": r, "sparsity": SPARSITY[r], "replicates": 3, "lambda_max": spread(lam),
+          "lambda_max_residual": 0.01, "trace": spread([100 * v for v in lam]),
+          "trace_se": [1.0, 1.0, 1.0], "scale_normalised": spread([5 * v for v in lam]),
+          "diagonal_std": {"mean": None, "std": None, "values": [None] * 3},
+          "top_eigenvalues": [lam[0], lam[0] / 2], "lanczos_steps": 80,
+          "examples_per_class": [4, 4]}
+
+
 def _landscape(offset):
   """3 x 3 losses[a, b] on a = (0, 0.5, 1), b = (-0.5, 0, 0.5)."""
   losses = np.array([[2.0, 0.5, 2.0], [2.0, 0.6 + offset, 2.0], [2.0, 0.7, 2.0]], np.float32)
@@ -85,7 +103,11 @@ def make_main_run(workdir: pathlib.Path, spec=runs.C10_CONVNET["cpu"], data=DATA
                             for r in (0, 2)]
                         for p in ("imp", "distilled")},
           "hessian": {p: [_hessian(p, r) for r in ((0,) if p == "dense" else (2,))]
-                      for p in ("dense", "imp", "distilled")}}}
+                      for p in ("dense", "imp", "distilled")},
+          "landscape_distilled": {p: [{"round": 2, "sparsity": SPARSITY[2]}]
+                                  for p in ("imp", "distilled")},
+          "sharpness": {p: [_sharpness(p, r)] for p, r in (("dense", 0), ("imp", 2),
+                                                            ("distilled", 2))}}}
   _write(workdir / "results.json", results)
   _write(workdir / "config.json", runs.expected_config(spec, data))
   for producer, r, offset in (("dense", 0, 0.3), ("imp", 2, 0.5), ("distilled", 2, 0.0)):
@@ -93,6 +115,10 @@ def make_main_run(workdir: pathlib.Path, spec=runs.C10_CONVNET["cpu"], data=DATA
     d = pathlib.Path(layout.round_dir(layout.replicate_dir(str(workdir), 0), producer, r, 0))
     d.mkdir(parents=True, exist_ok=True)
     np.savez(d / layout.LANDSCAPE, losses=losses, coords_a=ca, coords_b=cb)
+    if r:  # The distilled set's landscape: the IMP midpoint 0.4 above the real one's.
+      np.savez(d / layout.LANDSCAPE_DISTILLED, losses=losses + np.float32(0.4 * (producer ==
+                                                                               "imp")) * (
+                   np.arange(3)[:, None] == 1), coords_a=ca, coords_b=cb)
   (workdir / runs.SESSIONS).write_text(
       json.dumps({"command": "x", "start": 0.0, "end": 1800.0, "status": 0,
                   "machine": "test cpu, 2 cores"}) + "\n"
@@ -353,6 +379,20 @@ def test_fig5_landscape_measures(root, tmp_path):
   assert ("midpoint barrier on the grid: synthetic 0.000 ± 0.000 (n = 1) vs IMP 0.500 ± 0.000 "
           "(n = 1): not distinguishable (n = 1: one replicate decides nothing)") in readme
   assert "examples per class [4, 4]" in table
+  # The same planes on the distilled set: IMP's midpoint 0.4 higher there.
+  _png(out / "fig5_on_distilled_set.png")
+  assert "| IMP | 59.0% | 0.500 | 0.500 | 0.700 | 1.500 | 0.900 |" in table
+  assert "| synthetic | 59.0% | 0.500 | 0.500 | 0.700 | 0.600 | 0.000 |" in table
+  assert "On the distilled set at 59.0%: midpoint barrier synthetic 0.000" in readme
+
+
+def test_hessian_page_has_the_sharpness_columns_and_verdicts(root, tmp_path):
+  out, readme, table = draw(hessian, root, tmp_path)
+  assert "| synthetic 59% | 59.0% | 21 ± 0.82 (n = 3) | 0.01 | 2.1e+03 ± 82 (n = 3) | " \
+      "105 ± 4.1 (n = 3) | n/a |" in table
+  assert "top eigenvalue at 59%: synthetic 21.000 ± 0.816 (n = 3) vs IMP 31.000 ± 0.816 " \
+      "(n = 3): synthetic lower" in readme
+  assert "trace at 59%: synthetic" in readme
 
 
 def test_hessian_table(root, tmp_path):

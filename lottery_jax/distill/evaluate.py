@@ -39,7 +39,9 @@ class Trainer:
                      augment_key, masks=None, checkpoint_dir: str | None = None,
                      desc: str = "eval") -> dict:
     """Train from init_key's weights (masked by `masks` if given) on the set; return
-    {'test_accuracy', 'test_loss', 'train_steps'} on the real test split."""
+    {'test_accuracy', 'test_loss', 'train_steps'} on the real test split, and
+    'val_accuracy', 'val_loss' on the validation split when `data` holds one out (the split
+    an evaluation setting is chosen on)."""
     params, batch_stats = train_lib.init_variables(self.model, init_key, data.image_shape)
     masks = masks_lib.init_masks(params) if masks is None else masks
     state = train_lib.new_state(params, batch_stats, masks, self.tx)
@@ -54,8 +56,13 @@ class Trainer:
     test = loss_lib.evaluate(self.eval_step, state.params, state.batch_stats,
                               data.test_images, data.test_labels,
                               self.recipe.eval_batch_size)
-    return {"test_accuracy": test["accuracy"], "test_loss": test["loss"],
-            "train_steps": self.num_steps}
+    out = {"test_accuracy": test["accuracy"], "test_loss": test["loss"],
+           "train_steps": self.num_steps}
+    if data.has_validation:
+      val = loss_lib.evaluate(self.eval_step, state.params, state.batch_stats,
+                              data.val_images, data.val_labels, self.recipe.eval_batch_size)
+      out.update(val_accuracy=val["accuracy"], val_loss=val["loss"])
+    return out
 
 
 def seed_keys(seeds: ml_collections.ConfigDict, seed: int):
@@ -65,7 +72,13 @@ def seed_keys(seeds: ml_collections.ConfigDict, seed: int):
 
 
 def summarize(per_seed: Sequence[dict]) -> dict:
-  """Mean and (population) std of the test accuracy over seeds, with the per-seed values."""
+  """Mean and (population) std of the test accuracy over seeds, with the per-seed values
+  (and of the validation accuracy, when every seed measured one)."""
   acc = np.array([r["test_accuracy"] for r in per_seed])
-  return {"test_accuracy_mean": float(acc.mean()), "test_accuracy_std": float(acc.std()),
-          "test_accuracies": [float(a) for a in acc], "num_seeds": len(acc)}
+  out = {"test_accuracy_mean": float(acc.mean()), "test_accuracy_std": float(acc.std()),
+         "test_accuracies": [float(a) for a in acc], "num_seeds": len(acc)}
+  if per_seed and all("val_accuracy" in r for r in per_seed):
+    val = np.array([r["val_accuracy"] for r in per_seed])
+    out.update(val_accuracy_mean=float(val.mean()), val_accuracy_std=float(val.std()),
+               val_accuracies=[float(a) for a in val])
+  return out

@@ -35,6 +35,8 @@ def overlap_stats(masks_a, masks_b) -> dict[str, float]:
   agreement: fraction of prunable weights on which both masks agree (both kept or both pruned).
   chance_agreement: its expectation for such random masks,
     sum (k_a k_b + (n - k_a)(n - k_b)) / n over layers, divided by the total n.
+  hamming: the number of prunable weights on which the masks differ (kept in one, pruned in
+    the other); hamming_fraction: that over the prunable weights (1 - agreement).
   """
   inter = union = agree = 0
   chance_inter = kept_sum = chance_agree = 0.0
@@ -55,7 +57,9 @@ def overlap_stats(masks_a, masks_b) -> dict[str, float]:
   return {"jaccard": inter / union if union else 1.0,
           "chance_jaccard": chance_inter / chance_union if chance_union > 0 else 1.0,
           "agreement": agree / total,
-          "chance_agreement": chance_agree / total}
+          "chance_agreement": chance_agree / total,
+          "hamming": total - agree,
+          "hamming_fraction": (total - agree) / total}
 
 
 def pruned_initial_magnitudes(init_params, masks) -> tuple[np.ndarray, np.ndarray]:

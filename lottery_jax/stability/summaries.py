@@ -70,3 +70,50 @@ def barrier_vs_accuracy_points(results) -> list[dict]:
                      "accuracy_ratio": pd["accuracy_mean"] / pi["accuracy_mean"],
                      "compression": compression})
   return points
+
+
+def _spread(values: list) -> dict:
+  """{'mean', 'std' (over replicates; 0 for one), 'values'} of numbers, or Nones when any is
+  missing (a record written before the quantity was measured)."""
+  if any(v is None for v in values):
+    return {"mean": None, "std": None, "values": values}
+  return {"mean": float(np.mean(values)), "std": float(np.std(values)),
+          "values": [float(v) for v in values]}
+
+
+def sharpness_by_producer(targets: list[tuple[str, int]],
+                          per_replicate: list[list[dict]]) -> dict[str, list[dict]]:
+  """The sharpness records of every analysed replicate (`per_replicate[s][i]` is replicate
+  s's record of `targets[i]`, a (producer, round)) as {producer: [one row per round]}: each
+  quantity's mean, std and per-replicate values over replicates (lambda_max, the trace, the
+  scale-normalised lambda_max, the Hessian diagonal's std), the largest Lanczos residual of
+  lambda_max over replicates, the trace's jackknife standard error per replicate, and replicate
+  0's top eigenvalues."""
+  out = {}
+  for i, (producer, r) in enumerate(targets):
+    recs = [reps[i] for reps in per_replicate]
+    first = recs[0]
+    out.setdefault(producer, []).append({
+        "round": r, "sparsity": first["sparsity"], "replicates": len(recs),
+        "lambda_max": _spread([rec["top_eigenvalues"][0] for rec in recs]),
+        "lambda_max_residual": float(max(rec["residuals"][0] for rec in recs)),
+        "trace": _spread([rec["trace"]["trace"] for rec in recs]),
+        "trace_se": [rec["trace"]["se"] for rec in recs],
+        "scale_normalised": _spread([rec["scale_normalised"] for rec in recs]),
+        "diagonal_std": _spread([rec.get("diagonal_std") for rec in recs]),
+        "top_eigenvalues": first["top_eigenvalues"], "lanczos_steps": first["lanczos_steps"],
+        "examples_per_class": first["examples_per_class"]})
+  return out
+
+
+def layerwise_summary(record: dict) -> dict:
+  """A layerwise_lmc.json record as {'round', 'sparsity', 'layers': {layer:
+  {'train_loss_barrier', 'train_loss_midpoint_barrier', 'test_error_barrier'}}}: which layer
+  carries the pair's barrier."""
+  layers = {}
+  for layer in record["layers"]:
+    train, test = record["train"]["barriers"][layer], record["test"]["barriers"][layer]
+    layers[layer] = {"train_loss_barrier": train["loss"]["max_barrier"],
+                     "train_loss_midpoint_barrier": train["loss"]["midpoint_barrier"],
+                     "test_error_barrier": test["error"]["max_barrier"]}
+  return {"round": record["round"], "sparsity": record["sparsity"], "layers": layers}
