@@ -34,7 +34,9 @@ def parse(item_name: str, argv: list[str]) -> argparse.Namespace:
   p = _Parser(prog=f"experiments.{item_name}", description=__doc__,
               formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--preset", required=True, choices=runs_lib.PRESETS,
-                 help="cpu: CPU-scale variant of the configs; paper: the configs as written")
+                 help="cpu: CPU-scale variant of the configs; cpu_sgd: the same scale in the "
+                      "recipe the regime screen chose (the contrast, experiments.contrast); "
+                      "paper: the configs as written")
   p.add_argument("--workdir_root", default=runs_lib.DEFAULT_WORKDIR_ROOT,
                  help="run directories live in <workdir_root>/<preset>/<run name>")
   p.add_argument("--data", default=None,
@@ -57,7 +59,7 @@ def parse(item_name: str, argv: list[str]) -> argparse.Namespace:
 def data_sources(args) -> dict[str, str]:
   """{dataset: data.source override} from the flags (the cpu preset's CIFAR-10 archive), and
   'distilled': the distilled set replacing runs.MTT when --distilled is given."""
-  cifar10 = args.data or (runs_lib.CIFAR10_ARCHIVE if args.preset == "cpu" else None)
+  cifar10 = args.data or (runs_lib.CIFAR10_ARCHIVE if args.preset.startswith("cpu") else None)
   return {k: v for k, v in (("cifar10", cifar10), ("cifar100", args.data_cifar100),
                             ("imagenet10", args.data_imagenet10),
                             ("distilled", args.distilled)) if v}

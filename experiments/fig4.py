@@ -30,7 +30,7 @@ CLAIM = ("On ResNet-10 / ImageNet-10 the dense network is unstable to the data o
 
 
 def refuse(preset: str) -> str | None:
-  if preset == "cpu":
+  if preset != "paper":
     return ("fig4 is paper scale only (ResNet-10 on 224 px ImageNet-10 needs an accelerator "
             "and ImageNet); use --preset=paper with --data_imagenet10 (see experiments/fig4.py)")
   return None

@@ -37,8 +37,8 @@ OPTIONAL = ("in10_resnet10",)
 
 
 def runs(preset: str) -> dict[str, runs_lib.RunSpec]:
-  if preset == "cpu":
-    return {"c10_convnet": runs_lib.C10_CONVNET_ANALYSES["cpu"]}
+  if preset != "paper":
+    return {"c10_convnet": runs_lib.C10_CONVNET_ANALYSES[preset]}
   return {"c10_convnet": runs_lib.C10_CONVNET_ANALYSES["paper"],
           "c10_resnet18": runs_lib.C10_RESNET18["paper"],
           "c100_convnet": runs_lib.C100_CONVNET["paper"],

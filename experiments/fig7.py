@@ -30,6 +30,13 @@ CLAIM = ("Plain IMP rewinding to initialization (k = 0) stops finding lottery ti
 MATCH_POINTS = 1.0  # A subnetwork 'matches' the dense network within this many points.
 
 
+
+def refuse(preset: str) -> str | None:
+  if preset == "cpu_sgd":
+    return ("fig7 reads rounds past 90% sparsity; the contrast preset stops at 83%: use "
+            "--preset=cpu")
+  return None
+
 def runs(preset: str) -> dict[str, runs_lib.RunSpec]:
   return {"main": runs_lib.C10_CONVNET[preset], "rewind": runs_lib.C10_CONVNET_REWIND[preset]}
 

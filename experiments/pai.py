@@ -16,8 +16,9 @@ from experiments import verdict
 
 # Fields a companion run may set differently from the run it stands beside: which producers
 # it makes and analyses, and the distilled set it does not read.
+# Fewer replicates are fine: replicate 0 has the same theta_0 and dense network.
 MAY_DIFFER = ("lottery.producers", "lottery.pai_iterations", "lottery.pai_examples", "stability",
-              "distilled", "distill")
+              "distilled", "distill", "lottery.replicates")
 NAMES = {"imp": "IMP", "distilled": "synthetic", "snip": "SNIP", "grasp": "GraSP",
          "synflow": "SynFlow"}
 SYNFLOW_INSTANCE_NORM = (
