@@ -49,6 +49,13 @@ def settings(run: runs_lib.Run) -> str:
   """The run's scale in one line, from config.json and results.json."""
   c, r = run.config, run.results
   get = lambda *keys: _dig(c, keys)
+  if c.get("experiment") == "distill":
+    return (f"{r.get('data')}; {r.get('model')} width {get('model', 'options', 'width')}; "
+            f"{r.get('num_images')} distilled images; evaluation lr "
+            f"{get('distill', 'eval_train', 'learning_rate')}, "
+            f"{get('distill', 'eval_train', 'epochs')} epochs, "
+            f"{get('distill', 'eval_seeds')} seed(s); "
+            f"{get('data', 'validation_examples')} train images held out for validation")
   parts = [f"{r.get('data')} ({r.get('num_train_examples', '?'):,} train examples)"
            if isinstance(r.get("num_train_examples"), int) else str(r.get("data")),
            f"{r.get('model')} width {get('model', 'options', 'width')}",

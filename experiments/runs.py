@@ -278,20 +278,22 @@ def _read_json(path: str, workdir: str):
 def load(spec: RunSpec, workdir: str, data: dict[str, str] | None = None) -> Run:
   """The finished run in `workdir`: RunMissing when it has no results.json, when a file is
   truncated or corrupt, or when its config.json is not the run of `spec` with `data` (the
-  fields the lottery experiment reads must match, as lottery_jax.main checks on a rerun)."""
+  fields its experiment reads must match, as lottery_jax.main checks on a rerun)."""
   if not is_finished(workdir):
     raise RunMissing(f"no finished run in {workdir} (no results.json); run the item without "
                      "--from_runs to make it")
   from lottery_jax import rundir
-  from lottery_jax.runners import lottery
+  from lottery_jax.runners import distill, lottery
   config_path = os.path.join(workdir, "config.json")
   if not os.path.exists(config_path):
     raise RunMissing(f"{workdir} has a results.json but no config.json, so it cannot be shown "
                      f"to be the run of {spec.config}; use another --workdir_root")
   config = _read_json(config_path, workdir)
-  expected = lottery.identity(expected_config(spec, data or {}))
+  wanted_config = expected_config(spec, data or {})
+  identity = distill.identity if wanted_config["experiment"] == "distill" else lottery.identity
+  expected = identity(wanted_config)
   try:
-    found = lottery.identity(config)
+    found = identity(config)
   except (KeyError, TypeError):
     found = config
   if found != expected:

@@ -1,0 +1,54 @@
+"""The validation-chosen evaluation lr of the distilled sets (issue #36, experiments/
+distilled_lr.py): the choice reads validation accuracy only, and finished distill runs are
+read back and drawn."""
+
+import json
+import types
+
+from experiments import distilled_lr, page, runs
+
+DATA = {"cifar10": runs.CIFAR10_ARCHIVE}
+
+
+def _run(val, test, seeds=1):
+  entry = {"val_accuracy_mean": val, "val_accuracy_std": 0.0, "test_accuracy_mean": test,
+           "test_accuracy_std": 0.0, "num_seeds": seeds}
+  return types.SimpleNamespace(results={"evaluation": {"distilled": entry}})
+
+
+def test_the_lr_is_chosen_on_validation_accuracy_never_on_test():
+  s = distilled_lr.SETS[0]
+  loaded = {f"{s.key}_lr0.003": _run(0.60, 0.70), f"{s.key}_lr0.01": _run(0.62, 0.50),
+            f"{s.key}_lr0.03": _run(0.61, 0.90)}
+  assert distilled_lr.chosen_lr(loaded, s) == 0.01  # Best validation, worst test.
+  loaded[f"{s.key}_lr0.003"] = _run(0.62, 0.1)
+  assert distilled_lr.chosen_lr(loaded, s) == 0.003  # A tie goes to the lower lr.
+  del loaded[f"{s.key}_lr0.03"]
+  assert distilled_lr.chosen_lr(loaded, s) is None  # Not before the grid has finished.
+
+
+def test_the_page_gives_the_chosen_lrs_test_accuracy_beside_fixed_and_published():
+  s = distilled_lr.SETS[0]
+  loaded = {f"{s.key}_lr{lr:g}": _run(v, 0.6) for lr, v in zip(distilled_lr.LRS,
+                                                               (0.60, 0.64, 0.62))}
+  loaded[f"{s.key}_final_lr0.01"] = _run(0.64, 0.6321, seeds=3)
+  drawn = distilled_lr.draw(loaded, "/nonexistent")
+  assert "| MTT, 10 per class | 0.01 | 63.21 ± 0.00 (n = 3) | 60.30 ± 0.66" in drawn.table
+  assert any(f.startswith("MTT, 10 per class: validation chooses lr 0.01") for f in
+             drawn.findings)
+  assert "DM, 50 per class (ours): the grid has not finished" in " ".join(drawn.findings)
+
+
+def test_a_finished_distill_run_is_read_back_and_described(tmp_path):
+  spec = distilled_lr.spec(distilled_lr.SETS[1], 0.03, 1)
+  workdir = tmp_path / spec.name
+  workdir.mkdir()
+  (workdir / "config.json").write_text(json.dumps(runs.expected_config(spec, DATA)))
+  (workdir / "results.json").write_text(json.dumps(
+      {"data": "cifar10-jpeg", "model": "convnet", "num_images": 500,
+       "evaluation": {"distilled": {}}}))
+  run = runs.load(spec, str(workdir), DATA)
+  assert run.config["distill"]["eval_train"]["learning_rate"] == 0.03
+  described = page.settings(run)
+  assert "500 distilled images; evaluation lr 0.03, 1000.0 epochs, 1 seed(s)" in described
+  assert "5000 train images held out for validation" in described
