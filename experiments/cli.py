@@ -22,10 +22,11 @@ RESULTS = os.path.join(runs_lib.ROOT, "experiments", "results")
 
 class _Parser(argparse.ArgumentParser):
   def error(self, message):
-    _fail(self.prog, message)
+    fail(self.prog, message)
 
 
-def _fail(prog: str, message: str, status: int = 2):
+def fail(prog: str, message: str, status: int = 2):
+  """One line `<prog>: error: <message>` on stderr and exit `status` (2: bad input)."""
   print(f"{prog}: error: {message}", file=sys.stderr)
   sys.exit(status)
 
@@ -56,6 +57,18 @@ def parse(item_name: str, argv: list[str]) -> argparse.Namespace:
   return p.parse_args(argv)
 
 
+def parse_partial(item_name: str, argv: list[str]) -> tuple[argparse.Namespace, list[str], bool]:
+  """`parse` for items that also take `--partial` (with --from_runs: draw from the runs that
+  have finished): (args, argv without --partial, partial); --partial without --from_runs is
+  refused in one line."""
+  partial = "--partial" in argv
+  argv = [a for a in argv if a != "--partial"]
+  args = parse(item_name, argv)
+  if partial and not args.from_runs:
+    fail(f"experiments.{item_name}", "--partial draws from finished runs only; add --from_runs")
+  return args, argv, partial
+
+
 def data_sources(args) -> dict[str, str]:
   """{dataset: data.source override} from the flags (the cpu preset's CIFAR-10 archive), and
   'distilled': the distilled set replacing runs.MTT when --distilled is given."""
@@ -73,7 +86,7 @@ def main(item, argv: list[str] | None = None) -> str:
   args = parse(item.NAME, argv)
   refusal = getattr(item, "refuse", lambda preset: None)(args.preset)
   if refusal:
-    _fail(prog, refusal)
+    fail(prog, refusal)
   specs = item.runs(args.preset)
   data = data_sources(args)
   dirs = {role: runs_lib.run_dir(args.workdir_root, args.preset, spec)
@@ -88,13 +101,13 @@ def main(item, argv: list[str] | None = None) -> str:
       try:
         loaded[role] = runs_lib.load(spec, dirs[role], data)
       except runs_lib.RunMissing as e:
-        _fail(prog, str(e))
+        fail(prog, str(e))
   out_dir = args.out_dir or os.path.join(RESULTS, item.NAME)
   os.makedirs(out_dir, exist_ok=True)
   try:
     drawn = item.draw(loaded, out_dir)
   except runs_lib.RunMissing as e:
-    _fail(prog, str(e))
+    fail(prog, str(e))
   command = runs_lib.shell_join(["python", "-m", prog, f"--preset={args.preset}"]
                        + ([f"--workdir_root={args.workdir_root}"]
                           if args.workdir_root != runs_lib.DEFAULT_WORKDIR_ROOT else [])

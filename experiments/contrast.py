@@ -94,12 +94,6 @@ def _spread(record: dict | None, name: str) -> verdict.Spread | None:
   return verdict.of_record(record, name)
 
 
-def _sharp(stat: dict | None) -> verdict.Spread | None:
-  if not stat or stat.get("mean") is None:
-    return None
-  return verdict.Spread(stat["mean"], stat["std"], len(stat["values"]))
-
-
 def measures(loaded: dict[str, runs_lib.Run]) -> dict[tuple[str, int], dict]:
   """{(row label, round): {'accuracy', 'val_accuracy', 'val_error', 'test_error',
   'midpoint' (Spreads or None), 'distance', 'sparsity', 'lambda_max', 'trace' (Spreads or
@@ -127,8 +121,8 @@ def measures(loaded: dict[str, runs_lib.Run]) -> dict[tuple[str, int], dict]:
           "test_error": _spread(pair, "test_error_barrier"),
           "midpoint": _spread(pair, "train_loss_midpoint_barrier"),
           "distance": None if pair is None else pair.get("relative_distance"),
-          "lambda_max": _sharp((sharp.get(r) or {}).get("lambda_max")),
-          "trace": _sharp((sharp.get(r) or {}).get("trace")),
+          "lambda_max": verdict.of_summary((sharp.get(r) or {}).get("lambda_max")),
+          "trace": verdict.of_summary((sharp.get(r) or {}).get("trace")),
           "diagonal_std": (hess.get(r) or {}).get("std")}
   return out
 
@@ -232,14 +226,7 @@ def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
 
 def main(argv: list[str] | None = None) -> str:
   """cli.main, plus `--partial`: with --from_runs, draw from the finished runs only."""
-  argv = list(sys.argv[1:] if argv is None else argv)
-  partial = "--partial" in argv
-  argv = [a for a in argv if a != "--partial"]
-  args = cli.parse(NAME, argv)
-  if partial and not args.from_runs:
-    print(f"experiments.{NAME}: error: --partial draws from finished runs only; add "
-          "--from_runs", file=sys.stderr)
-    sys.exit(2)
+  args, argv, partial = cli.parse_partial(NAME, list(sys.argv[1:] if argv is None else argv))
   item = sys.modules[__name__]
   if partial:
     item = types.SimpleNamespace(NAME=NAME, TITLE=TITLE + " (PARTIAL)", CLAIM=CLAIM, runs=runs,

@@ -12,6 +12,7 @@ reported at the chosen lr beside the fixed-lr (0.01) number and the published fi
 """
 
 import sys
+import types
 from typing import NamedTuple
 
 from experiments import cli, page
@@ -134,10 +135,10 @@ def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
 def main(argv: list[str] | None = None) -> str:
   """Stage 1 (the grid), then stage 2 (3 seeds at each set's chosen lr), then the page; with
   --from_runs, only the page from what has finished (--partial: whatever has)."""
-  argv = list(sys.argv[1:] if argv is None else argv)
-  partial = "--partial" in argv
-  argv = [a for a in argv if a != "--partial"]
-  args = cli.parse(NAME, argv)
+  args, argv, partial = cli.parse_partial(NAME, list(sys.argv[1:] if argv is None else argv))
+  refusal = refuse(args.preset)
+  if refusal:  # Before stage 1 starts, as cli.main refuses before any run.
+    cli.fail(f"experiments.{NAME}", refusal)
   data = cli.data_sources(args)
   root = args.workdir_root
   if not args.from_runs:
@@ -153,10 +154,9 @@ def main(argv: list[str] | None = None) -> str:
       finals[f"{s.key}_final_lr{lr:g}"] = spec(s, lr, SEEDS)
   chosen = {role: s_ for role, s_ in runs(args.preset).items()
             if role in grid() or role in finals}
-  item = type(sys)("distilled_lr_item")
-  item.__dict__.update(NAME=NAME, TITLE=TITLE + (" (PARTIAL)" if partial else ""), CLAIM=CLAIM,
-                       runs=lambda preset: chosen, refuse=refuse, draw=draw,
-                       OPTIONAL=tuple(chosen) if partial else ())
+  item = types.SimpleNamespace(NAME=NAME, TITLE=TITLE + (" (PARTIAL)" if partial else ""),
+                               CLAIM=CLAIM, runs=lambda preset: chosen, refuse=refuse,
+                               draw=draw, OPTIONAL=tuple(chosen) if partial else ())
   return cli.main(item, argv)
 
 

@@ -601,19 +601,14 @@ def choice(loaded, by_recipe, verdicts, labels) -> str:
 
 def main(argv: list[str] | None = None) -> str:
   """cli.main, plus `--partial`: with --from_runs, draw from the finished runs only."""
-  argv = list(sys.argv[1:] if argv is None else argv)
-  partial = "--partial" in argv
-  argv = [a for a in argv if a != "--partial"]
-  args = cli.parse(NAME, argv)
+  args, argv, partial = cli.parse_partial(NAME, list(sys.argv[1:] if argv is None else argv))
   prog = f"experiments.{NAME}"
-  if partial and not args.from_runs:
-    _fail(prog, "--partial draws from finished runs only; add --from_runs")
   if args.from_runs and not partial and refuse(args.preset) is None:
     specs = runs(args.preset)
     missing = [role for role in roles() if not runs_lib.is_finished(
         runs_lib.run_dir(args.workdir_root, args.preset, specs[role]))]
     if missing:
-      _fail(prog, f"{len(missing)} of {len(roles())} screen runs have not finished "
+      cli.fail(prog, f"{len(missing)} of {len(roles())} screen runs have not finished "
                   f"({', '.join(missing)}); run the item without --from_runs to make them, "
                   "or add --partial to draw from the finished ones")
   item = sys.modules[__name__]
@@ -624,10 +619,6 @@ def main(argv: list[str] | None = None) -> str:
                                                 else control_roles()))
   return cli.main(item, argv)
 
-
-def _fail(prog: str, message: str) -> None:
-  print(f"{prog}: error: {message}", file=sys.stderr)
-  sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ read back and drawn."""
 import json
 import types
 
+import pytest
+
 from experiments import distilled_lr, page, runs
 
 DATA = {"cifar10": runs.CIFAR10_ARCHIVE}
@@ -52,3 +54,20 @@ def test_a_finished_distill_run_is_read_back_and_described(tmp_path):
   described = page.settings(run)
   assert "500 distilled images; evaluation lr 0.03, 1000.0 epochs, 1 seed(s)" in described
   assert "5000 train images held out for validation" in described
+
+
+def test_a_refused_preset_is_one_line_before_the_grid_starts(monkeypatch, capsys):
+  monkeypatch.setattr(runs, "ensure", lambda *a: pytest.fail("a grid run started"))
+  with pytest.raises(SystemExit) as e:
+    distilled_lr.main(["--preset=paper"])
+  assert e.value.code == 2
+  assert capsys.readouterr().err == ("experiments.distilled_lr: error: distilled_lr has a cpu "
+                                     "preset only\n")
+
+
+def test_partial_without_from_runs_is_refused(monkeypatch, capsys):
+  monkeypatch.setattr(runs, "ensure", lambda *a: pytest.fail("a grid run started"))
+  with pytest.raises(SystemExit) as e:
+    distilled_lr.main(["--preset=cpu", "--partial"])
+  assert e.value.code == 2
+  assert "--partial draws from finished runs only; add --from_runs" in capsys.readouterr().err
