@@ -202,6 +202,7 @@ def section(title: str, base_fn, cifar: dict | None, comments, intro: str,
   base = base_fn().to_dict()
   probe_base = _active(base_fn().to_dict(), base["experiment"])
   probe_idc = base_fn().to_dict()
+  cifar_values = dict(_leaves(cifar)) if cifar else {}
   lines = [f"## {title}", "", intro, ""]
   block = None
   for path, value in _leaves(base):
@@ -220,7 +221,7 @@ def section(title: str, base_fn, cifar: dict | None, comments, intro: str,
       else:
         probe_idc["distill"]["method"] = "idc"
       probe = probe_idc
-    cifar_value = dict(_leaves(cifar)).get(path) if cifar else None
+    cifar_value = cifar_values.get(path)
     cifar_cell = "" if cifar is None or cifar_value == value else _shown(cifar_value)
     lines.append(f"| `{path}` | {_cell(_shown(value))} | {_cell(cifar_cell)} | "
                  f"{_cell(valid_values(probe, path))} | "

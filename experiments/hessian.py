@@ -166,11 +166,6 @@ def _label(producer: str, rec: dict) -> str:
       f"{NAMES.get(producer, producer)} {page.pct(rec['sparsity'], 0)}")
 
 
-def _spread(stat: dict) -> verdict.Spread | None:
-  return (None if stat["mean"] is None else
-          verdict.Spread(stat["mean"], stat["std"], len(stat["values"])))
-
-
 def _cell(stat: dict) -> str:
   return "n/a" if stat["mean"] is None else (
       f"{stat['mean']:.3g} ± {stat['std']:.2g} (n = {len(stat['values'])})")
@@ -205,7 +200,7 @@ def sharpness_section(sharp: dict[str, list[dict]]) -> tuple[str, list[str]]:
     if twin is None:
       continue
     for key, what in (("lambda_max", "top eigenvalue"), ("trace", "trace")):
-      a, b = _spread(rec[key]), _spread(twin[key])
+      a, b = verdict.of_summary(rec[key]), verdict.of_summary(twin[key])
       if a is not None and b is not None:
         findings.append(f"{what} at {page.pct(rec['sparsity'], 0)}: "
                         + verdict.compare("synthetic", a, "IMP", b)

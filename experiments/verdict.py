@@ -37,6 +37,14 @@ def of_record(record: dict, name: str) -> Spread:
                 int(record.get("replicates", 1)))
 
 
+def of_summary(stat: dict | None) -> Spread | None:
+  """The Spread of a {'mean', 'std', 'values'} summary (stability.summaries.sharpness_by_producer);
+  None when it is absent or was not measured (mean None)."""
+  if not stat or stat.get("mean") is None:
+    return None
+  return Spread(stat["mean"], stat["std"], len(stat["values"]))
+
+
 def accuracy(record: dict) -> Spread:
   """A results.json producer round's test accuracy over its replicates (`accuracies`)."""
   return spread(record.get("accuracies") or [record["accuracy_mean"]])

@@ -118,8 +118,8 @@ def real_train(**overrides) -> ml_collections.ConfigDict:
 def without_run_defaults(config: dict) -> dict:
   """`config` (a dict, changed in place and returned) without the RUN_DEFAULTS fields that
   hold their defaults in any recipe of RECIPE_PATHS, nor the DATA_DEFAULTS (STABILITY_DEFAULTS)
-  fields that hold theirs in config.data (config.stability). train.pairs_together is put back where
-  it was when run directories were named (stability.train_pairs_together), so an identity,
+  fields that hold theirs in config.data (config.stability). train.pairs_together is put back
+  where it was when run directories were named (stability.train_pairs_together), so an identity,
   and a default run directory's name, stay as they were."""
   train = config.get("train")
   if isinstance(train, dict) and "pairs_together" in train and "stability" in config:
@@ -128,23 +128,22 @@ def without_run_defaults(config: dict) -> dict:
     recipe = config
     for name in path:
       recipe = recipe.get(name) if isinstance(recipe, dict) else None
-    if isinstance(recipe, dict):
-      for name, default in RUN_DEFAULTS.items():
-        if name in recipe and recipe[name] == default:
-          del recipe[name]
+    _drop_defaults(recipe, RUN_DEFAULTS)
   data = config.get("data")
-  if isinstance(data, dict):
-    if data.get("cutmix_prob", 0.0) == 0:
-      data.pop("cutmix_beta", None)
-    for name, default in DATA_DEFAULTS.items():
-      if name in data and data[name] == default:
-        del data[name]
-  stability = config.get("stability")
-  if isinstance(stability, dict):
-    for name, default in STABILITY_DEFAULTS.items():
-      if name in stability and stability[name] == default:
-        del stability[name]
+  if isinstance(data, dict) and data.get("cutmix_prob", 0.0) == 0:
+    data.pop("cutmix_beta", None)
+  _drop_defaults(data, DATA_DEFAULTS)
+  _drop_defaults(config.get("stability"), STABILITY_DEFAULTS)
   return config
+
+
+def _drop_defaults(block, defaults: dict) -> None:
+  """Delete from the dict `block` (anything else: nothing) each field of `defaults` that holds
+  its default."""
+  if isinstance(block, dict):
+    for name, default in defaults.items():
+      if name in block and block[name] == default:
+        del block[name]
 
 
 def distilled_recipe(**overrides) -> ml_collections.ConfigDict:

@@ -156,18 +156,15 @@ def check_against_data(config, num_train: int, image_shape: tuple[int, int, int]
       raise UserInputError(f"{name}={pad} on {image_shape[0]}x{image_shape[1]} images can "
                            f"crop nothing but padding; it must be below {side}")
   st = config.stability
-  counts = [("lmc_examples", st.lmc_examples, "lmc"),
-            ("grid_examples", st.grid_examples, "landscape"),
-            ("lmc_examples", st.lmc_examples, "layerwise_lmc"),
+  counts = [("lmc_examples", st.lmc_examples, ("lmc", "layerwise_lmc")),
+            ("grid_examples", st.grid_examples, ("landscape",)),
             ("hessian_batches x hessian_batch_size", st.hessian_batches * st.hessian_batch_size,
-             "hessian"),
-            ("hessian_batches x hessian_batch_size", st.hessian_batches * st.hessian_batch_size,
-             "sharpness")]
+             ("hessian", "sharpness"))]
   if set(lot.producers) & set(imp.PAI_PRODUCERS) and lot.pai_examples > num_train:
     raise UserInputError(f"lottery.pai_examples={lot.pai_examples} exceeds the {num_train} "
                          f"training images; at most {num_train}")
-  for name, n, analysis in counts:
-    if analysis in st.analyses and n > num_train:
+  for name, n, readers in counts:
+    if set(readers) & set(st.analyses) and n > num_train:
       raise UserInputError(f"stability.{name}={n} exceeds the {num_train} training images "
                            f"(0 examples means all of them for lmc_examples)")
 

@@ -169,19 +169,12 @@ def stability_markdown(results) -> list[str]:
               "Training loss on the plane through copies A (0, 0) and B (1, 0); the second axis "
               "is a random direction inside the mask, orthogonal to B - A and of the same length.",
               ""]
-    for name, recs in st["landscape"].items():
-      for r in recs:
-        lines.append(f"![{name} round {r['round']}]"
-                     f"(figures/landscape_{name}_round{r['round']}.png)")
-    lines.append("")
+    lines += _landscape_figures(st["landscape"], "", "") + [""]
     if st.get("landscape_distilled"):
       lines += ["The same planes and grids, with the loss on the run's distilled images (as "
                 "stored, without augmentation):", ""]
-      for name, recs in st["landscape_distilled"].items():
-        for r in recs:
-          lines.append(f"![{name} round {r['round']} on the distilled set]"
-                       f"(figures/landscape_{name}_round{r['round']}_distilled.png)")
-      lines.append("")
+      lines += _landscape_figures(st["landscape_distilled"], " on the distilled set",
+                                  "_distilled") + [""]
   if "hessian" in st:
     rows = {f"{name}, {100 * r['sparsity']:.0f}% sparse": r
             for name, recs in st["hessian"].items() for r in recs}
@@ -226,6 +219,14 @@ def stability_markdown(results) -> list[str]:
     lines += ["Initial magnitudes |theta_0| of pruned and kept weights at the last round:", "",
               "![pruned magnitudes](figures/pruned_magnitudes.png)", ""]
   return lines
+
+
+def _landscape_figures(landscapes: dict, caption: str, suffix: str) -> list[str]:
+  """One image line per producer and round: figures/landscape_<producer>_round<r><suffix>.png
+  (runners/analyses.py draws them)."""
+  return [f"![{name} round {r['round']}{caption}]"
+          f"(figures/landscape_{name}_round{r['round']}{suffix}.png)"
+          for name, recs in landscapes.items() for r in recs]
 
 
 def _mean_std(spread: dict, fmt: str = ".3g") -> str:

@@ -177,8 +177,6 @@ def _commands(page: pathlib.Path):
       for i, word in enumerate(argv):
         if word == "python" and argv[i + 1:i + 2] == ["-m"]:
           yield argv[i:], bool(ACCELERATOR.search(line))
-        elif word == "&&":
-          continue
 
 
 def _config_argv(argv: list[str]) -> list[str]:
