@@ -3,7 +3,7 @@
     python -m experiments.<item> --preset=cpu|paper [--workdir_root=runs/experiments]
         [--data=CIFAR-10 source] [--data_cifar100=...] [--data_imagenet10=...]
         [--distilled=the CIFAR-10 distilled .npz (MTT set)]
-        [--from_runs] [--out_dir=experiments/results/<item>]
+        [--from_runs] [--out_dir=experiments/results/[<preset>/]<item>]
 
 Without --from_runs the item runs (or resumes, or reuses) the lottery runs it needs, then draws;
 with it, it only reads finished run directories. Bad input ends with one line on stderr and
@@ -18,6 +18,17 @@ from experiments import page
 from experiments import runs as runs_lib
 
 RESULTS = os.path.join(runs_lib.ROOT, "experiments", "results")
+# Presets whose pages live directly in RESULTS/<item>; any other preset's go to
+# RESULTS/<preset>/<item>, so that drawing an item at a second CPU recipe never replaces the
+# committed pages of the first.
+TOP_LEVEL_PRESETS = ("cpu", "paper")
+
+
+def default_out_dir(item_name: str, preset: str) -> str:
+  """Where an item's page goes without --out_dir."""
+  if preset in TOP_LEVEL_PRESETS:
+    return os.path.join(RESULTS, item_name)
+  return os.path.join(RESULTS, preset, item_name)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,8 +63,9 @@ def parse(item_name: str, argv: list[str]) -> argparse.Namespace:
   p.add_argument("--from_runs", action="store_true",
                  help="draw from finished run directories only; run nothing")
   p.add_argument("--out_dir", default=None,
-                 help="where the figure, table.md and README.md go "
-                      "(default experiments/results/<item>)")
+                 help="where the figure, table.md and README.md go (default "
+                      "experiments/results/<item> at the cpu and paper presets, "
+                      "experiments/results/<preset>/<item> at the others)")
   return p.parse_args(argv)
 
 
@@ -102,7 +114,7 @@ def main(item, argv: list[str] | None = None) -> str:
         loaded[role] = runs_lib.load(spec, dirs[role], data)
       except runs_lib.RunMissing as e:
         fail(prog, str(e))
-  out_dir = args.out_dir or os.path.join(RESULTS, item.NAME)
+  out_dir = args.out_dir or default_out_dir(item.NAME, args.preset)
   os.makedirs(out_dir, exist_ok=True)
   try:
     drawn = item.draw(loaded, out_dir)
@@ -114,7 +126,8 @@ def main(item, argv: list[str] | None = None) -> str:
                        + [f"--{k}={v}" for k, v in (("data", args.data),
                                                      ("data_cifar100", args.data_cifar100),
                                                      ("data_imagenet10", args.data_imagenet10),
-                                                     ("distilled", args.distilled))
+                                                     ("distilled", args.distilled),
+                                                     ("out_dir", args.out_dir))
                           if v])
   path = page.write(out_dir, item, drawn, loaded, args.preset, args.workdir_root, data, command)
   print(f"{prog}: wrote {path}")

@@ -16,8 +16,12 @@ the Hessian diagonal (replicate 0) and its top eigenvalue and trace (every repli
 The verdict rules below were written on 2026-12-07, before any contrast run started.
 """
 
+import os
 import sys
 import types
+
+import numpy as np
+from matplotlib.figure import Figure
 
 from experiments import cli, fig3, page
 from experiments import runs as runs_lib
@@ -206,8 +210,46 @@ def verdicts(m: dict[tuple[str, int], dict]) -> list[str]:
   return lines
 
 
+FIGURE = "contrast.png"
+# (measure, scale, axis label, reference line or None): the figure's panels.
+PANELS = (("accuracy", 100.0, "test accuracy (%)", None),
+          ("val_error", 100.0, "validation-error barrier (points)", 100 * UNSTABLE_ERROR),
+          ("lambda_max", 1.0, "top Hessian eigenvalue", None))
+
+
+def figure(m: dict[tuple[str, int], dict], path: str) -> None:
+  """One panel per measure in PANELS: each network's mean ± std over replicates at 59% and 83%
+  (the dense network at 0%), networks along x in the page's row order."""
+  labels = [label for label, _, _ in ROWS if any(key[0] == label for key in m)]
+  fig = Figure(figsize=(max(7.0, 0.9 * len(labels) + 2), 8.4))
+  axes = fig.subplots(len(PANELS), 1, sharex=True)
+  styles = {0: ("0% (dense)", "k", 0.0), 1: ("59%", "tab:blue", -0.15),
+            2: ("83%", "tab:red", 0.15)}
+  for ax, (field, scale, ylabel, line) in zip(axes, PANELS):
+    for r, (name, color, offset) in styles.items():
+      points = [(i + offset, m[label, r][field]) for i, label in enumerate(labels)
+                if (label, r) in m and m[label, r][field] is not None]
+      if points:
+        x, s = zip(*points)
+        ax.errorbar(x, [scale * v.mean for v in s], yerr=[scale * v.std for v in s],
+                    fmt="o", color=color, capsize=3, label=name)
+    if line is not None:
+      ax.axhline(line, color="k", ls="--", lw=0.8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+  axes[0].legend(fontsize=7, title="sparsity; mean ± std over replicates", title_fontsize=7)
+  axes[-1].set_xticks(np.arange(len(labels)))
+  axes[-1].set_xticklabels(labels, fontsize=8, rotation=20)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+
+
 def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
   m = measures(loaded)
+  figures = []
+  if m:
+    figure(m, os.path.join(out_dir, FIGURE))
+    figures.append(FIGURE)
   missing = [role for role in runs_lib.CONTRAST if role not in loaded]
   findings = [f"Recipe: {runs_lib.CONTRAST_RECIPE_NAME} (the regime screen's choice on the "
               "validation split: experiments/results/regime_round2/)."]
@@ -221,7 +263,7 @@ def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
           "stratified random 5,000 of the train split (midpoint), the 5,000 held-out "
           "validation images and the test split. The Hessian quantities are on the kept "
           "weights of copy A, from 4 stratified batches of 128 train images.\n")
-  return page.Drawn([], text, findings)
+  return page.Drawn(figures, text, findings)
 
 
 def main(argv: list[str] | None = None) -> str:

@@ -72,7 +72,7 @@ def _run(producers):
   return types.SimpleNamespace(results=results)
 
 
-def test_verdicts_follow_the_rules():
+def test_verdicts_follow_the_rules(tmp_path):
   """IMP unstable at 59% (5 points, 0.1 nats), connected at 83%; MTT connected and as
   accurate at 59%; DM ipc10 less accurate beyond the intervals and as unstable as IMP."""
   unstable = ([0.60, 0.61, 0.62], [0.05, 0.05, 0.05], [0.1, 0.1, 0.1])
@@ -83,7 +83,9 @@ def test_verdicts_follow_the_rules():
                                   2: ([0.5] * 3, [0.0] * 3, [0.0] * 3)}}),
       "dm10": _run({"distilled": {1: ([0.50, 0.51, 0.52], [0.045, 0.05, 0.055], [0.1] * 3)}}),
   }
-  lines = contrast.draw(loaded, "/nonexistent").findings
+  drawn = contrast.draw(loaded, str(tmp_path))
+  assert drawn.figures == [contrast.FIGURE] and (tmp_path / contrast.FIGURE).stat().st_size > 0
+  lines = drawn.findings
   text = "\n".join(lines)
   assert "At 59%, IMP k = 0 is unstable" in text and "At 83%, IMP k = 0 is not unstable" in text
   assert "Stability at 59%, MTT ipc10: validation-error barrier" in text
@@ -97,5 +99,5 @@ def test_verdicts_follow_the_rules():
       "-> not distinguishable.")
   assert "Stability at 83%, MTT ipc10: not testable (IMP k = 0 is not unstable here)." in text
   assert "PARTIAL: runs not finished yet: rewind, dm50, pai" in text
-  table = contrast.draw(loaded, "/nonexistent").table
+  table = drawn.table
   assert "| IMP k = 0 | 59.0% | 61.00 ± 0.82 (n = 3) | 5.00 ± 0.00 (n = 3) |" in table

@@ -2,6 +2,7 @@
 run writes) produces its figure, and a table whose numbers are the inputs'."""
 
 import json
+import os
 import pathlib
 
 import numpy as np
@@ -177,6 +178,15 @@ def draw(item, root, tmp_path, preset="cpu"):
   readme = cli.main(item, [f"--preset={preset}", "--from_runs", f"--workdir_root={root}",
                            f"--out_dir={out}"])
   return out, pathlib.Path(readme).read_text(), (out / "table.md").read_text()
+
+
+def test_pages_go_under_their_preset_except_cpu_and_paper_and_name_their_folder(root, tmp_path):
+  assert cli.default_out_dir("fig5", "cpu") == os.path.join(cli.RESULTS, "fig5")
+  assert cli.default_out_dir("fig5", "paper") == os.path.join(cli.RESULTS, "fig5")
+  assert cli.default_out_dir("fig5", "cpu_sgd") == os.path.join(cli.RESULTS, "cpu_sgd", "fig5")
+  out, readme, _ = draw(fig2, root, tmp_path)
+  # The page's command redraws the folder it is in.
+  assert f"--out_dir={out}" in readme
 
 
 def _png(path):
