@@ -223,8 +223,9 @@ def figure(m: dict[tuple[str, int], dict], path: str) -> None:
   labels = [label for label, _, _ in ROWS if any(key[0] == label for key in m)]
   fig = Figure(figsize=(max(7.0, 0.9 * len(labels) + 2), 8.4))
   axes = fig.subplots(len(PANELS), 1, sharex=True)
-  styles = {0: ("0% (dense)", "k", 0.0), 1: ("59%", "tab:blue", -0.15),
-            2: ("83%", "tab:red", 0.15)}
+  styles = {0: ("0% (dense)", "k", 0.0)}
+  styles.update({r: (pct, color, offset) for (r, pct), color, offset in zip(
+      SPARSITY_ROUNDS.items(), ("tab:blue", "tab:red"), (-0.15, 0.15))})
   for ax, (field, scale, ylabel, line) in zip(axes, PANELS):
     for r, (name, color, offset) in styles.items():
       points = [(i + offset, m[label, r][field]) for i, label in enumerate(labels)

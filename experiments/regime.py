@@ -609,8 +609,8 @@ def main(argv: list[str] | None = None) -> str:
         runs_lib.run_dir(args.workdir_root, args.preset, specs[role]))]
     if missing:
       cli.fail(prog, f"{len(missing)} of {len(roles())} screen runs have not finished "
-                  f"({', '.join(missing)}); run the item without --from_runs to make them, "
-                  "or add --partial to draw from the finished ones")
+                     f"({', '.join(missing)}); run the item without --from_runs to make them, "
+                     "or add --partial to draw from the finished ones")
   item = sys.modules[__name__]
   if args.from_runs:  # The control is drawn when finished; with --partial, any run is.
     item = types.SimpleNamespace(NAME=NAME, TITLE=TITLE + (" (PARTIAL)" if partial else ""),
@@ -618,7 +618,6 @@ def main(argv: list[str] | None = None) -> str:
                                  OPTIONAL=tuple(runs(args.preset) if partial
                                                 else control_roles()))
   return cli.main(item, argv)
-
 
 
 if __name__ == "__main__":
