@@ -4,17 +4,20 @@ Hessian, its trace, and its eigenvalue spectral density (Ghorbani et al. 2019).
 The operator. With masks, the Hessian is restricted to the kept weights: P H P on the kept
 subspace, where P zeroes pruned weights. A vector of that subspace is the kept coordinates of
 `ravel_pytree(params)` (`KeptSubspace`); it is scattered back into a params tree (zero on pruned
-weights), multiplied by `hessian.hvp` and gathered again, so the pruned coordinates take no
-part at all. Its dimension K counts every kept parameter, biases and normalisation parameters
-included (a mask leaf that is 0-d True); a 0-d False mask leaf leaves that whole leaf out. With
-several batches the operator is the mean of the batches' Hessians, as in `hessian_diagonal`.
+weights), multiplied by the Hessian (forward-over-reverse, the gradient linearised once per
+batch and call) and gathered again, so the pruned coordinates take no part at all. Its
+dimension K counts every kept parameter, biases and normalisation parameters included (a mask
+leaf that is 0-d True); a 0-d False mask leaf leaves that whole leaf out. With several batches
+the operator is the mean of the batches' Hessians, as in `hessian_diagonal`.
 
-Lanczos with full reorthogonalisation runs inside one jitted call (`lax.fori_loop` over steps,
-`lax.map` over probes): eigenvalues of its tridiagonal matrix are the Ritz values (top
+Lanczos with full reorthogonalisation runs as a host loop over its steps, each step one jitted
+Hessian-vector product per batch and one jitted update, all probes side by side (XLA:CPU runs
+a convolution network's product about 11x slower inside a while loop; bench/lanczos_loop.py).
+Eigenvalues of its tridiagonal matrix are the Ritz values (top
 eigenvalues, with the residual ||H v - lambda v|| of each Ritz vector, measured by one more
 Hessian-vector product), and its eigenvectors' first components squared are the Gauss
 quadrature weights of stochastic Lanczos quadrature (the spectral density). The basis is a
-(num_steps, K) float array: memory grows as num_steps x K.
+(probes, num_steps, K) float array: memory grows as probes x num_steps x K.
 
 The trace is not re-estimated: `hessian_trace` sums the Hutchinson diagonal of
 `hessian.hessian_diagonal_groups` (per layer too), with its jackknife standard error over the
@@ -35,7 +38,8 @@ from lottery_jax import tree
 from lottery_jax.errors import UserInputError
 from lottery_jax.stability import hessian
 
-Matvec = Callable[[jax.Array], jax.Array]
+Matvec = Callable[[jax.Array], jax.Array]  # (K,) -> (K,)
+BatchedMatvec = Callable[[jax.Array], jax.Array]  # rows of (P, K) -> rows of (P, K)
 
 DEFAULT_NUM_STEPS = 80  # Lanczos steps (Hessian-vector products) per probe; capped at K.
 DENSITY_GRID_POINTS = 2000  # Grid points of `density_on_grid` when no grid is given.
@@ -88,42 +92,52 @@ def _check_steps(num_steps: int, what: str) -> None:
     raise UserInputError(f"{what} must be at least 1, got {num_steps}")
 
 
-def _stack_batches(batches: Iterable[Any]):
-  """(batches stacked along a new leading axis, their number); one line if there is none."""
+def _check_batches(batches: Iterable[Any]) -> list:
+  """The batches as a list; one line if there is none."""
   batches = list(batches)
   if not batches:
     raise UserInputError("the Hessian needs at least one batch")
-  return jax.tree.map(lambda *b: jnp.stack(b), *batches), len(batches)
+  return batches
 
 
-def _hessian_matvec(loss_fn, params, batches_B, num_batches: int, index_K) -> Matvec:
-  """v_K -> (P H P v)_K with H the mean over batches of the Hessian of loss_fn at params."""
+@functools.partial(jax.jit, static_argnames=("loss_fn",))
+def _add_batch_hvp(total_PxK, params, batch, index_K, vectors_PxK, *, loss_fn):
+  """total_PxK + (P H P v)_K for each row v of vectors_PxK, H the Hessian of loss_fn(., batch)
+  at params. The gradient is linearised once (the forward and backward passes are shared by
+  the rows); one row goes straight through, several through vmap."""
+  _, hvp_fn = jax.linearize(jax.grad(lambda p: loss_fn(p, batch)), params)
+  apply = lambda v_K: to_vector(hvp_fn(to_tree(v_K, params, index_K)), index_K)
+  if vectors_PxK.shape[0] == 1:
+    return total_PxK + apply(vectors_PxK[0])[None]
+  return total_PxK + jax.vmap(apply)(vectors_PxK)
 
-  def matvec(v_K):
-    direction = to_tree(v_K, params, index_K)
 
-    def add_batch(total_K, batch):
-      return total_K + to_vector(hessian.hvp(loss_fn, params, batch, direction), index_K), None
+def _hessian_matvec(loss_fn, params, batches: list, index_K) -> BatchedMatvec:
+  """V_PxK -> rows (P H P v)_K, H the mean over batches of the Hessian of loss_fn at params:
+  one jitted call per batch."""
 
-    total_K, _ = jax.lax.scan(add_batch, jnp.zeros_like(v_K), batches_B, length=num_batches)
-    return total_K / num_batches
+  def matvec(vectors_PxK):
+    total_PxK = jnp.zeros_like(vectors_PxK)
+    for batch in batches:
+      total_PxK = _add_batch_hvp(total_PxK, params, batch, index_K, vectors_PxK, loss_fn=loss_fn)
+    return total_PxK / len(batches)
 
   return matvec
 
 
 class Tridiagonal(NamedTuple):
-  """A Lanczos run: T = V A V^T restricted to the Krylov space.
+  """P Lanczos runs side by side: T_p = V_p A V_p^T restricted to run p's Krylov space.
 
   Attributes:
-    alphas_M: the diagonal of T.
-    betas_M: the off-diagonal of T in its first M - 1 entries (the last is unused); 0 where the
-      run broke down (an invariant subspace was found) and restarted from a random direction
-      orthogonal to the basis.
-    basis_MxK: the orthonormal Lanczos vectors, one per row.
+    alphas_PxM: the diagonal of each T_p.
+    betas_PxM: the off-diagonal of each T_p in its first M - 1 entries (the last is unused);
+      0 where the run broke down (an invariant subspace was found) and restarted from a random
+      direction orthogonal to its basis.
+    basis_PxMxK: each run's orthonormal Lanczos vectors, one per row.
   """
-  alphas_M: jax.Array
-  betas_M: jax.Array
-  basis_MxK: jax.Array
+  alphas_PxM: jax.Array
+  betas_PxM: jax.Array
+  basis_PxMxK: jax.Array
 
 
 def _orthogonalise(w_K, basis_MxK):
@@ -133,73 +147,86 @@ def _orthogonalise(w_K, basis_MxK):
   return w_K
 
 
-def lanczos(matvec: Matvec, start_K, num_steps: int, key) -> Tridiagonal:
-  """`num_steps` Lanczos steps with full reorthogonalisation from `start_K` (traceable).
+def _lanczos_update(basis, alphas, betas, scale, w, j, key):
+  """One run's step j given w = H v_j: alpha_j, then v_{j+1} from w reorthogonalised against
+  the basis (or, after a breakdown, from the random direction fold_in(key, j)). basis: (M + 1,
+  K), rows after j zero; scale: the largest |H v| so far, the breakdown test's yardstick."""
+  num_steps, dim = basis.shape[0] - 1, basis.shape[1]
+  dtype = basis.dtype
+  scale = jnp.maximum(scale, jnp.linalg.norm(w))
+  alphas = alphas.at[j].set(basis[j] @ w)
+  w = _orthogonalise(w, basis)
+  beta = jnp.linalg.norm(w)
+  # What is left of w after reorthogonalising a vector of the Krylov space is rounding.
+  broke_down = beta <= jnp.finfo(dtype).eps * num_steps * scale
+  restart = _orthogonalise(jax.random.normal(jax.random.fold_in(key, j), (dim,), dtype), basis)
+  w = jnp.where(broke_down, restart, w)
+  betas = betas.at[j].set(jnp.where(broke_down, 0.0, beta))
+  # After the last step (j = M - 1) this writes the spare row M, which is dropped.
+  basis = basis.at[j + 1].set(w / jnp.maximum(jnp.linalg.norm(w), jnp.finfo(dtype).tiny))
+  return basis, alphas, betas, scale
+
+
+_lanczos_steps = jax.jit(jax.vmap(_lanczos_update, in_axes=(0, 0, 0, 0, 0, None, 0)),
+                         donate_argnums=(0, 1, 2))
+
+
+def lanczos(matvec: BatchedMatvec, starts_PxK, num_steps: int, keys_P) -> Tridiagonal:
+  """`num_steps` Lanczos steps with full reorthogonalisation, P runs side by side.
+
+  The steps are a host loop of jitted calls (one matvec, one update), not an XLA while loop:
+  on XLA:CPU a convolution network's Hessian-vector product runs about 11x slower inside one
+  (bench/lanczos_loop.py).
 
   Args:
-    matvec: a symmetric linear map (K,) -> (K,).
-    start_K: the (nonzero) first direction; it is normalised.
-    num_steps: M, at most K (static).
-    key: a jax PRNG key for the random restarts after a breakdown (step j uses fold_in(key, j)).
+    matvec: a symmetric linear map applied to the rows of a (P, K) array.
+    starts_PxK: each run's (nonzero) first direction; they are normalised.
+    num_steps: M, at most K.
+    keys_P: stacked jax PRNG keys, one per run, for the random restarts after a breakdown
+      (step j of run p uses fold_in(keys_P[p], j)).
   """
-  dim = start_K.shape[0]
-  dtype = start_K.dtype
-  basis = jnp.zeros((num_steps + 1, dim), dtype).at[0].set(start_K / jnp.linalg.norm(start_K))
-  eps = jnp.finfo(dtype).eps
-
-  def step(j, carry):
-    basis, alphas, betas, scale = carry
-    v = basis[j]
-    w = matvec(v)
-    scale = jnp.maximum(scale, jnp.linalg.norm(w))
-    alphas = alphas.at[j].set(v @ w)
-    w = _orthogonalise(w, basis)
-    beta = jnp.linalg.norm(w)
-    # What is left of w after reorthogonalising a vector of the Krylov space is rounding.
-    broke_down = beta <= eps * num_steps * scale
-    restart = _orthogonalise(jax.random.normal(jax.random.fold_in(key, j), (dim,), dtype), basis)
-    w = jnp.where(broke_down, restart, w)
-    betas = betas.at[j].set(jnp.where(broke_down, 0.0, beta))
-    # After the last step (j = M - 1) this writes the spare row M, which is dropped.
-    basis = basis.at[j + 1].set(w / jnp.maximum(jnp.linalg.norm(w), jnp.finfo(dtype).tiny))
-    return basis, alphas, betas, scale
-
-  carry = (basis, jnp.zeros((num_steps,), dtype), jnp.zeros((num_steps,), dtype),
-           jnp.zeros((), dtype))
-  basis, alphas, betas, _ = jax.lax.fori_loop(0, num_steps, step, carry)
-  return Tridiagonal(alphas, betas, basis[:num_steps])
+  num_runs, dim = starts_PxK.shape
+  dtype = starts_PxK.dtype
+  first = starts_PxK / jnp.linalg.norm(starts_PxK, axis=1, keepdims=True)
+  basis = jnp.zeros((num_runs, num_steps + 1, dim), dtype).at[:, 0].set(first)
+  alphas = jnp.zeros((num_runs, num_steps), dtype)
+  betas = jnp.zeros((num_runs, num_steps), dtype)
+  scale = jnp.zeros((num_runs,), dtype)
+  for j in range(num_steps):
+    w = matvec(basis[:, j])
+    basis, alphas, betas, scale = _lanczos_steps(basis, alphas, betas, scale, w,
+                                                 jnp.int32(j), keys_P)
+  return Tridiagonal(alphas, betas, basis[:, :num_steps])
 
 
-def _tridiagonal_eigh(tri: Tridiagonal):
-  """(ascending eigenvalues theta_M, eigenvectors Y_MxM as columns) of T."""
-  off = tri.betas_M[:-1]
-  t = jnp.diag(tri.alphas_M) + jnp.diag(off, 1) + jnp.diag(off, -1)
+@jax.jit
+def _tridiagonal_eigh(alphas_M, betas_M):
+  """(ascending eigenvalues theta_M, eigenvectors Y_MxM as columns) of one run's T."""
+  off = betas_M[:-1]
+  t = jnp.diag(alphas_M) + jnp.diag(off, 1) + jnp.diag(off, -1)
   return jnp.linalg.eigh(t)
 
 
-def _top(matvec: Matvec, start_K, key, k: int, num_steps: int):
+def _top(matvec: BatchedMatvec, start_K, key, k: int, num_steps: int):
   """(values_k descending, Ritz vectors k x K, residuals_k) after num_steps Lanczos steps."""
-  tri = lanczos(matvec, start_K, num_steps, key)
-  theta, y = _tridiagonal_eigh(tri)
+  tri = lanczos(matvec, start_K[None], num_steps, key[None])
+  theta, y = _tridiagonal_eigh(tri.alphas_PxM[0], tri.betas_PxM[0])
   values = theta[::-1][:k]
-  vectors = (y[:, ::-1][:, :k]).T @ tri.basis_MxK
-  residuals = jax.lax.map(lambda vl: jnp.linalg.norm(matvec(vl[0]) - vl[1] * vl[0]),
-                          (vectors, values))
+  vectors = (y[:, ::-1][:, :k]).T @ tri.basis_PxMxK[0]
+  residuals = jnp.linalg.norm(matvec(vectors) - values[:, None] * vectors, axis=1)
   return values, vectors, residuals
 
 
-def _quadrature(matvec: Matvec, key, dim: int, num_probes: int, num_steps: int):
-  """(nodes_PxM, weights_PxM): Gauss quadrature of each Rademacher probe; probe p's start is
-  drawn from fold_in(key, p), its restarts from fold_in(fold_in(key, p), 1)."""
-
-  def probe(p):
-    probe_key = jax.random.fold_in(key, p)
-    start = jax.random.rademacher(probe_key, (dim,), jnp.float32)
-    theta, y = _tridiagonal_eigh(lanczos(matvec, start, num_steps,
-                                         jax.random.fold_in(probe_key, 1)))
-    return theta, jnp.square(y[0])
-
-  return jax.lax.map(probe, jnp.arange(num_probes))
+def _quadrature(matvec: BatchedMatvec, key, dim: int, num_probes: int, num_steps: int):
+  """(nodes_PxM, weights_PxM): Gauss quadrature of each Rademacher probe, all probes side by
+  side; probe p's start is drawn from fold_in(key, p), its restarts from
+  fold_in(fold_in(key, p), 1)."""
+  probe_keys = jax.vmap(lambda p: jax.random.fold_in(key, p))(jnp.arange(num_probes))
+  starts = jax.vmap(lambda k: jax.random.rademacher(k, (dim,), jnp.float32))(probe_keys)
+  restart_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(probe_keys)
+  tri = lanczos(matvec, starts, num_steps, restart_keys)
+  theta, y = jax.vmap(_tridiagonal_eigh)(tri.alphas_PxM, tri.betas_PxM)
+  return theta, jnp.square(y[:, 0])
 
 
 class Eigenpairs(NamedTuple):
@@ -247,27 +274,17 @@ def _check_k(k: int, steps: int) -> int:
   return int(k)
 
 
-@functools.partial(jax.jit, static_argnames=("matvec", "dim", "k", "num_steps"))
-def _operator_top(key, *, matvec, dim, k, num_steps):
-  start_key, restart_key = jax.random.split(key)
-  start = jax.random.normal(start_key, (dim,), jnp.float32)
-  return _top(matvec, start, restart_key, k, num_steps)
-
-
-@functools.partial(jax.jit, static_argnames=("matvec", "dim", "num_probes", "num_steps"))
-def _operator_quadrature(key, *, matvec, dim, num_probes, num_steps):
-  return _quadrature(matvec, key, dim, num_probes, num_steps)
-
-
 def operator_top_eigenvalues(matvec: Matvec, dim: int, key, k: int = 1,
                              num_steps: int | None = None) -> Eigenpairs:
-  """The k largest eigenvalues of a symmetric operator given as a matvec (K,) -> (K,)
-  (hashable: it is a static argument of the jitted call), from a standard normal start drawn
-  from `key`. num_steps: Lanczos steps, None: DEFAULT_NUM_STEPS; capped at dim (then exact)."""
+  """The k largest eigenvalues of a symmetric operator given as a traceable matvec (K,) ->
+  (K,) (jitted and vmapped here), from a standard normal start drawn from `key`. num_steps:
+  Lanczos steps, None: DEFAULT_NUM_STEPS; capped at dim (then exact)."""
   pruning.check_key(key, "operator_top_eigenvalues")
   steps = _steps(num_steps, int(dim))
-  values, vectors, residuals = _operator_top(key, matvec=matvec, dim=int(dim),
-                                             k=_check_k(k, steps), num_steps=steps)
+  k = _check_k(k, steps)
+  start_key, restart_key = jax.random.split(key)
+  start = jax.random.normal(start_key, (int(dim),), jnp.float32)
+  values, vectors, residuals = _top(jax.jit(jax.vmap(matvec)), start, restart_key, k, steps)
   return Eigenpairs(np.asarray(values, np.float64), np.asarray(residuals, np.float64),
                     vectors, steps)
 
@@ -278,26 +295,9 @@ def operator_spectral_density(matvec: Matvec, dim: int, key, num_probes: int = 1
   pruning.check_key(key, "operator_spectral_density")
   _check_steps(num_probes, "num_probes")
   steps = _steps(num_steps, int(dim))
-  nodes, weights = _operator_quadrature(key, matvec=matvec, dim=int(dim),
-                                        num_probes=int(num_probes), num_steps=steps)
+  nodes, weights = _quadrature(jax.jit(jax.vmap(matvec)), key, int(dim), int(num_probes),
+                               steps)
   return Quadrature(np.asarray(nodes, np.float64), np.asarray(weights, np.float64), int(dim))
-
-
-@functools.partial(jax.jit, static_argnames=("loss_fn", "num_batches", "k", "num_steps"))
-def _hessian_top(params, batches_B, index_K, key, *, loss_fn, num_batches, k, num_steps):
-  matvec = _hessian_matvec(loss_fn, params, batches_B, num_batches, index_K)
-  start_key, restart_key = jax.random.split(key)
-  start = jax.random.normal(start_key, index_K.shape, jnp.float32)
-  values, vectors, residuals = _top(matvec, start, restart_key, k, num_steps)
-  return values, jax.vmap(lambda v: to_tree(v, params, index_K))(vectors), residuals
-
-
-@functools.partial(jax.jit, static_argnames=("loss_fn", "num_batches", "num_probes",
-                                             "num_steps"))
-def _hessian_quadrature(params, batches_B, index_K, key, *, loss_fn, num_batches, num_probes,
-                        num_steps):
-  matvec = _hessian_matvec(loss_fn, params, batches_B, num_batches, index_K)
-  return _quadrature(matvec, key, index_K.shape[0], num_probes, num_steps)
 
 
 def top_eigenvalues(loss_fn: hessian.LossFn, params, batches: Iterable[Any], key, k: int = 1,
@@ -311,8 +311,8 @@ def top_eigenvalues(loss_fn: hessian.LossFn, params, batches: Iterable[Any], key
     loss_fn: (params, batch) -> scalar loss, e.g. `hessian.classification_loss(model)`;
       reused across calls (a static argument of the jitted call).
     params: where the Hessian is taken.
-    batches: batches of equal shapes; the Hessian is the mean of theirs. They are stacked and
-      held on the device together.
+    batches: the Hessian is the mean of theirs; one jitted call per batch and product (equal
+      shapes share one compilation).
     key: a jax PRNG key; the start vector (standard normal on the kept weights) is drawn from
       it.
     k: how many eigenvalues.
@@ -326,10 +326,13 @@ def top_eigenvalues(loss_fn: hessian.LossFn, params, batches: Iterable[Any], key
   pruning.check_key(key, "top_eigenvalues")
   subspace = kept_subspace(params, masks)
   steps = _steps(num_steps, subspace.index_K.size)
-  batches_B, num_batches = _stack_batches(batches)
-  values, vectors, residuals = _hessian_top(
-      params, batches_B, jnp.asarray(subspace.index_K), key, loss_fn=loss_fn,
-      num_batches=num_batches, k=_check_k(k, steps), num_steps=steps)
+  k = _check_k(k, steps)
+  index_K = jnp.asarray(subspace.index_K)
+  matvec = _hessian_matvec(loss_fn, params, _check_batches(batches), index_K)
+  start_key, restart_key = jax.random.split(key)
+  start = jax.random.normal(start_key, index_K.shape, jnp.float32)
+  values, vectors, residuals = _top(matvec, start, restart_key, k, steps)
+  vectors = jax.vmap(lambda v: to_tree(v, params, index_K))(vectors)
   return Eigenpairs(np.asarray(values, np.float64), np.asarray(residuals, np.float64), vectors,
                     steps)
 
@@ -338,7 +341,7 @@ def spectral_density(loss_fn: hessian.LossFn, params, batches: Iterable[Any], ke
                      num_probes: int = 1, num_steps: int | None = None,
                      masks=None) -> Quadrature:
   """Stochastic Lanczos quadrature of the Hessian on the kept weights (Ghorbani et al. 2019,
-  PyHessian's `density`): one Lanczos run per Rademacher probe, mapped on the device.
+  PyHessian's `density`): one Lanczos run per Rademacher probe, the probes side by side (vmapped).
 
   Args as `top_eigenvalues`; probe p (its start vector and restarts) is drawn from
   fold_in(key, p), so n probes are the first n of n + 1. PyHessian uses 1 probe of 100 steps;
@@ -352,10 +355,9 @@ def spectral_density(loss_fn: hessian.LossFn, params, batches: Iterable[Any], ke
   _check_steps(num_probes, "num_probes")
   subspace = kept_subspace(params, masks)
   steps = _steps(num_steps, subspace.index_K.size)
-  batches_B, num_batches = _stack_batches(batches)
-  nodes, weights = _hessian_quadrature(
-      params, batches_B, jnp.asarray(subspace.index_K), key, loss_fn=loss_fn,
-      num_batches=num_batches, num_probes=int(num_probes), num_steps=steps)
+  index_K = jnp.asarray(subspace.index_K)
+  matvec = _hessian_matvec(loss_fn, params, _check_batches(batches), index_K)
+  nodes, weights = _quadrature(matvec, key, index_K.shape[0], int(num_probes), steps)
   return Quadrature(np.asarray(nodes, np.float64), np.asarray(weights, np.float64),
                     int(subspace.index_K.size))
 
