@@ -72,6 +72,13 @@ def hvp(loss_fn: LossFn, params, batch, direction):
   return jax.jvp(jax.grad(lambda p: loss_fn(p, batch)), (params,), (direction,))[1]
 
 
+def linearised_hvp(loss_fn: LossFn, params, batch):
+  """direction -> Hessian of loss_fn(., batch) at params times direction, with the gradient
+  linearised once (traceable): the primal forward and backward passes are shared by every
+  direction it is applied to."""
+  return jax.linearize(jax.grad(lambda p: loss_fn(p, batch)), params)[1]
+
+
 def _rademacher_probe(key, params, masks):
   """A Rademacher tree like params drawn from `key`, zero on pruned weights."""
   z = tree.random_rademacher_like(key, params)
@@ -91,7 +98,7 @@ def _add_probes(total, params, batch, masks, key, start, num_probes, *, loss_fn,
   `probe_batch` probes are applied one after another in straight-line code, each block through
   vmap (probe_batch 1: no vmap; vmapped probes become grouped convolutions, slow on CPU).
   """
-  _, hvp_fn = jax.linearize(jax.grad(lambda p: loss_fn(p, batch)), params)
+  hvp_fn = linearised_hvp(loss_fn, params, batch)
   for u in range(unroll):
     index_K = start + u * probe_batch + jnp.arange(probe_batch)
     keys_K = jax.vmap(lambda i: jax.random.fold_in(key, i))(index_K)

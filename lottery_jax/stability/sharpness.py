@@ -105,7 +105,7 @@ def _add_batch_hvp(total_PxK, params, batch, index_K, vectors_PxK, *, loss_fn):
   """total_PxK + (P H P v)_K for each row v of vectors_PxK, H the Hessian of loss_fn(., batch)
   at params. The gradient is linearised once (the forward and backward passes are shared by
   the rows); one row goes straight through, several through vmap."""
-  _, hvp_fn = jax.linearize(jax.grad(lambda p: loss_fn(p, batch)), params)
+  hvp_fn = hessian.linearised_hvp(loss_fn, params, batch)
   apply = lambda v_K: to_vector(hvp_fn(to_tree(v_K, params, index_K)), index_K)
   if vectors_PxK.shape[0] == 1:
     return total_PxK + apply(vectors_PxK[0])[None]
