@@ -98,10 +98,28 @@ def _spread(record: dict | None, name: str) -> verdict.Spread | None:
   return verdict.of_record(record, name)
 
 
+def _distance(pair: dict | None) -> verdict.Spread | float | None:
+  """The LMC pair's relative distance over replicates: a Spread when the record keeps the
+  per-replicate values (`relative_distances`) or has one replicate, else the bare mean of
+  older records."""
+  if pair is None or pair.get("relative_distance") is None:
+    return None
+  values = pair.get("relative_distances") or (
+      [pair["relative_distance"]] if pair.get("replicates") == 1 else None)
+  return verdict.spread(values) if values else pair["relative_distance"]
+
+
+def _distance_cell(d: verdict.Spread | float | None) -> str:
+  if isinstance(d, verdict.Spread):
+    return d.text(1, 3)
+  return "n/a" if d is None else f"{d:.3f} (mean; std not recorded)"
+
+
 def measures(loaded: dict[str, runs_lib.Run]) -> dict[tuple[str, int], dict]:
   """{(row label, round): {'accuracy', 'val_accuracy', 'val_error', 'test_error',
-  'midpoint' (Spreads or None), 'distance', 'sparsity', 'lambda_max', 'trace' (Spreads or
-  None), 'diagonal_std' (replicate 0's, or None)}} of every row whose run has finished."""
+  'midpoint' (Spreads or None), 'distance' (see _distance), 'sparsity', 'lambda_max',
+  'trace' (Spreads or None), 'diagonal_std' (replicate 0's, or None)}} of every row whose run
+  has finished."""
   out = {}
   for label, role, producer in ROWS:
     run = loaded.get(role)
@@ -124,7 +142,7 @@ def measures(loaded: dict[str, runs_lib.Run]) -> dict[tuple[str, int], dict]:
           "val_error": _spread(pair, "val_error_barrier"),
           "test_error": _spread(pair, "test_error_barrier"),
           "midpoint": _spread(pair, "train_loss_midpoint_barrier"),
-          "distance": None if pair is None else pair.get("relative_distance"),
+          "distance": _distance(pair),
           "lambda_max": verdict.of_summary((sharp.get(r) or {}).get("lambda_max")),
           "trace": verdict.of_summary((sharp.get(r) or {}).get("trace")),
           "diagonal_std": (hess.get(r) or {}).get("std")}
@@ -140,7 +158,7 @@ def table(m: dict[tuple[str, int], dict]) -> str:
   for (label, r), x in m.items():
     rows.append([label, page.pct(x["sparsity"]), _cell(x["accuracy"], 100),
                  _cell(x["val_error"], 100), _cell(x["test_error"], 100),
-                 _cell(x["midpoint"], 1, 3), page.num(x["distance"]),
+                 _cell(x["midpoint"], 1, 3), _distance_cell(x["distance"]),
                  _cell(x["lambda_max"], 1, 2), _cell(x["trace"], 1, 1),
                  page.num(x["diagonal_std"], 4)])
   return page.table(["network", "sparsity", "test accuracy (%)", "validation-error barrier "
@@ -240,7 +258,10 @@ def figure(m: dict[tuple[str, int], dict], path: str) -> None:
     ax.grid(axis="y", alpha=0.3)
   axes[0].legend(fontsize=7, title="sparsity; mean ± std over replicates", title_fontsize=7)
   axes[-1].set_xticks(np.arange(len(labels)))
-  axes[-1].set_xticklabels(labels, fontsize=8, rotation=20)
+  counts = {label: max(x["accuracy"].n for (lab, _), x in m.items() if lab == label)
+            for label in labels}  # A single replicate has no error bar: say so under it.
+  axes[-1].set_xticklabels([f"{label}\n(n = {counts[label]})" for label in labels],
+                           fontsize=8, rotation=20)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
 

@@ -101,3 +101,16 @@ def test_verdicts_follow_the_rules(tmp_path):
   assert "PARTIAL: runs not finished yet: rewind, dm50, pai" in text
   table = drawn.table
   assert "| IMP k = 0 | 59.0% | 61.00 ± 0.82 (n = 3) | 5.00 ± 0.00 (n = 3) |" in table
+
+
+def test_the_pair_distance_cell_carries_its_spread_and_says_when_it_has_none():
+  """A record with per-replicate distances gives mean ± std (n); an older record with only
+  the mean says so instead of showing a zero std."""
+  with_values = {"relative_distance": 0.2, "relative_distances": [0.1, 0.2, 0.3]}
+  assert contrast._distance_cell(contrast._distance(with_values)) == "0.200 ± 0.082 (n = 3)"
+  mean_only = {"relative_distance": 0.2}
+  assert contrast._distance_cell(contrast._distance(mean_only)) == (
+      "0.200 (mean; std not recorded)")
+  one = {"relative_distance": 0.2, "replicates": 1}
+  assert contrast._distance_cell(contrast._distance(one)) == "0.200 ± 0.000 (n = 1)"
+  assert contrast._distance_cell(contrast._distance(None)) == "n/a"

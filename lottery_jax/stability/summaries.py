@@ -6,7 +6,8 @@ import numpy as np
 
 def mean_lmc(records: list[dict]) -> dict:
   """One round's LMC records over replicates: mean curves, and each barrier's mean, std
-  (over replicates; 0 for one) and per-replicate values (`<name>s`). The validation barriers
+  (over replicates; 0 for one) and per-replicate values (`<name>s`), and the pair's relative
+  distance (mean, and per replicate in `relative_distances`). The validation barriers
   (`val_*`) are there when every record measured the validation split, None otherwise (runs
   without one, or LMC records written before it was measured)."""
   first = records[0]
@@ -26,6 +27,8 @@ def mean_lmc(records: list[dict]) -> dict:
       "test_error": (1 - np.mean([r["test"]["accuracy"] for r in records], axis=0)).tolist(),
       "relative_distance": (mean(lambda r: r["distance"]["relative"])
                             if all("distance" in r for r in records) else None),
+      "relative_distances": ([float(r["distance"]["relative"]) for r in records]
+                             if all("distance" in r for r in records) else None),
       "replicates": len(records),
       "train_examples_per_class": first["train"].get("examples_per_class"),
   }
