@@ -40,6 +40,7 @@ BLOCK_OF = (
     ("seeds.", "seeds"), ("data.", "data"), ("model.", "model"), ("lottery.", "lottery"),
     ("distilled.", "distilled"), ("stability.", "stability"),
     ("distill.method", "distill_config"), ("distill.eval_seeds", "distill_config"),
+    ("distill.eval_first_seed", "distill_config"),
     ("distill.random_baseline", "distill_config"), ("distill.", "distillation"),
 )
 # The stand-in each kind of field is set to when validation is asked what it accepts.

@@ -45,6 +45,13 @@ def _hours(seconds: float) -> str:
   return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
 
 
+def _eval_seeds(num: int, first: int | None) -> str:
+  """'3 seed(s)', or which seeds when they do not start at 0 ('2 seed(s), 1-2')."""
+  if not first:
+    return f"{num} seed(s)"
+  return f"{num} seed(s), {first}" + (f"-{first + num - 1}" if num > 1 else "")
+
+
 def settings(run: runs_lib.Run) -> str:
   """The run's scale in one line, from config.json and results.json."""
   c, r = run.config, run.results
@@ -54,7 +61,7 @@ def settings(run: runs_lib.Run) -> str:
             f"{r.get('num_images')} distilled images; evaluation lr "
             f"{get('distill', 'eval_train', 'learning_rate')}, "
             f"{get('distill', 'eval_train', 'epochs')} epochs, "
-            f"{get('distill', 'eval_seeds')} seed(s); "
+            f"{_eval_seeds(get('distill', 'eval_seeds'), get('distill', 'eval_first_seed'))}; "
             f"{get('data', 'validation_examples')} train images held out for validation")
   parts = [f"{r.get('data')} ({r.get('num_train_examples', '?'):,} train examples)"
            if isinstance(r.get("num_train_examples"), int) else str(r.get("data")),

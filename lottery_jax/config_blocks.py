@@ -100,6 +100,8 @@ DATA_DEFAULTS = {"augment": "crop_flip", "cutmix_prob": 0.0, "cutmix_beta": 1.0}
 # config.stability fields added after runs were made, likewise left out at these values.
 STABILITY_DEFAULTS = {"sharpness_k": 3, "lanczos_steps": 0, "density_probes": 1,
                       "landscape_on_distilled": False}
+# config.distill fields added after runs were made, likewise left out at these values.
+DISTILL_DEFAULTS = {"eval_first_seed": 0}
 # Fields that moved, old path -> new path: a config naming the old one is refused with a line
 # naming the new one (validate, main).
 MOVED = {"stability.train_pairs_together": "train.pairs_together"}
@@ -117,10 +119,11 @@ def real_train(**overrides) -> ml_collections.ConfigDict:
 
 def without_run_defaults(config: dict) -> dict:
   """`config` (a dict, changed in place and returned) without the RUN_DEFAULTS fields that
-  hold their defaults in any recipe of RECIPE_PATHS, nor the DATA_DEFAULTS (STABILITY_DEFAULTS)
-  fields that hold theirs in config.data (config.stability). train.pairs_together is put back
-  where it was when run directories were named (stability.train_pairs_together), so an identity,
-  and a default run directory's name, stay as they were."""
+  hold their defaults in any recipe of RECIPE_PATHS, nor the DATA_DEFAULTS (STABILITY_DEFAULTS,
+  DISTILL_DEFAULTS) fields that hold theirs in config.data (config.stability, config.distill).
+  train.pairs_together is put back where it was when run directories were named
+  (stability.train_pairs_together), so an identity, and a default run directory's name, stay
+  as they were."""
   train = config.get("train")
   if isinstance(train, dict) and "pairs_together" in train and "stability" in config:
     config["stability"]["train_pairs_together"] = train.pop("pairs_together")
@@ -134,6 +137,7 @@ def without_run_defaults(config: dict) -> dict:
     data.pop("cutmix_beta", None)
   _drop_defaults(data, DATA_DEFAULTS)
   _drop_defaults(config.get("stability"), STABILITY_DEFAULTS)
+  _drop_defaults(config.get("distill"), DISTILL_DEFAULTS)
   return config
 
 
@@ -212,6 +216,9 @@ def distill_config() -> ml_collections.ConfigDict:
   # Evaluation: this many fresh networks trained on the set with eval_train and DSA, and as
   # many on class-balanced random real subsets of images_per_class images per class.
   d.eval_seeds = 3
+  # The evaluation seeds are eval_first_seed, eval_first_seed + 1, ...: a run can add seeds to
+  # another's (same config otherwise) without repeating any.
+  d.eval_first_seed = 0
   # The distilled-training recipe for 1,000 epochs, as DESIGN.md (at 300, random digits
   # subsets of 10 per class are still far from converged).
   d.eval_train = distilled_recipe(epochs=1000.0, batch_size=256, log_every=100,

@@ -234,6 +234,7 @@ def check_distill(config) -> None:
   if d.method not in distill_make.METHODS:
     raise unknown_choice("distill.method", d.method, distill_make.METHODS)
   check_int(config, "distill.eval_seeds", 0)
+  check_int(config, "distill.eval_first_seed", 0)
   check_bool(config, "distill.random_baseline")
   if d.method in distill_make.MAKERS:
     check_distillation(config, d.method)

@@ -61,6 +61,20 @@ def test_distill_writes_set_figure_and_evaluation(tmp_path, method, per_class):
   assert losses and all(np.isfinite(losses))
 
 
+def test_a_run_from_a_later_first_seed_adds_exactly_the_seeds_it_names(tmp_path):
+  """distill.eval_first_seed=1 with one seed trains evaluation seed 1 as a two-seed run does
+  (same set, keys and result), so a later run can add seeds to a finished one."""
+  args = cli_runner.with_overrides(TINY, "--config.distill.dm.iterations=2")
+  run_cli(f"--workdir={tmp_path / 'both'}", *args)
+  run_cli(f"--workdir={tmp_path / 'second'}", *cli_runner.with_overrides(
+      args, "--config.distill.eval_first_seed=1", "--config.distill.eval_seeds=1"))
+  both, second = (json.loads((tmp_path / d / "results.json").read_text())["evaluation"]
+                  for d in ("both", "second"))
+  for name in ("distilled", "random_subset"):
+    assert both[name]["seeds"] == [0, 1] and second[name]["seeds"] == [1]
+    assert second[name]["test_accuracies"] == both[name]["test_accuracies"][1:]
+
+
 def test_sigkill_during_distillation_then_rerun_equals_uninterrupted(tmp_path):
   args = cli_runner.with_overrides(TINY, "--config.distill.dm.iterations=40",
                                    "--config.distill.checkpoint_every=4",

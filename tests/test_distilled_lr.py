@@ -12,9 +12,11 @@ from experiments import distilled_lr, page, runs
 DATA = {"cifar10": runs.CIFAR10_ARCHIVE}
 
 
-def _run(val, test, seeds=1):
+def _run(val, test, seeds=(0,)):
+  """A finished distill run whose evaluation seeds all scored `val` and `test`."""
   entry = {"val_accuracy_mean": val, "val_accuracy_std": 0.0, "test_accuracy_mean": test,
-           "test_accuracy_std": 0.0, "num_seeds": seeds}
+           "test_accuracy_std": 0.0, "num_seeds": len(seeds), "seeds": list(seeds),
+           "val_accuracies": [val] * len(seeds), "test_accuracies": [test] * len(seeds)}
   return types.SimpleNamespace(results={"evaluation": {"distilled": entry}})
 
 
@@ -33,16 +35,32 @@ def test_the_page_gives_the_chosen_lrs_test_accuracy_beside_fixed_and_published(
   s = distilled_lr.SETS[0]
   loaded = {f"{s.key}_lr{lr:g}": _run(v, 0.6) for lr, v in zip(distilled_lr.LRS,
                                                                (0.60, 0.64, 0.62))}
-  loaded[f"{s.key}_final_lr0.01"] = _run(0.64, 0.6321, seeds=3)
+  loaded[f"{s.key}_final_lr0.01"] = _run(0.64, 0.66, seeds=(1, 2))
   drawn = distilled_lr.draw(loaded, "/nonexistent")
-  assert "| MTT, 10 per class | 0.01 | 63.21 ± 0.00 (n = 3) | 60.30 ± 0.66" in drawn.table
+  # The grid's seed 0 (60%) joins the final run's seeds 1 and 2 (66% each): 64 ± 2.83.
+  assert "| MTT, 10 per class | 0.01 | 64.00 ± 2.83 (n = 3) | 60.30 ± 0.66" in drawn.table
   assert any(f.startswith("MTT, 10 per class: validation chooses lr 0.01") for f in
              drawn.findings)
   assert "DM, 50 per class (ours): the grid has not finished" in " ".join(drawn.findings)
 
 
+def test_the_final_run_adds_seeds_the_grid_did_not_train():
+  s = distilled_lr.SETS[1]
+  assert "--config.distill.eval_first_seed=1" in distilled_lr.spec(s, 0.03, final=True).overrides
+  assert "--config.distill.eval_seeds=2" in distilled_lr.spec(s, 0.03, final=True).overrides
+  assert not any("eval_first_seed" in o for o in distilled_lr.spec(s, 0.03).overrides)
+  both = distilled_lr.joined(_run(0.5, 0.5), _run(0.6, 0.8, seeds=(1, 2)))
+  assert both["seeds"] == [0, 1, 2] and both["test_accuracies"] == [0.5, 0.8, 0.8]
+  assert both["val_accuracy_mean"] == pytest.approx(17 / 30)
+  older = _run(0.5, 0.5)  # Results written before 'seeds' was recorded started at seed 0.
+  del older.results["evaluation"]["distilled"]["seeds"]
+  assert distilled_lr.joined(older, _run(0.6, 0.8, seeds=(1, 2)))["seeds"] == [0, 1, 2]
+  with pytest.raises(ValueError, match="not 0..2 once each"):
+    distilled_lr.joined(_run(0.5, 0.5), _run(0.6, 0.8, seeds=(0, 1)))
+
+
 def test_a_finished_distill_run_is_read_back_and_described(tmp_path):
-  spec = distilled_lr.spec(distilled_lr.SETS[1], 0.03, 1)
+  spec = distilled_lr.spec(distilled_lr.SETS[1], 0.03, final=True)
   workdir = tmp_path / spec.name
   workdir.mkdir()
   (workdir / "config.json").write_text(json.dumps(runs.expected_config(spec, DATA)))
@@ -52,7 +70,7 @@ def test_a_finished_distill_run_is_read_back_and_described(tmp_path):
   run = runs.load(spec, str(workdir), DATA)
   assert run.config["distill"]["eval_train"]["learning_rate"] == 0.03
   described = page.settings(run)
-  assert "500 distilled images; evaluation lr 0.03, 1000.0 epochs, 1 seed(s)" in described
+  assert "500 distilled images; evaluation lr 0.03, 1000.0 epochs, 2 seed(s), 1-2" in described
   assert "5000 train images held out for validation" in described
 
 

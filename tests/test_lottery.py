@@ -202,7 +202,8 @@ def test_stability_analyses_are_written(finished_run):
           loss[2] - (loss[0] + loss[-1]) / 2, abs=1e-5)
       # The two networks differ (data orders), by a small fraction of their norm.
       assert 0 < r["relative_distance"] < 1
-      assert r["relative_distances"] == [pytest.approx(r["relative_distance"])]  # 1 replicate.
+      assert len(r["relative_distances"]) == r["replicates"]
+      assert r["relative_distance"] == pytest.approx(np.mean(r["relative_distances"]))
   # The path starts at copy A exactly: its test loss at alpha 0 is copy A's test loss.
   lmc = json.loads((round_dir(workdir, "imp", 2) / layout.LMC).read_text())
   copy_a = json.loads((round_dir(workdir, "imp", 2) / layout.REAL / layout.RESULT).read_text())
