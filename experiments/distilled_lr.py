@@ -17,9 +17,7 @@ import sys
 import types
 from typing import NamedTuple
 
-import numpy as np
-
-from experiments import cli, page
+from experiments import cli, page, verdict
 from experiments import runs as runs_lib
 
 NAME = "distilled_lr"
@@ -123,10 +121,10 @@ def joined(grid_run: runs_lib.Run, final_run: runs_lib.Run) -> dict:
                      "each")
   out = {"seeds": seeds, "num_seeds": len(seeds)}
   for split in ("test", "val"):
-    values = np.array([v for p in parts for v in p[f"{split}_accuracies"]])
-    out.update({f"{split}_accuracies": values.tolist(),
-                f"{split}_accuracy_mean": float(values.mean()),
-                f"{split}_accuracy_std": float(values.std())})
+    values = [v for p in parts for v in p[f"{split}_accuracies"]]
+    spread = verdict.spread(values)
+    out.update({f"{split}_accuracies": values, f"{split}_accuracy_mean": spread.mean,
+                f"{split}_accuracy_std": spread.std})
   return out
 
 

@@ -110,13 +110,13 @@ def evaluate_set(images_NxHxWxC, labels_N, data: Dataset, *, model,
   """Train `num_seeds` fresh networks on the set (evaluation seeds first_seed, +1, ...) and
   summarize their test accuracies."""
   trainer = evaluate.Trainer(model, recipe, dsa_params, len(labels_N))
-  per_seed = []
-  for s in range(first_seed, first_seed + num_seeds):
+  seed_ids, per_seed = list(range(first_seed, first_seed + num_seeds)), []
+  for s in seed_ids:
     per_seed.append(_cached_seed(directory, s, lambda s=s: trainer.train_and_test(
         images_NxHxWxC, labels_N, data, **_keys_dict(seeds, s),
         checkpoint_dir=os.path.join(directory, f"seed_{s}"), desc=f"{name} seed {s}")))
     log.info("%s seed %d: test accuracy %.4f", name, s, per_seed[-1]["test_accuracy"])
-  return dict(evaluate.summarize(per_seed), seeds=list(range(first_seed, first_seed + num_seeds)),
+  return dict(evaluate.summarize(per_seed), seeds=seed_ids,
               num_images=len(labels_N), train_steps=trainer.num_steps)
 
 
@@ -127,15 +127,15 @@ def evaluate_random_subsets(data: Dataset, images_per_class: int, subset_key, *,
   """The baseline: seed s trains on its own class-balanced random real subset, drawn with
   fold_in(subset_key, s), with the same recipe and seeds as the distilled set."""
   trainer = evaluate.Trainer(model, recipe, dsa_params, images_per_class * data.num_classes)
-  per_seed = []
-  for s in range(first_seed, first_seed + num_seeds):
+  seed_ids, per_seed = list(range(first_seed, first_seed + num_seeds)), []
+  for s in seed_ids:
     subset = random_class_subset(data.train_images, data.train_labels, images_per_class,
                                  jax.random.fold_in(subset_key, s), data.num_classes, data.name)
     per_seed.append(_cached_seed(directory, s, lambda s=s, subset=subset: trainer.train_and_test(
         subset.images, subset.labels, data, **_keys_dict(seeds, s),
         checkpoint_dir=os.path.join(directory, f"seed_{s}"), desc=f"random subset seed {s}")))
     log.info("random subset seed %d: test accuracy %.4f", s, per_seed[-1]["test_accuracy"])
-  return dict(evaluate.summarize(per_seed), seeds=list(range(first_seed, first_seed + num_seeds)),
+  return dict(evaluate.summarize(per_seed), seeds=seed_ids,
               num_images=images_per_class * data.num_classes, train_steps=trainer.num_steps)
 
 

@@ -20,15 +20,15 @@ def mean_lmc(records: list[dict]) -> dict:
       "test_error_midpoint_barrier": lambda r: r["test"]["barriers"]["error"]["midpoint_barrier"],
       "test_loss_barrier": lambda r: r["test"]["barriers"]["loss"]["max_barrier"],
   }
+  distances = ([float(r["distance"]["relative"]) for r in records]
+               if all("distance" in r for r in records) else None)
   out = {
       "round": first["round"], "sparsity": mean(lambda r: r["sparsity"]),
       "alphas": first["alphas"],
       "train_loss": np.mean([r["train"]["loss"] for r in records], axis=0).tolist(),
       "test_error": (1 - np.mean([r["test"]["accuracy"] for r in records], axis=0)).tolist(),
-      "relative_distance": (mean(lambda r: r["distance"]["relative"])
-                            if all("distance" in r for r in records) else None),
-      "relative_distances": ([float(r["distance"]["relative"]) for r in records]
-                             if all("distance" in r for r in records) else None),
+      "relative_distance": float(np.mean(distances)) if distances else None,
+      "relative_distances": distances,
       "replicates": len(records),
       "train_examples_per_class": first["train"].get("examples_per_class"),
   }
