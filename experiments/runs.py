@@ -364,15 +364,20 @@ CONTRAST = {
         "--config.lottery.producers=('imp',)", "--config.stability.lmc_producers=('imp',)",
         "--config.stability.detail_producers=('imp',)", _CONTRAST_ANALYSES,
         config=CPU_CONFIG + ",rewind"),
-    # One replicate each: DM ipc50, and the pruning-at-initialization baselines.
+    # One replicate each: DM ipc50, and the pruning-at-initialization baselines. Both got the
+    # Hessian and sharpness analyses on 2026-12-07, after their LMC (the pruning and LMC files
+    # of the runs made before then were reused: those analyses do not read each other).
     "dm50": _contrast(
-        "dm50", "DM ipc50, 1 replicate", "about 15 minutes on 2 idle CPU cores",
+        "dm50", "DM ipc50, 1 replicate", "about 30 minutes on 2 idle CPU cores",
         f"--config.distilled.source={DM_IPC50_ZCA}", "--config.lottery.producers=('distilled',)",
         "--config.lottery.replicates=1", "--config.stability.replicates=1",
-        "--config.stability.lmc_producers=('distilled',)", "--config.stability.analyses=('lmc',)"),
+        "--config.stability.lmc_producers=('distilled',)",
+        "--config.stability.detail_producers=('distilled',)", _CONTRAST_ANALYSES),
     "pai": _contrast(
-        "pai", "SNIP / GraSP / SynFlow, 1 replicate", "about 30 minutes on 2 idle CPU cores",
-        *_PAI_FLAGS, "--config.lottery.replicates=1", "--config.stability.replicates=1"),
+        "pai", "SNIP / GraSP / SynFlow, 1 replicate", "about 50 minutes on 2 idle CPU cores",
+        *with_overrides(_PAI_FLAGS, f"--config.stability.detail_producers="
+                        f"{imp.PAI_PRODUCERS!r}".replace(" ", ""), _CONTRAST_ANALYSES),
+        "--config.lottery.replicates=1", "--config.stability.replicates=1"),
 }
 C10_CONVNET_ANALYSES["cpu_sgd"] = CONTRAST["main"]
 C10_CONVNET_PAI["cpu_sgd"] = CONTRAST["pai"]
