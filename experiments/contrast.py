@@ -118,8 +118,9 @@ def _distance_cell(d: verdict.Spread | float | None) -> str:
 def measures(loaded: dict[str, runs_lib.Run]) -> dict[tuple[str, int], dict]:
   """{(row label, round): {'accuracy', 'val_accuracy', 'val_error', 'test_error',
   'midpoint' (Spreads or None), 'distance' (see _distance), 'sparsity', 'lambda_max',
-  'trace' (Spreads or None), 'diagonal_std' (replicate 0's, or None)}} of every row whose run
-  has finished."""
+  'trace' (Spreads or None), 'trace_se' (the largest replicate's jackknife standard error of
+  its Hutchinson trace, or None), 'diagonal_std' (replicate 0's, or None)}} of every row whose
+  run has finished."""
   out = {}
   for label, role, producer in ROWS:
     run = loaded.get(role)
@@ -145,6 +146,7 @@ def measures(loaded: dict[str, runs_lib.Run]) -> dict[tuple[str, int], dict]:
           "distance": _distance(pair),
           "lambda_max": verdict.of_summary((sharp.get(r) or {}).get("lambda_max")),
           "trace": verdict.of_summary((sharp.get(r) or {}).get("trace")),
+          "trace_se": max((sharp.get(r) or {}).get("trace_se") or [], default=None),
           "diagonal_std": (hess.get(r) or {}).get("std")}
   return out
 
@@ -153,18 +155,25 @@ def _cell(s: verdict.Spread | None, scale: float = 1.0, digits: int = 2) -> str:
   return "n/a" if s is None else s.text(scale, digits)
 
 
+def _trace_cell(trace: verdict.Spread | None, se: float | None) -> str:
+  """The trace over replicates and, beside it, the estimator's own error: with one replicate
+  it is the only error there is."""
+  return _cell(trace, 1, 1) + ("" if trace is None or se is None else f"; SE ≤ {se:.1f}")
+
+
 def table(m: dict[tuple[str, int], dict]) -> str:
   rows = []
   for (label, r), x in m.items():
     rows.append([label, page.pct(x["sparsity"]), _cell(x["accuracy"], 100),
                  _cell(x["val_error"], 100), _cell(x["test_error"], 100),
                  _cell(x["midpoint"], 1, 3), _distance_cell(x["distance"]),
-                 _cell(x["lambda_max"], 1, 2), _cell(x["trace"], 1, 1),
+                 _cell(x["lambda_max"], 1, 2), _trace_cell(x["trace"], x["trace_se"]),
                  page.num(x["diagonal_std"], 4)])
   return page.table(["network", "sparsity", "test accuracy (%)", "validation-error barrier "
                      "(points)", "test-error barrier (points)", "midpoint train-loss barrier "
                      "(nats)", "pair distance (relative)", "top Hessian eigenvalue",
-                     "Hessian trace", "diagonal std (replicate 0)"], rows)
+                     "Hessian trace (Hutchinson SE: the largest replicate's)",
+                     "diagonal std (replicate 0)"], rows)
 
 
 def unstable(x: dict) -> bool | None:

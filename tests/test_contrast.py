@@ -7,7 +7,7 @@ import types
 import ml_collections
 import pytest
 
-from experiments import contrast, fig2, fig3, fig5, fig6, fig7, hessian, pai, regime
+from experiments import contrast, fig2, fig3, fig5, fig6, fig7, hessian, pai, regime, verdict
 from experiments import runs
 from lottery_jax import rundir, validate
 from lottery_jax.runners import lottery
@@ -114,3 +114,20 @@ def test_the_pair_distance_cell_carries_its_spread_and_says_when_it_has_none():
   one = {"relative_distance": 0.2, "replicates": 1}
   assert contrast._distance_cell(contrast._distance(one)) == "0.200 ± 0.000 (n = 1)"
   assert contrast._distance_cell(contrast._distance(None)) == "n/a"
+
+
+def test_the_trace_cell_carries_the_hutchinson_error_beside_the_replicate_spread():
+  """One replicate has no spread, so its trace must show the estimator's standard error; with
+  several, the largest replicate's SE sits beside mean ± std."""
+  run = _run({"distilled": {1: ([0.6] * 3, [0.05] * 3, [0.1] * 3)}})
+  run.results["stability"]["sharpness"] = {"distilled": [{
+      "round": 1, "lambda_max": {"mean": 10.0, "std": 0.0, "values": [10.0]},
+      "trace": {"mean": 80.0, "std": 0.0, "values": [80.0]}, "trace_se": [2.34]}]}
+  m = contrast.measures({"dm50": run})
+  x = m["DM ipc50", 1]
+  assert x["trace_se"] == 2.34
+  assert contrast._trace_cell(x["trace"], x["trace_se"]) == "80.0 ± 0.0 (n = 1); SE ≤ 2.3"
+  three = verdict.Spread(80.0, 1.5, 3)
+  assert contrast._trace_cell(three, max([1.0, 2.5, 0.4])) == "80.0 ± 1.5 (n = 3); SE ≤ 2.5"
+  assert contrast._trace_cell(None, None) == "n/a"
+  assert "| DM ipc50 | 59.0% |" in contrast.table(m) and "SE ≤ 2.3" in contrast.table(m)
