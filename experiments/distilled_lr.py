@@ -92,6 +92,22 @@ def chosen_lr(loaded: dict[str, runs_lib.Run], s: DistilledSet) -> float | None:
   return max(LRS, key=lambda lr: (vals[lr], -lr))
 
 
+def choice_caveats(loaded: dict[str, runs_lib.Run], s: DistilledSet, lr: float) -> list[str]:
+  """What a reader should know about the grid's choice `lr` of set `s`: that it sits at the
+  grid's edge (a wider grid might go beyond it), and by how much it beat the runner-up on
+  validation (one seed per lr, so a small margin is within seed noise)."""
+  vals = {x: loaded[f"{s.key}_lr{x:g}"].results["evaluation"]["distilled"]["val_accuracy_mean"]
+          for x in LRS}
+  runner_up = max((x for x in LRS if x != lr), key=lambda x: (vals[x], -x))
+  out = [f"validation {100 * vals[lr]:.2f}% against {100 * vals[runner_up]:.2f}% at lr "
+         f"{runner_up:g}, the runner-up ({100 * (vals[lr] - vals[runner_up]):.2f} points; one "
+         "seed per lr)"]
+  if lr in (min(LRS), max(LRS)):
+    out.append(f"lr {lr:g} is the grid's {'largest' if lr == max(LRS) else 'smallest'}, so a "
+               "wider grid might choose beyond it")
+  return out
+
+
 def runs(preset: str) -> dict[str, runs_lib.RunSpec]:
   """The grid, and every possible final run (main() makes only the chosen lr's)."""
   del preset
@@ -146,9 +162,10 @@ def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
     chosen = (_accuracy(joined(loaded[f"{s.key}_lr{lr:g}"], final), "test") if final else
               "not run yet")
     final_rows.append([s.label, f"{lr:g}", chosen, s.fixed, s.published])
-    findings.append(f"{s.label}: validation chooses lr {lr:g}; test accuracy there {chosen}, "
-                    f"against {s.fixed} at lr {FIXED_LR:g} and {s.published} published. "
-                    f"Known protocol differences: {s.differences}")
+    findings.append(f"{s.label}: validation chooses lr {lr:g} "
+                    f"({'; '.join(choice_caveats(loaded, s, lr))}); test accuracy there "
+                    f"{chosen}, against {s.fixed} at lr {FIXED_LR:g} and {s.published} "
+                    f"published. Known protocol differences: {s.differences}")
   table = ("Grid (one seed each; validation accuracy chooses):\n\n"
            + page.table(["set", "lr", "validation accuracy (%)", "test accuracy (%)"],
                         grid_rows)

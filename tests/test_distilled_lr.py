@@ -42,6 +42,20 @@ def test_the_page_gives_the_chosen_lrs_test_accuracy_beside_fixed_and_published(
   assert any(f.startswith("MTT, 10 per class: validation chooses lr 0.01") for f in
              drawn.findings)
   assert "DM, 50 per class (ours): the grid has not finished" in " ".join(drawn.findings)
+  assert ("validation chooses lr 0.01 (validation 64.00% against 62.00% at lr 0.03, the "
+          "runner-up (2.00 points; one seed per lr)); test accuracy there") in drawn.findings[0]
+
+
+def test_a_choice_at_the_grids_edge_says_so():
+  s = distilled_lr.SETS[0]
+  loaded = {f"{s.key}_lr{lr:g}": _run(v, 0.6) for lr, v in zip(distilled_lr.LRS,
+                                                               (0.60, 0.6126, 0.6130))}
+  lr = distilled_lr.chosen_lr(loaded, s)
+  assert lr == max(distilled_lr.LRS)
+  caveats = distilled_lr.choice_caveats(loaded, s, lr)
+  assert caveats[0].endswith("at lr 0.01, the runner-up (0.04 points; one seed per lr)")
+  assert caveats[1] == "lr 0.03 is the grid's largest, so a wider grid might choose beyond it"
+  assert len(distilled_lr.choice_caveats(loaded, s, 0.01)) == 1  # Inside the grid.
 
 
 def test_the_final_run_adds_seeds_the_grid_did_not_train():
