@@ -80,25 +80,35 @@ def grid() -> dict[str, runs_lib.RunSpec]:
   return {f"{s.key}_lr{lr:g}": spec(s, lr) for s in SETS for lr in LRS}
 
 
+def _validation_accuracies(loaded: dict[str, runs_lib.Run],
+                           s: DistilledSet) -> dict[float, float] | None:
+  """{grid lr: validation accuracy (fraction)} of set `s`; None until every grid run of `s`
+  has finished."""
+  grid_runs = [loaded.get(f"{s.key}_lr{lr:g}") for lr in LRS]
+  if any(run is None for run in grid_runs):
+    return None
+  return {lr: run.results["evaluation"]["distilled"]["val_accuracy_mean"]
+          for lr, run in zip(LRS, grid_runs)}
+
+
+def _best(vals: dict[float, float]) -> float:
+  """The lr with the best validation accuracy in `vals` (ties: the lower lr)."""
+  return max(vals, key=lambda lr: (vals[lr], -lr))
+
+
 def chosen_lr(loaded: dict[str, runs_lib.Run], s: DistilledSet) -> float | None:
   """The grid lr with the best validation accuracy of set `s` (ties: the lower lr); None
   until every grid run of `s` has finished."""
-  vals = {}
-  for lr in LRS:
-    run = loaded.get(f"{s.key}_lr{lr:g}")
-    if run is None:
-      return None
-    vals[lr] = run.results["evaluation"]["distilled"]["val_accuracy_mean"]
-  return max(LRS, key=lambda lr: (vals[lr], -lr))
+  vals = _validation_accuracies(loaded, s)
+  return None if vals is None else _best(vals)
 
 
 def choice_caveats(loaded: dict[str, runs_lib.Run], s: DistilledSet, lr: float) -> list[str]:
   """What a reader should know about the grid's choice `lr` of set `s`: that it sits at the
   grid's edge (a wider grid might go beyond it), and by how much it beat the runner-up on
   validation (one seed per lr, so a small margin is within seed noise)."""
-  vals = {x: loaded[f"{s.key}_lr{x:g}"].results["evaluation"]["distilled"]["val_accuracy_mean"]
-          for x in LRS}
-  runner_up = max((x for x in LRS if x != lr), key=lambda x: (vals[x], -x))
+  vals = _validation_accuracies(loaded, s)
+  runner_up = _best({x: v for x, v in vals.items() if x != lr})
   out = [f"validation {100 * vals[lr]:.2f}% against {100 * vals[runner_up]:.2f}% at lr "
          f"{runner_up:g}, the runner-up ({100 * (vals[lr] - vals[runner_up]):.2f} points; one "
          "seed per lr)"]
