@@ -23,7 +23,7 @@ def _run(val, test, seeds=(0,)):
 def test_the_lr_is_chosen_on_validation_accuracy_never_on_test():
   s = distilled_lr.SETS[0]
   loaded = {f"{s.key}_lr0.003": _run(0.60, 0.70), f"{s.key}_lr0.01": _run(0.62, 0.50),
-            f"{s.key}_lr0.03": _run(0.61, 0.90)}
+            f"{s.key}_lr0.03": _run(0.61, 0.90), f"{s.key}_lr0.1": _run(0.55, 0.95)}
   assert distilled_lr.chosen_lr(loaded, s) == 0.01  # Best validation, worst test.
   loaded[f"{s.key}_lr0.003"] = _run(0.62, 0.1)
   assert distilled_lr.chosen_lr(loaded, s) == 0.003  # A tie goes to the lower lr.
@@ -34,7 +34,7 @@ def test_the_lr_is_chosen_on_validation_accuracy_never_on_test():
 def test_the_page_gives_the_chosen_lrs_test_accuracy_beside_fixed_and_published():
   s = distilled_lr.SETS[0]
   loaded = {f"{s.key}_lr{lr:g}": _run(v, 0.6) for lr, v in zip(distilled_lr.LRS,
-                                                               (0.60, 0.64, 0.62))}
+                                                               (0.60, 0.64, 0.62, 0.58))}
   loaded[f"{s.key}_final_lr0.01"] = _run(0.64, 0.66, seeds=(1, 2))
   drawn = distilled_lr.draw(loaded, "/nonexistent")
   # The grid's seed 0 (60%) joins the final run's seeds 1 and 2 (66% each): 64 ± 2.83.
@@ -42,6 +42,7 @@ def test_the_page_gives_the_chosen_lrs_test_accuracy_beside_fixed_and_published(
   assert any(f.startswith("MTT, 10 per class: validation chooses lr 0.01") for f in
              drawn.findings)
   assert "DM, 50 per class (ours): the grid has not finished" in " ".join(drawn.findings)
+  assert "| MTT, 10 per class | 0.003 | 60.00 (n = 1) | 60.00 (n = 1) |" in drawn.table
   assert ("validation chooses lr 0.01 (validation 64.00% against 62.00% at lr 0.03, the "
           "runner-up (2.00 points; one seed per lr)); test accuracy there") in drawn.findings[0]
 
@@ -49,12 +50,12 @@ def test_the_page_gives_the_chosen_lrs_test_accuracy_beside_fixed_and_published(
 def test_a_choice_at_the_grids_edge_says_so():
   s = distilled_lr.SETS[0]
   loaded = {f"{s.key}_lr{lr:g}": _run(v, 0.6) for lr, v in zip(distilled_lr.LRS,
-                                                               (0.60, 0.6126, 0.6130))}
+                                                               (0.60, 0.61, 0.6126, 0.6130))}
   lr = distilled_lr.chosen_lr(loaded, s)
   assert lr == max(distilled_lr.LRS)
   caveats = distilled_lr.choice_caveats(loaded, s, lr)
-  assert caveats[0].endswith("at lr 0.01, the runner-up (0.04 points; one seed per lr)")
-  assert caveats[1] == "lr 0.03 is the grid's largest, so a wider grid might choose beyond it"
+  assert caveats[0].endswith("at lr 0.03, the runner-up (0.04 points; one seed per lr)")
+  assert caveats[1] == "lr 0.1 is the grid's largest, so a wider grid might choose beyond it"
   assert len(distilled_lr.choice_caveats(loaded, s, 0.01)) == 1  # Inside the grid.
 
 
