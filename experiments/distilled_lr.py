@@ -1,7 +1,7 @@
-"""Distilled sets at an evaluation lr chosen on validation (issue #36): the published MTT
-set (10 images per class) and our DM set of 50 per class, both in ZCA space, evaluated as
-configs/distill_cifar10_mtt.py does (ConvNet-3 width 128, 1,000 epochs of SGD with DSA), but
-with the lr chosen on 5,000 train images held out for validation.
+"""Distilled sets at an evaluation lr (and epochs) chosen on validation (issue #36): the
+published MTT set (10 images per class) and our DM set of 50 per class, both in ZCA space,
+evaluated as configs/distill_cifar10_mtt.py does (ConvNet-3 width 128, 1,000 epochs of SGD with
+DSA), but with the lr (and DM's epochs) chosen on 5,000 train images held out for validation.
 
     python -m experiments.distilled_lr --preset=cpu                        # run or resume, draw
     python -m experiments.distilled_lr --preset=cpu --from_runs --partial  # draw what finished
@@ -23,7 +23,7 @@ from experiments import cli, page, verdict
 from experiments import runs as runs_lib
 
 NAME = "distilled_lr"
-TITLE = "Distilled sets at a validation-chosen evaluation lr (CIFAR-10, ConvNet-3)"
+TITLE = "Distilled sets at an evaluation lr and epochs chosen on validation (CIFAR-10, ConvNet-3)"
 CLAIM = ("Not a claim of the paper, but the numbers its sets are judged by: MTT reports 65.3 ± "
          "0.7% for its 10-per-class CIFAR-10 set (DC-BENCH re-measured 63.7%), DM 63.0 ± 0.4% "
          "for 50 per class. Our fixed-lr evaluation gave 60.3 ± 0.7% and 59.5 ± 0.2%.")
@@ -42,7 +42,7 @@ class DistilledSet(NamedTuple):
   published: str
   fixed: str  # Our fixed-lr evaluation, with its page.
   differences: str
-  longer: tuple[float, ...]  # Epochs also tried at stage 1's best lr (stage 1b), and why.
+  longer: tuple[float, ...]  # Epochs also tried at stage 1's best lr (stage 1b); see differences.
 
 
 SETS = (
@@ -79,16 +79,16 @@ def spec(s: DistilledSet, lr: float, final: bool = False,
   """The grid run of set `s` at `lr` and `epochs` (evaluation seed 0), or its final run (seeds
   1 to SEEDS - 1, which join the grid's seed 0)."""
   first, seeds = (1, SEEDS - 1) if final else (0, 1)
-  longer = epochs != BASE_EPOCHS
+  off_base = epochs != BASE_EPOCHS
   return runs_lib.RunSpec(
-      f"distilled_lr_{s.key}_lr{lr:g}{f'_e{epochs:g}' if longer else ''}_"
+      f"distilled_lr_{s.key}_lr{lr:g}{f'_e{epochs:g}' if off_base else ''}_"
       f"{'final' if final else 'grid'}",
       "configs/distill_cifar10_mtt.py",
       (*_BASE, f"--config.distilled.source={s.source}",
        f"--config.distill.eval_train.learning_rate={lr}", f"--config.distill.eval_seeds={seeds}",
        *((f"--config.distill.eval_first_seed={first}",) if first else ()),
-       *((f"--config.distill.eval_train.epochs={epochs:g}",) if longer else ())),
-      label=f"{s.label}, lr {lr:g}{f', {epochs:g} epochs' if longer else ''}, seed(s) "
+       *((f"--config.distill.eval_train.epochs={epochs:g}",) if off_base else ())),
+      label=f"{s.label}, lr {lr:g}{f', {epochs:g} epochs' if off_base else ''}, seed(s) "
             f"{', '.join(str(first + i) for i in range(seeds))}",
       estimate=f"about {round(10 * seeds * epochs / BASE_EPOCHS)} (MTT, 100 images) or "
                f"{round(21 * seeds * epochs / BASE_EPOCHS)} (DM ipc50, 500 images) minutes on "
