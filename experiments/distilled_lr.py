@@ -113,6 +113,11 @@ def longer(s: DistilledSet, lr: float) -> dict[str, runs_lib.RunSpec]:
   return {role(s, (lr, e)): spec(s, lr, epochs=e) for e in s.longer}
 
 
+def candidate_points(s: DistilledSet) -> list[Point]:
+  """Every (lr, epochs) point stages 1 and 1b could run for set `s`, in the page's order."""
+  return [(lr, e) for lr in LRS for e in (BASE_EPOCHS, *s.longer)]
+
+
 def _validation(run: runs_lib.Run) -> float:
   return run.results["evaluation"]["distilled"]["val_accuracy_mean"]
 
@@ -188,7 +193,7 @@ def choice_caveats(loaded: dict[str, runs_lib.Run], s: DistilledSet,
 def runs(preset: str) -> dict[str, runs_lib.RunSpec]:
   """Every run stages 1, 1b and 2 could make (main() makes only the chosen ones)."""
   del preset
-  points = [(s, (lr, e)) for s in SETS for lr in LRS for e in (BASE_EPOCHS, *s.longer)]
+  points = [(s, p) for s in SETS for p in candidate_points(s)]
   return {**{role(s, p): spec(s, p[0], epochs=p[1]) for s, p in points},
           **{role(s, p, final=True): spec(s, p[0], final=True, epochs=p[1]) for s, p in points}}
 
@@ -229,7 +234,7 @@ def draw(loaded: dict[str, runs_lib.Run], out_dir: str) -> page.Drawn:
   del out_dir
   grid_rows, final_rows, findings = [], [], []
   for s in SETS:
-    for point in [(lr, e) for lr in LRS for e in (BASE_EPOCHS, *s.longer)]:
+    for point in candidate_points(s):
       run = loaded.get(role(s, point))
       if run is not None:
         entry = run.results["evaluation"]["distilled"]
